@@ -1,0 +1,295 @@
+// Package config reads walletauth's settings from WALLETAUTH_* environment
+// variables, applies defaults and validates them. It is a leaf package.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Prefix starts the name of every environment variable.
+const Prefix = "WALLETAUTH_"
+
+// Rate is a limit of Max events per Window; Max 0 disables it.
+type Rate struct {
+	Max    int64
+	Window time.Duration
+}
+
+func (r Rate) String() string {
+	if r.Max == 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%d/%s", r.Max, r.Window)
+}
+
+// Config is every setting of the service.
+type Config struct {
+	HTTPAddr        string
+	DatabaseURL     string
+	RedisURL        string
+	SIWEDomain      string
+	SIWEURI         string
+	SIWEStatement   string
+	AllowedDomains  []string
+	ChainIDs        []uint64
+	RPCURLs         map[uint64]string
+	RPCTimeout      time.Duration
+	ChallengeTTL    time.Duration
+	TokenTTL        time.Duration
+	LoginCodeTTL    time.Duration
+	CORSOrigins     []string
+	LogLevel        slog.Level
+	LogFormat       string
+	TrustedProxies  []string
+	RequestTimeout  time.Duration
+	ShutdownTimeout time.Duration
+	DBMaxOpenConns  int
+
+	EmailFailPerAccount Rate
+	EmailFailPerIP      Rate
+	WalletPerAddress    Rate
+	WalletPerIP         Rate
+	PartnerRate         Rate
+	SignupPerIP         Rate
+}
+
+// Setting documents one environment variable (the README's table is made
+// from the same words).
+type Setting struct {
+	Name, Default, Help string
+}
+
+// Settings lists every variable with its default.
+func Settings() []Setting {
+	return []Setting{
+		{"HTTP_ADDR", "127.0.0.1:8080", "listen address (host:port; port 0 picks a free one)"},
+		{"DATABASE_URL", "sqlite://walletauth.db", "sqlite:///absolute/path.db, sqlite://relative.db, sqlite://:memory: or postgres://user@host:5432/db"},
+		{"REDIS_URL", "(empty: in-process store)", "redis://host:6379/0, rediss://…, or a cluster/sentinel URL (see README)"},
+		{"SIWE_DOMAIN", "host:port of HTTP_ADDR", "domain named in issued EIP-4361 challenges"},
+		{"SIWE_URI", "http:// + SIWE_DOMAIN", "URI named in issued challenges; must be on SIWE_DOMAIN"},
+		{"SIWE_STATEMENT", "Sign in with your wallet.", "statement line of issued challenges (one line)"},
+		{"ALLOWED_DOMAINS", "SIWE_DOMAIN", "comma-separated domains a signed message may name"},
+		{"CHAIN_IDS", "1", "comma-separated allowed chain IDs; the first is the challenge default"},
+		{"RPC_URLS", "(none)", "chainId=url,… JSON-RPC endpoints for smart-contract wallets (EIP-1271/6492)"},
+		{"RPC_TIMEOUT", "5s", "deadline of one contract-signature check"},
+		{"CHALLENGE_TTL", "5m", "lifetime of a nonce/challenge"},
+		{"TOKEN_TTL", "720h", "auth token lifetime (0 = no expiry)"},
+		{"LOGIN_CODE_TTL", "5m", "lifetime of a partner login_code"},
+		{"CORS_ORIGINS", "(none)", "comma-separated origins allowed by CORS (exact scheme://host:port, or *)"},
+		{"LOG_LEVEL", "info", "debug, info, warn or error"},
+		{"LOG_FORMAT", "json", "json or text"},
+		{"TRUSTED_PROXIES", "(none)", "comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed"},
+		{"REQUEST_TIMEOUT", "10s", "deadline of one request's work (database, store)"},
+		{"SHUTDOWN_TIMEOUT", "25s", "how long SIGTERM waits for in-flight requests"},
+		{"DB_MAX_OPEN_CONNS", "20", "PostgreSQL pool size (SQLite uses one connection)"},
+		{"EMAIL_FAIL_PER_ACCOUNT", "10/15m", "failed email logins per account per window"},
+		{"EMAIL_FAIL_PER_IP", "50/15m", "failed email logins per client IP per window"},
+		{"WALLET_PER_ADDRESS", "30/1m", "wallet login attempts per address per window"},
+		{"WALLET_PER_IP", "600/1m", "wallet login attempts per client IP per window"},
+		{"SIGNUP_PER_IP", "60/1h", "email signups per client IP per window"},
+		{"PARTNER_RATE", "6000/1m", "partner API requests per partner per window"},
+	}
+}
+
+// Load reads the configuration from getenv (os.Getenv in production) and
+// validates it. The error names the variable that is wrong.
+func Load(getenv func(string) string) (Config, error) {
+	var errs []error
+	get := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(Prefix + name)); v != "" {
+			return v
+		}
+		return def
+	}
+	dur := func(name, def string) time.Duration {
+		s := get(name, def)
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 {
+			errs = append(errs, fmt.Errorf("%s%s=%q: want a non-negative duration like 30s or 5m", Prefix, name, s))
+		}
+		return d
+	}
+	rate := func(name, def string) Rate {
+		s := get(name, def)
+		r, err := ParseRate(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s%s=%q: %w", Prefix, name, s, err))
+		}
+		return r
+	}
+	c := Config{
+		HTTPAddr:            get("HTTP_ADDR", "127.0.0.1:8080"),
+		DatabaseURL:         get("DATABASE_URL", "sqlite://walletauth.db"),
+		RedisURL:            get("REDIS_URL", ""),
+		SIWEStatement:       get("SIWE_STATEMENT", "Sign in with your wallet."),
+		RPCTimeout:          dur("RPC_TIMEOUT", "5s"),
+		ChallengeTTL:        dur("CHALLENGE_TTL", "5m"),
+		TokenTTL:            dur("TOKEN_TTL", "720h"),
+		LoginCodeTTL:        dur("LOGIN_CODE_TTL", "5m"),
+		LogFormat:           get("LOG_FORMAT", "json"),
+		RequestTimeout:      dur("REQUEST_TIMEOUT", "10s"),
+		ShutdownTimeout:     dur("SHUTDOWN_TIMEOUT", "25s"),
+		EmailFailPerAccount: rate("EMAIL_FAIL_PER_ACCOUNT", "10/15m"),
+		EmailFailPerIP:      rate("EMAIL_FAIL_PER_IP", "50/15m"),
+		WalletPerAddress:    rate("WALLET_PER_ADDRESS", "30/1m"),
+		WalletPerIP:         rate("WALLET_PER_IP", "600/1m"),
+		SignupPerIP:         rate("SIGNUP_PER_IP", "60/1h"),
+		PartnerRate:         rate("PARTNER_RATE", "6000/1m"),
+	}
+
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("%sHTTP_ADDR=%q: want host:port: %w", Prefix, c.HTTPAddr, err))
+	}
+	if err := validateDatabaseURL(c.DatabaseURL); err != nil {
+		errs = append(errs, fmt.Errorf("%sDATABASE_URL: %w", Prefix, err))
+	}
+	if c.RedisURL != "" {
+		if u, err := url.Parse(c.RedisURL); err != nil || !strings.HasPrefix(u.Scheme, "redis") {
+			errs = append(errs, fmt.Errorf("%sREDIS_URL: want redis://, rediss://, redis+cluster:// or redis+sentinel://", Prefix))
+		}
+	}
+
+	c.SIWEDomain = get("SIWE_DOMAIN", c.HTTPAddr)
+	if strings.ContainsAny(c.SIWEDomain, "/ \n") || c.SIWEDomain == "" {
+		errs = append(errs, fmt.Errorf("%sSIWE_DOMAIN=%q: want a host or host:port (an RFC 3986 authority)", Prefix, c.SIWEDomain))
+	}
+	c.SIWEURI = get("SIWE_URI", "http://"+c.SIWEDomain)
+	if u, err := url.Parse(c.SIWEURI); err != nil || u.Scheme == "" || !strings.EqualFold(u.Host, c.SIWEDomain) {
+		errs = append(errs, fmt.Errorf("%sSIWE_URI=%q: want an absolute URI whose host is SIWE_DOMAIN %q", Prefix, c.SIWEURI, c.SIWEDomain))
+	}
+	if strings.ContainsAny(c.SIWEStatement, "\n\r") {
+		errs = append(errs, fmt.Errorf("%sSIWE_STATEMENT: must be one line", Prefix))
+	}
+	c.AllowedDomains = list(get("ALLOWED_DOMAINS", c.SIWEDomain))
+
+	for _, s := range list(get("CHAIN_IDS", "1")) {
+		id, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || id == 0 {
+			errs = append(errs, fmt.Errorf("%sCHAIN_IDS: %q is not a positive decimal chain ID", Prefix, s))
+			continue
+		}
+		c.ChainIDs = append(c.ChainIDs, id)
+	}
+	if len(c.ChainIDs) == 0 {
+		errs = append(errs, fmt.Errorf("%sCHAIN_IDS: at least one chain ID is needed", Prefix))
+	}
+
+	c.RPCURLs = map[uint64]string{}
+	for _, kv := range list(get("RPC_URLS", "")) {
+		k, v, ok := strings.Cut(kv, "=")
+		id, err := strconv.ParseUint(strings.TrimSpace(k), 10, 64)
+		u, uerr := url.Parse(strings.TrimSpace(v))
+		if !ok || err != nil || uerr != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "ws" && u.Scheme != "wss") {
+			errs = append(errs, fmt.Errorf("%sRPC_URLS: %q: want chainId=http(s)://url", Prefix, kv))
+			continue
+		}
+		c.RPCURLs[id] = strings.TrimSpace(v)
+	}
+
+	c.CORSOrigins = list(get("CORS_ORIGINS", ""))
+	for _, o := range c.CORSOrigins {
+		if o == "*" {
+			continue
+		}
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			errs = append(errs, fmt.Errorf("%sCORS_ORIGINS: %q: want scheme://host[:port]", Prefix, o))
+		}
+	}
+
+	switch strings.ToLower(get("LOG_LEVEL", "info")) {
+	case "debug":
+		c.LogLevel = slog.LevelDebug
+	case "info":
+		c.LogLevel = slog.LevelInfo
+	case "warn", "warning":
+		c.LogLevel = slog.LevelWarn
+	case "error":
+		c.LogLevel = slog.LevelError
+	default:
+		errs = append(errs, fmt.Errorf("%sLOG_LEVEL=%q: want debug, info, warn or error", Prefix, get("LOG_LEVEL", "")))
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		errs = append(errs, fmt.Errorf("%sLOG_FORMAT=%q: want json or text", Prefix, c.LogFormat))
+	}
+
+	c.TrustedProxies = list(get("TRUSTED_PROXIES", ""))
+	for _, p := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				errs = append(errs, fmt.Errorf("%sTRUSTED_PROXIES: %q is not an IP or CIDR", Prefix, p))
+			}
+		}
+	}
+
+	n, err := strconv.Atoi(get("DB_MAX_OPEN_CONNS", "20"))
+	if err != nil || n < 1 {
+		errs = append(errs, fmt.Errorf("%sDB_MAX_OPEN_CONNS: want a positive integer", Prefix))
+	}
+	c.DBMaxOpenConns = n
+	if c.ChallengeTTL == 0 {
+		errs = append(errs, fmt.Errorf("%sCHALLENGE_TTL: must be positive", Prefix))
+	}
+	if c.LoginCodeTTL == 0 {
+		errs = append(errs, fmt.Errorf("%sLOGIN_CODE_TTL: must be positive", Prefix))
+	}
+	return c, errors.Join(errs...)
+}
+
+// ParseRate reads "N/duration" (e.g. "10/15m"); "0" disables the limit.
+func ParseRate(s string) (Rate, error) {
+	if s == "0" {
+		return Rate{}, nil
+	}
+	n, w, ok := strings.Cut(s, "/")
+	max, err := strconv.ParseInt(strings.TrimSpace(n), 10, 64)
+	if !ok || err != nil || max < 0 {
+		return Rate{}, errors.New(`want "count/window" like 10/15m, or 0 to disable`)
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(w))
+	if err != nil || d <= 0 {
+		return Rate{}, errors.New(`want "count/window" with a positive window like 15m`)
+	}
+	return Rate{Max: max, Window: d}, nil
+}
+
+// validateDatabaseURL accepts sqlite:// and postgres(ql):// URLs.
+func validateDatabaseURL(s string) error {
+	switch {
+	case strings.HasPrefix(s, "sqlite://"):
+		if strings.TrimPrefix(s, "sqlite://") == "" {
+			return errors.New("sqlite:// needs a path, e.g. sqlite://walletauth.db")
+		}
+		return nil
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		if _, err := url.Parse(s); err != nil {
+			return fmt.Errorf("malformed postgres URL: %w", err)
+		}
+		return nil
+	}
+	return fmt.Errorf("%q: want sqlite://path or postgres://…", redact(s))
+}
+
+func redact(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return s
+}
+
+func list(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

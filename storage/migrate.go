@@ -1,0 +1,124 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/go-gormigrate/gormigrate/v2"
+	"gorm.io/gorm"
+)
+
+// Migration is one versioned schema step, written once in portable SQL with
+// placeholders for the types that differ between dialects:
+// {{bytes}}, {{time}}, {{bool}}, {{false}}, {{true}}.
+type Migration struct {
+	ID string
+	Up []string
+}
+
+// Migrations is the schema's history, oldest first. Never edit a shipped
+// step: add a new one.
+func Migrations() []Migration {
+	return []Migration{
+		{ID: "0001_users_sessions_wallets_partners", Up: []string{
+			`CREATE TABLE users (
+				id TEXT PRIMARY KEY,
+				username TEXT NOT NULL,
+				email TEXT,
+				email_verified {{bool}} NOT NULL DEFAULT {{false}},
+				password_hash TEXT,
+				language TEXT NOT NULL DEFAULT 'en',
+				points BIGINT NOT NULL DEFAULT 0 CHECK (points >= 0),
+				referral_code TEXT NOT NULL,
+				referrer_id TEXT REFERENCES users(id) ON DELETE SET NULL,
+				referee_count BIGINT NOT NULL DEFAULT 0 CHECK (referee_count >= 0),
+				joined_at {{time}} NOT NULL,
+				updated_at {{time}} NOT NULL
+			)`,
+			`CREATE UNIQUE INDEX users_username_key ON users (lower(username))`,
+			`CREATE UNIQUE INDEX users_email_key ON users (lower(email))`,
+			`CREATE UNIQUE INDEX users_referral_code_key ON users (referral_code)`,
+			`CREATE INDEX users_referrer_idx ON users (referrer_id, joined_at, id)`,
+			`CREATE INDEX users_rank_idx ON users (points DESC, joined_at, id)`,
+			`CREATE INDEX users_updated_idx ON users (updated_at, id)`,
+			`CREATE TABLE wallets (
+				address {{bytes}} PRIMARY KEY CHECK (length(address) = 20),
+				user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+				chain_id BIGINT NOT NULL,
+				type TEXT NOT NULL,
+				is_primary {{bool}} NOT NULL DEFAULT {{false}},
+				linked_at {{time}} NOT NULL
+			)`,
+			`CREATE INDEX wallets_user_idx ON wallets (user_id, linked_at)`,
+			`CREATE UNIQUE INDEX wallets_one_primary_key ON wallets (user_id) WHERE is_primary`,
+			`CREATE TABLE sessions (
+				token_hash {{bytes}} PRIMARY KEY,
+				user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+				created_at {{time}} NOT NULL,
+				expires_at {{time}}
+			)`,
+			`CREATE INDEX sessions_user_idx ON sessions (user_id)`,
+			`CREATE TABLE partners (
+				id TEXT PRIMARY KEY,
+				name TEXT NOT NULL,
+				secret_hash {{bytes}} NOT NULL,
+				origins TEXT NOT NULL DEFAULT '',
+				client_login {{bool}} NOT NULL DEFAULT {{false}},
+				signed_requests {{bool}} NOT NULL DEFAULT {{false}},
+				disabled {{bool}} NOT NULL DEFAULT {{false}},
+				created_at {{time}} NOT NULL,
+				updated_at {{time}} NOT NULL
+			)`,
+			`CREATE TABLE partner_identities (
+				partner_id TEXT NOT NULL REFERENCES partners(id) ON DELETE CASCADE,
+				external_id TEXT NOT NULL,
+				user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+				first_name TEXT,
+				last_name TEXT,
+				email TEXT,
+				created_at {{time}} NOT NULL,
+				updated_at {{time}} NOT NULL,
+				PRIMARY KEY (partner_id, external_id)
+			)`,
+			`CREATE INDEX partner_identities_user_idx ON partner_identities (user_id)`,
+		}},
+	}
+}
+
+// Migrate applies every migration not yet applied, each in a transaction.
+// On an up-to-date database it does nothing.
+func (db *DB) Migrate(ctx context.Context) error {
+	var steps []*gormigrate.Migration
+	for _, m := range Migrations() {
+		m := m
+		steps = append(steps, &gormigrate.Migration{
+			ID: m.ID,
+			Migrate: func(tx *gorm.DB) error {
+				for _, stmt := range m.Up {
+					if err := tx.Exec(db.render(stmt)).Error; err != nil {
+						return fmt.Errorf("migration %s: %w", m.ID, err)
+					}
+				}
+				return nil
+			},
+		})
+	}
+	opts := *gormigrate.DefaultOptions
+	opts.UseTransaction = true
+	opts.TableName = "schema_migrations"
+	if err := gormigrate.New(db.WithContext(ctx), &opts, steps).Migrate(); err != nil {
+		return fmt.Errorf("storage: migrate: %w", err)
+	}
+	return nil
+}
+
+func (db *DB) render(stmt string) string {
+	var r *strings.Replacer
+	if db.Dialect == Postgres {
+		r = strings.NewReplacer("{{bytes}}", "BYTEA", "{{time}}", "TIMESTAMPTZ", "{{bool}}", "BOOLEAN", "{{false}}", "FALSE", "{{true}}", "TRUE")
+	} else {
+		r = strings.NewReplacer("{{bytes}}", "BLOB", "{{time}}", "DATETIME", "{{bool}}", "BOOLEAN", "{{false}}", "0", "{{true}}", "1")
+	}
+	return r.Replace(stmt)
+}

@@ -1,0 +1,201 @@
+// Package storage opens the relational database (PostgreSQL, or SQLite as
+// the embedded default) through GORM and owns the schema's versioned
+// migrations. Feature packages keep their own stores on top of *DB.
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5/pgconn"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Dialect names the database behind a DB.
+type Dialect string
+
+// The supported dialects.
+const (
+	Postgres Dialect = "postgres"
+	SQLite   Dialect = "sqlite"
+)
+
+// DB is an open database with its dialect.
+type DB struct {
+	*gorm.DB
+	Dialect Dialect
+}
+
+// Options tune Open.
+type Options struct {
+	MaxOpenConns int // PostgreSQL pool size; SQLite always uses one connection
+	Log          *slog.Logger
+}
+
+// Open connects to the database named by rawURL (sqlite://path or
+// postgres://…) and checks that it answers. It does not migrate.
+//
+// SQLite is opened through glebarez/sqlite, a GORM driver over
+// modernc.org/sqlite: pure Go, so `make run` needs no cgo or C toolchain. It
+// runs with foreign keys on, WAL journaling, a busy timeout, and a single
+// connection: SQLite has one writer anyway, and one connection makes every
+// transaction serialisable without SQLITE_BUSY upgrade deadlocks.
+func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	gcfg := &gorm.Config{
+		TranslateError:         false, // we translate at the store boundary, keeping the constraint name (UniqueViolation)
+		SkipDefaultTransaction: true,
+		PrepareStmt:            false,
+		Logger:                 logger.Discard,
+		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+	}
+	var (
+		gdb     *gorm.DB
+		dialect Dialect
+		err     error
+	)
+	switch {
+	case strings.HasPrefix(rawURL, "sqlite://"):
+		dialect = SQLite
+		dsn, derr := sqliteDSN(strings.TrimPrefix(rawURL, "sqlite://"))
+		if derr != nil {
+			return nil, derr
+		}
+		gdb, err = gorm.Open(sqlite.Open(dsn), gcfg)
+	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		dialect = Postgres
+		gdb, err = gorm.Open(postgres.New(postgres.Config{DSN: rawURL}), gcfg)
+	default:
+		return nil, fmt.Errorf("storage: unsupported database URL scheme (want sqlite:// or postgres://)")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: open %s: %w", dialect, err)
+	}
+	sqlDB, err := gdb.DB()
+	if err != nil {
+		return nil, fmt.Errorf("storage: pool: %w", err)
+	}
+	if dialect == SQLite {
+		sqlDB.SetMaxOpenConns(1)
+		sqlDB.SetMaxIdleConns(1)
+		sqlDB.SetConnMaxLifetime(0)
+		sqlDB.SetConnMaxIdleTime(0)
+	} else {
+		n := opt.MaxOpenConns
+		if n <= 0 {
+			n = 20
+		}
+		sqlDB.SetMaxOpenConns(n)
+		sqlDB.SetMaxIdleConns(n)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+		sqlDB.SetConnMaxLifetime(30 * time.Minute)
+	}
+	db := &DB{DB: gdb, Dialect: dialect}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.Ping(pctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func sqliteDSN(path string) (string, error) {
+	if path == "" {
+		return "", errors.New("storage: sqlite:// needs a path")
+	}
+	q := url.Values{}
+	for _, p := range []string{"foreign_keys(1)", "busy_timeout(10000)", "synchronous(NORMAL)"} {
+		q.Add("_pragma", p)
+	}
+	if path == ":memory:" {
+		return "file::memory:?" + q.Encode(), nil
+	}
+	q.Add("_pragma", "journal_mode(WAL)")
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return "", fmt.Errorf("storage: create directory for sqlite file: %w", err)
+		}
+	}
+	return "file:" + path + "?" + q.Encode(), nil
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	sqlDB, err := db.DB.DB()
+	if err != nil {
+		return fmt.Errorf("storage: ping: %w", err)
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("storage: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes the pool.
+func (db *DB) Close() error {
+	sqlDB, err := db.DB.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// UniqueViolation reports whether err is a unique-constraint violation and,
+// when the database tells, which constraint or index (PostgreSQL: its name;
+// SQLite: the text after "UNIQUE constraint failed:", which names the index
+// or the columns). Callers match on a distinctive part such as "email".
+func UniqueViolation(err error) (string, bool) {
+	if err == nil {
+		return "", false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		if pe.Code == "23505" {
+			return pe.ConstraintName, true
+		}
+		return "", false
+	}
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return "", true
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, "UNIQUE constraint failed:"); i >= 0 {
+		return strings.TrimSpace(msg[i+len("UNIQUE constraint failed:"):]), true
+	}
+	return "", false
+}
+
+// ForeignKeyViolation reports whether err is a foreign-key violation.
+func ForeignKeyViolation(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "23503"
+	}
+	return err != nil && strings.Contains(err.Error(), "FOREIGN KEY constraint failed")
+}
+
+// CheckViolation reports whether err is a CHECK-constraint violation.
+func CheckViolation(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "23514"
+	}
+	return err != nil && strings.Contains(err.Error(), "CHECK constraint failed")
+}
+
+// Now is the database clock's resolution applied to t: UTC, microseconds
+// (PostgreSQL keeps no more), so what is written reads back equal.
+func Now(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }

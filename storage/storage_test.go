@@ -1,0 +1,82 @@
+package storage_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/walletauth/walletauth/storage"
+	"github.com/walletauth/walletauth/storage/storagetest"
+)
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		if err := db.Migrate(ctx); err != nil {
+			t.Fatalf("second migrate: %v", err)
+		}
+		var n int64
+		if err := db.Table("schema_migrations").Count(&n).Error; err != nil {
+			t.Fatal(err)
+		}
+		if n != int64(len(storage.Migrations())) {
+			t.Fatalf("schema_migrations has %d rows, want %d", n, len(storage.Migrations()))
+		}
+	})
+}
+
+func TestUniqueConstraintsAreInTheDatabase(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
+		now := storage.Now(time.Now())
+		ins := func(id, username, email, code string) error {
+			return db.Exec(`INSERT INTO users (id, username, email, referral_code, joined_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+				id, username, email, code, now, now).Error
+		}
+		if err := ins("a", "alice", "Alice@Example.com", "CODEA"); err != nil {
+			t.Fatal(err)
+		}
+		cases := []struct {
+			name, id, username, email, code, want string
+		}{
+			{"email differs only in case", "b", "bob", "alice@example.COM", "CODEB", "email"},
+			{"username differs only in case", "c", "ALICE", "c@example.com", "CODEC", "username"},
+			{"referral code", "d", "dave", "d@example.com", "CODEA", "referral_code"},
+		}
+		for _, c := range cases {
+			err := ins(c.id, c.username, c.email, c.code)
+			name, ok := storage.UniqueViolation(err)
+			if !ok {
+				t.Fatalf("%s: got %v, want a unique violation", c.name, err)
+			}
+			if !contains(name, c.want) {
+				t.Errorf("%s: constraint %q does not name %q", c.name, name, c.want)
+			}
+		}
+		// "( ?" not "(?": gorm expands a slice right after a parenthesis as an IN list.
+		addr := make([]byte, 20)
+		if err := db.Exec(`INSERT INTO wallets (address, user_id, chain_id, type, is_primary, linked_at) VALUES ( ?, 'a', 1, 'eoa', true, ?)`, addr, now).Error; err != nil {
+			t.Fatal(err)
+		}
+		err := db.Exec(`INSERT INTO wallets (address, user_id, chain_id, type, is_primary, linked_at) VALUES ( ?, 'a', 1, 'eoa', false, ?)`, addr, now).Error
+		if _, ok := storage.UniqueViolation(err); !ok {
+			t.Fatalf("second wallet with the same address: %v", err)
+		}
+		// Times read back equal to what was written.
+		var got time.Time
+		if err := db.Raw(`SELECT joined_at FROM users WHERE id = 'a'`).Row().Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if !got.Equal(now) {
+			t.Fatalf("joined_at read back %v, wrote %v", got, now)
+		}
+	})
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
