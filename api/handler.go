@@ -1,0 +1,156 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/walletauth/walletauth/kv"
+)
+
+// MaxBody is the largest request body the service reads (the contract's 64 KiB).
+const MaxBody = 64 << 10
+
+// HandlerFunc is a Gin handler that returns its error instead of writing it,
+// so a forgotten return after an error response cannot happen.
+type HandlerFunc func(c *gin.Context) error
+
+// Handle adapts h to Gin: a returned error is written in the contract's
+// shape by Abort.
+func Handle(h HandlerFunc) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := h(c); err != nil {
+			Abort(c, err)
+		}
+	}
+}
+
+// Abort writes err as the contract's error response and stops the chain.
+// An *Error is written as it is; a backend outage (database or store
+// unreachable, a deadline passed) becomes 503 unavailable; anything else is
+// 500 internal, with the cause kept on the context for the access log.
+func Abort(c *gin.Context, err error) {
+	e := Classify(err)
+	if e.Status >= 500 {
+		_ = c.Error(err) // recorded for the access log line
+	}
+	if e.RetryAfter > 0 {
+		c.Header("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
+	c.AbortWithStatusJSON(e.Status, Body(e))
+}
+
+// Body is the JSON body of an error response.
+func Body(e *Error) gin.H {
+	return gin.H{"error": gin.H{"code": e.Code, "message": e.Message}}
+}
+
+// Classify maps any error to the contract error it is answered with.
+func Classify(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	if Unavailable(err) {
+		return ErrUnavailable
+	}
+	return ErrInternal
+}
+
+// Unavailable reports whether err means a backing service (database, shared
+// store, RPC) could not be reached or did not answer in time, as opposed to a
+// bug: such requests are answered 503 and may be retried.
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, kv.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// 08: connection exceptions, 57P: operator intervention (shutdown),
+		// 53: insufficient resources (too many connections).
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P") || strings.HasPrefix(pe.Code, "53")
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "database is locked") || strings.Contains(msg, "conn closed") ||
+		strings.Contains(msg, "connection refused") || strings.Contains(msg, "failed to connect")
+}
+
+// Bind decodes the JSON request body into dst: 413 body_too_large past
+// MaxBody, 400 invalid_json for anything that is not one JSON value of the
+// expected shape (wrong field types included).
+func Bind(c *gin.Context, dst any) error {
+	body, err := ReadBody(c)
+	if err != nil {
+		return err
+	}
+	return Decode(body, dst)
+}
+
+// ReadBody returns the raw request body, enforcing MaxBody. The bytes are
+// kept on the context so a later reader (request signing) sees the same.
+func ReadBody(c *gin.Context) ([]byte, error) {
+	if v, ok := c.Get(bodyKey); ok {
+		return v.([]byte), nil
+	}
+	if c.Request.Body == nil {
+		c.Set(bodyKey, []byte{})
+		return []byte{}, nil
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, ErrBodyTooLarge
+		}
+		return nil, ErrInvalidJSON.WithMessage("the request body could not be read")
+	}
+	c.Set(bodyKey, body)
+	return body, nil
+}
+
+const bodyKey = "walletauth.body"
+
+// Decode unmarshals one JSON object from body into dst.
+func Decode(body []byte, dst any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return ErrInvalidJSON.WithMessage("the request body is empty; a JSON object is expected")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(dst); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return ErrInvalidJSON.WithMessage("field %q has the wrong type", te.Field)
+		}
+		return ErrInvalidJSON
+	}
+	if dec.More() {
+		return ErrInvalidJSON.WithMessage("the request body holds more than one JSON value")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return ErrInvalidJSON.WithMessage("the request body holds trailing data")
+	}
+	return nil
+}

@@ -1,0 +1,164 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// RequestIDHeader is echoed back on every response, generated when absent.
+const RequestIDHeader = "X-Request-Id"
+
+const requestIDKey = "walletauth.request_id"
+
+// RequestID echoes a sane incoming X-Request-Id or generates one.
+func RequestID() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id := c.GetHeader(RequestIDHeader)
+		if !validRequestID(id) {
+			var b [12]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		c.Set(requestIDKey, id)
+		c.Header(RequestIDHeader, id)
+		c.Next()
+	}
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// GetRequestID returns the request's ID set by RequestID.
+func GetRequestID(c *gin.Context) string { return c.GetString(requestIDKey) }
+
+// AccessLog writes one structured line per request.
+func AccessLog(log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		status := c.Writer.Status()
+		attrs := []slog.Attr{
+			slog.String("request_id", GetRequestID(c)),
+			slog.String("method", c.Request.Method),
+			slog.String("route", c.FullPath()),
+			slog.String("path", c.Request.URL.Path),
+			slog.Int("status", status),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("client_ip", c.ClientIP()),
+			slog.Int("bytes", c.Writer.Size()),
+		}
+		level := slog.LevelInfo
+		if len(c.Errors) > 0 {
+			attrs = append(attrs, slog.String("error", c.Errors.String()))
+		}
+		if status >= 500 {
+			level = slog.LevelError
+		}
+		log.LogAttrs(c.Request.Context(), level, "request", attrs...)
+	}
+}
+
+// Recover turns a panic into 500 internal in the contract's shape.
+func Recover(log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				log.ErrorContext(c.Request.Context(), "panic", "request_id", GetRequestID(c), "panic", r)
+				if !c.Writer.Written() {
+					c.AbortWithStatusJSON(http.StatusInternalServerError, Body(ErrInternal))
+				} else {
+					c.Abort()
+				}
+			}
+		}()
+		c.Next()
+	}
+}
+
+// LimitBody refuses a declared body over MaxBody at once; bodies without a
+// declared length are limited while read (ReadBody).
+func LimitBody() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.ContentLength > MaxBody {
+			Abort(c, ErrBodyTooLarge)
+			return
+		}
+		if c.Request.Body != nil {
+			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxBody)
+		}
+		c.Next()
+	}
+}
+
+// Deadline bounds every request's context, so a backend that hangs is
+// answered 503 rather than holding the client.
+func Deadline(d time.Duration) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if d <= 0 {
+			c.Next()
+			return
+		}
+		ctx, cancel := context.WithTimeout(c.Request.Context(), d)
+		defer cancel()
+		c.Request = c.Request.WithContext(ctx)
+		c.Next()
+	}
+}
+
+// CORS answers cross-origin requests from the listed origins (exact match on
+// scheme, host and port; "*" allows any). Paths under skip handle CORS
+// themselves (the partner client-login route has per-partner origins).
+func CORS(origins []string, skip string) gin.HandlerFunc {
+	allowAll := slices.Contains(origins, "*")
+	return func(c *gin.Context) {
+		origin := c.GetHeader("Origin")
+		if origin == "" || (skip != "" && strings.HasPrefix(c.Request.URL.Path, skip)) {
+			c.Next()
+			return
+		}
+		c.Header("Vary", "Origin")
+		if !allowAll && !slices.Contains(origins, origin) {
+			c.Next()
+			return
+		}
+		SetCORSHeaders(c, origin)
+		if c.Request.Method == http.MethodOptions && c.GetHeader("Access-Control-Request-Method") != "" {
+			c.AbortWithStatus(http.StatusNoContent)
+			return
+		}
+		c.Next()
+	}
+}
+
+// SetCORSHeaders allows origin on this response (and a preflight).
+func SetCORSHeaders(c *gin.Context, origin string) {
+	c.Header("Access-Control-Allow-Origin", origin)
+	c.Header("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
+	c.Header("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id")
+	c.Header("Access-Control-Expose-Headers", "X-Request-Id, Retry-After")
+	c.Header("Access-Control-Max-Age", "600")
+}
+
+// NoRoute and NoMethod answer unknown paths and methods in the error shape.
+func NoRoute(c *gin.Context)  { Abort(c, ErrNotFound) }
+func NoMethod(c *gin.Context) { Abort(c, ErrMethod) }

@@ -1,0 +1,252 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/mail"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/passwords"
+	"github.com/walletauth/walletauth/users"
+)
+
+// Errors of email login.
+var (
+	ErrInvalidEmail       = api.NewError(http.StatusBadRequest, "invalid_email", "not a valid email address")
+	ErrWeakPassword       = api.NewError(http.StatusBadRequest, "weak_password", "the password is too weak")
+	ErrInvalidCredentials = api.NewError(http.StatusUnauthorized, "invalid_credentials", "wrong email or password")
+)
+
+// EmailLimits are the email-login rate limits.
+type EmailLimits struct {
+	FailPerAccount Rate
+	FailPerIP      Rate
+	SignupPerIP    Rate
+}
+
+// Email serves email signup and login.
+type Email struct {
+	users    *users.Store
+	sessions *Sessions
+	policy   *passwords.Policy
+	params   passwords.Params
+	limiter  limiter
+	limits   EmailLimits
+	// hashing bounds concurrent argon2id computations: each takes ~19 MiB,
+	// so a burst of logins must queue rather than exhaust memory.
+	hashing chan struct{}
+}
+
+// NewEmail returns the email login service.
+func NewEmail(us *users.Store, s *Sessions, policy *passwords.Policy, params passwords.Params, l limiter, limits EmailLimits, maxConcurrentHashes int) *Email {
+	if maxConcurrentHashes < 1 {
+		maxConcurrentHashes = 1
+	}
+	return &Email{users: us, sessions: s, policy: policy, params: params, limiter: l, limits: limits,
+		hashing: make(chan struct{}, maxConcurrentHashes)}
+}
+
+// Routes registers signup and login on the public /v1/auth/email group.
+func (e *Email) Routes(g *gin.RouterGroup) {
+	g.POST("/signup", api.Handle(e.signup))
+	g.POST("/login", api.Handle(e.login))
+}
+
+// MeRoutes registers POST /email on the authenticated /v1/users/me group.
+func (e *Email) MeRoutes(me *gin.RouterGroup) {
+	me.POST("/email", api.Handle(e.addEmail))
+}
+
+// NormalizeEmail validates an address (a bare addr-spec, at most 254
+// characters) and returns it trimmed: ErrInvalidEmail.
+func NormalizeEmail(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || len(s) > 254 {
+		return "", ErrInvalidEmail
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || a.Name != "" {
+		return "", ErrInvalidEmail
+	}
+	local, domain, ok := strings.Cut(s, "@")
+	if !ok || local == "" || len(local) > 64 || !strings.Contains(domain, ".") || strings.HasPrefix(domain, "[") {
+		return "", ErrInvalidEmail
+	}
+	return s, nil
+}
+
+func (e *Email) checkPassword(pw string) error {
+	if err := e.policy.Check(pw); err != nil {
+		switch {
+		case errors.Is(err, passwords.ErrTooShort):
+			return ErrWeakPassword.WithMessage("the password must have at least 8 characters")
+		case errors.Is(err, passwords.ErrTooLong):
+			return ErrWeakPassword.WithMessage("the password must have at most 256 characters")
+		case errors.Is(err, passwords.ErrCommon):
+			return ErrWeakPassword.WithMessage("this password is one of the most commonly used; choose another")
+		}
+		return ErrWeakPassword
+	}
+	return nil
+}
+
+func (e *Email) hash(ctx context.Context, pw string) (string, error) {
+	if err := e.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer e.release()
+	return passwords.Hash(pw, e.params)
+}
+
+func (e *Email) acquire(ctx context.Context) error {
+	select {
+	case e.hashing <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (e *Email) release() { <-e.hashing }
+
+type signupRequest struct {
+	Email        string `json:"email"`
+	Password     string `json:"password"`
+	Username     string `json:"username"`
+	Language     string `json:"language"`
+	ReferralCode string `json:"referral_code"`
+}
+
+func (e *Email) signup(c *gin.Context) error {
+	var req signupRequest
+	if err := api.Bind(c, &req); err != nil {
+		return err
+	}
+	ctx := c.Request.Context()
+	email, err := NormalizeEmail(req.Email)
+	if err != nil {
+		return err
+	}
+	if err := e.checkPassword(req.Password); err != nil {
+		return err
+	}
+	if req.Username != "" {
+		if _, err := users.NormalizeUsername(req.Username); err != nil {
+			return err
+		}
+	}
+	if err := allow(ctx, e.limiter, "signup-ip", c.ClientIP(), e.limits.SignupPerIP); err != nil {
+		return err
+	}
+	h, err := e.hash(ctx, req.Password)
+	if err != nil {
+		return err
+	}
+	u, err := e.users.Create(ctx, users.NewUser{
+		Username: req.Username, Email: &email, PasswordHash: &h,
+		Language: req.Language, ReferralCode: req.ReferralCode,
+	}, nil)
+	if err != nil {
+		return err
+	}
+	tok, _, err := e.sessions.Issue(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusCreated, LoginResponse{AuthToken: tok, User: u.View(), Created: true})
+	return nil
+}
+
+type loginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// login answers invalid_credentials for an unknown email and a wrong
+// password alike, after the same argon2id work (DummyVerify), and counts
+// failures per account and per client IP.
+func (e *Email) login(c *gin.Context) error {
+	var req loginRequest
+	if err := api.Bind(c, &req); err != nil {
+		return err
+	}
+	ctx := c.Request.Context()
+	account := strings.ToLower(strings.TrimSpace(req.Email))
+	ip := c.ClientIP()
+	if err := exceeded(ctx, e.limiter, "email-fail-ip", ip, e.limits.FailPerIP); err != nil {
+		return err
+	}
+	if err := exceeded(ctx, e.limiter, "email-fail-account", account, e.limits.FailPerAccount); err != nil {
+		return err
+	}
+	fail := func() error {
+		if err := hit(ctx, e.limiter, "email-fail-ip", ip, e.limits.FailPerIP); err != nil {
+			return err
+		}
+		if err := hit(ctx, e.limiter, "email-fail-account", account, e.limits.FailPerAccount); err != nil {
+			return err
+		}
+		return ErrInvalidCredentials
+	}
+	if req.Password == "" || len(req.Password) > 4*256 || account == "" {
+		return fail()
+	}
+	u, err := e.users.GetByEmail(ctx, account)
+	if err != nil && !errors.Is(err, users.ErrNotFound) {
+		return err
+	}
+	if err := e.acquire(ctx); err != nil {
+		return err
+	}
+	ok := false
+	if u == nil || u.PasswordHash == nil {
+		passwords.DummyVerifyWith(req.Password, e.params)
+	} else {
+		ok, err = passwords.Verify(req.Password, *u.PasswordHash)
+	}
+	e.release()
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fail()
+	}
+	tok, _, err := e.sessions.Issue(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, LoginResponse{AuthToken: tok, User: u.View(), Created: false})
+	return nil
+}
+
+func (e *Email) addEmail(c *gin.Context) error {
+	id, err := users.CurrentUserID(c)
+	if err != nil {
+		return err
+	}
+	var req loginRequest
+	if err := api.Bind(c, &req); err != nil {
+		return err
+	}
+	email, err := NormalizeEmail(req.Email)
+	if err != nil {
+		return err
+	}
+	if err := e.checkPassword(req.Password); err != nil {
+		return err
+	}
+	h, err := e.hash(c.Request.Context(), req.Password)
+	if err != nil {
+		return err
+	}
+	u, err := e.users.SetEmail(c.Request.Context(), id, email, h)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, u.View())
+	return nil
+}

@@ -1,0 +1,174 @@
+// Package auth issues and checks sessions (opaque auth tokens), and serves
+// the login endpoints: email, wallet (EIP-4361), login codes, logout.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/storage"
+)
+
+// TokenPrefix starts every auth token, so leaked tokens are easy to spot
+// (secret scanners) and never confused with partner secrets.
+const TokenPrefix = "wat_"
+
+// tokenBytes is the token's entropy: 256 bits from the OS CSPRNG.
+const tokenBytes = 32
+
+// Session is a row of sessions. Only the SHA-256 of the token is stored: a
+// database leak gives no usable token (the token has 256 bits of entropy,
+// so an unsalted fast hash is enough; a slow hash would only slow every
+// request).
+type Session struct {
+	TokenHash []byte `gorm:"primaryKey"`
+	UserID    string
+	CreatedAt time.Time
+	ExpiresAt *time.Time
+}
+
+// Sessions issues, checks and revokes auth tokens.
+type Sessions struct {
+	db    *storage.DB
+	now   func() time.Time
+	ttl   time.Duration
+	cache SessionCache
+}
+
+// SessionCache keeps checked sessions off the database on the hot path; the
+// implementation guarantees revocations reach every instance.
+type SessionCache interface {
+	Get(hash [32]byte) (Session, bool)
+	Put(hash [32]byte, s Session)
+	// Forget drops one session everywhere (logout).
+	Forget(ctx context.Context, hash [32]byte) error
+	// ForgetUser drops every session of a user everywhere (logout-all, delete).
+	ForgetUser(ctx context.Context, userID string) error
+}
+
+// NewSessions returns the session service. ttl 0 means tokens do not
+// expire. cache may be nil (every check reads the database).
+func NewSessions(db *storage.DB, now func() time.Time, ttl time.Duration, cache SessionCache) *Sessions {
+	if now == nil {
+		now = time.Now
+	}
+	return &Sessions{db: db, now: now, ttl: ttl, cache: cache}
+}
+
+// HashToken is the stored form of a token.
+func HashToken(token string) [32]byte { return sha256.Sum256([]byte(token)) }
+
+// Issue creates a session for userID and returns its token (shown once) and
+// expiry (nil: none).
+func (s *Sessions) Issue(ctx context.Context, userID string) (string, *time.Time, error) {
+	return s.IssueTx(ctx, s.db.DB, userID)
+}
+
+// IssueTx is Issue inside a caller's transaction.
+func (s *Sessions) IssueTx(ctx context.Context, tx *gorm.DB, userID string) (string, *time.Time, error) {
+	var raw [tokenBytes]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", nil, fmt.Errorf("auth: token entropy: %w", err)
+	}
+	token := TokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
+	h := HashToken(token)
+	now := storage.Now(s.now())
+	sess := Session{TokenHash: h[:], UserID: userID, CreatedAt: now}
+	if s.ttl > 0 {
+		exp := now.Add(s.ttl)
+		sess.ExpiresAt = &exp
+	}
+	if err := tx.WithContext(ctx).Create(&sess).Error; err != nil {
+		return "", nil, fmt.Errorf("auth: create session: %w", err)
+	}
+	return token, sess.ExpiresAt, nil
+}
+
+// Check returns the live session of token: api.ErrUnauthorized for an
+// unknown, expired or revoked token.
+func (s *Sessions) Check(ctx context.Context, token string) (Session, error) {
+	if !strings.HasPrefix(token, TokenPrefix) || len(token) != len(TokenPrefix)+43 {
+		return Session{}, api.ErrUnauthorized
+	}
+	h := HashToken(token)
+	now := s.now()
+	if s.cache != nil {
+		if sess, ok := s.cache.Get(h); ok {
+			if sess.ExpiresAt != nil && !now.Before(*sess.ExpiresAt) {
+				return Session{}, api.ErrUnauthorized
+			}
+			return sess, nil
+		}
+	}
+	var sess Session
+	err := s.db.WithContext(ctx).Where("token_hash = ?", h[:]).Take(&sess).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return Session{}, api.ErrUnauthorized
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("auth: check session: %w", err)
+	}
+	if sess.ExpiresAt != nil && !now.Before(*sess.ExpiresAt) {
+		return Session{}, api.ErrUnauthorized
+	}
+	if s.cache != nil {
+		s.cache.Put(h, sess)
+	}
+	return sess, nil
+}
+
+// Revoke ends the session of token.
+func (s *Sessions) Revoke(ctx context.Context, token string) error {
+	h := HashToken(token)
+	if err := s.db.WithContext(ctx).Where("token_hash = ?", h[:]).Delete(&Session{}).Error; err != nil {
+		return fmt.Errorf("auth: revoke: %w", err)
+	}
+	if s.cache != nil {
+		if err := s.cache.Forget(ctx, h); err != nil {
+			return fmt.Errorf("auth: revoke: %w", err)
+		}
+	}
+	return nil
+}
+
+// RevokeAll ends every session of userID.
+func (s *Sessions) RevokeAll(ctx context.Context, userID string) error {
+	if err := s.db.WithContext(ctx).Where("user_id = ?", userID).Delete(&Session{}).Error; err != nil {
+		return fmt.Errorf("auth: revoke all: %w", err)
+	}
+	if s.cache != nil {
+		if err := s.cache.ForgetUser(ctx, userID); err != nil {
+			return fmt.Errorf("auth: revoke all: %w", err)
+		}
+	}
+	return nil
+}
+
+// DeleteExpired removes sessions past their expiry (housekeeping).
+func (s *Sessions) DeleteExpired(ctx context.Context) (int64, error) {
+	res := s.db.WithContext(ctx).Where("expires_at IS NOT NULL AND expires_at <= ?", storage.Now(s.now())).Delete(&Session{})
+	if res.Error != nil {
+		return 0, fmt.Errorf("auth: delete expired sessions: %w", res.Error)
+	}
+	return res.RowsAffected, nil
+}
+
+// BearerToken extracts the token of an Authorization header
+// ("Bearer <t>" or "Token <t>", scheme case-insensitive).
+func BearerToken(header string) (string, bool) {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !(strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "Token")) {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
+}

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/auth"
+	"github.com/walletauth/walletauth/config"
+	"github.com/walletauth/walletauth/kv"
+	"github.com/walletauth/walletauth/passwords"
+	"github.com/walletauth/walletauth/ratelimit"
+	"github.com/walletauth/walletauth/storage"
+	"github.com/walletauth/walletauth/users"
+)
+
+// app is the wired service: every dependency is built here and handed down.
+type app struct {
+	cfg      config.Config
+	log      *slog.Logger
+	now      func() time.Time
+	db       *storage.DB
+	kv       kv.Store
+	users    *users.Store
+	sessions *auth.Sessions
+	router   *gin.Engine
+}
+
+// appOptions lets tests swap the clock and the password cost.
+type appOptions struct {
+	now            func() time.Time
+	passwordParams *passwords.Params
+}
+
+// loadConfig reads the settings, letting serve's flags override them.
+func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (config.Config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "", "listen address (overrides WALLETAUTH_HTTP_ADDR)")
+	dbURL := fs.String("database-url", "", "database URL (overrides WALLETAUTH_DATABASE_URL)")
+	redisURL := fs.String("redis-url", "", "Redis URL (overrides WALLETAUTH_REDIS_URL)")
+	if err := fs.Parse(args); err != nil {
+		return config.Config{}, err
+	}
+	overrides := map[string]string{
+		config.Prefix + "HTTP_ADDR":    *addr,
+		config.Prefix + "DATABASE_URL": *dbURL,
+		config.Prefix + "REDIS_URL":    *redisURL,
+	}
+	return config.Load(func(k string) string {
+		if v := overrides[k]; v != "" {
+			return v
+		}
+		return getenv(k)
+	})
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// openStore opens Redis when configured, else the in-process store.
+func openStore(ctx context.Context, cfg config.Config, now func() time.Time) (kv.Store, error) {
+	if cfg.RedisURL == "" {
+		return kv.NewMemory(now), nil
+	}
+	return kv.OpenRedis(ctx, cfg.RedisURL)
+}
+
+// newApp opens the database (migrating it) and the shared store and wires
+// every feature.
+func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opt appOptions) (*app, error) {
+	now := opt.now
+	if now == nil {
+		now = time.Now
+	}
+	db, err := storage.Open(ctx, cfg.DatabaseURL, storage.Options{MaxOpenConns: cfg.DBMaxOpenConns, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	store, err := openStore(ctx, cfg, now)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	a := &app{cfg: cfg, log: log, now: now, db: db, kv: store}
+	if err := a.wire(opt); err != nil {
+		_ = a.close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *app) wire(opt appOptions) error {
+	cfg := a.cfg
+	a.users = users.NewStore(a.db, a.now, nil)
+	a.sessions = auth.NewSessions(a.db, a.now, cfg.TokenTTL, nil)
+	policy, err := passwords.NewPolicy()
+	if err != nil {
+		return err
+	}
+	params := passwords.DefaultParams()
+	if opt.passwordParams != nil {
+		params = *opt.passwordParams
+	}
+	limiter := ratelimit.New(a.kv, "rl:")
+	email := auth.NewEmail(a.users, a.sessions, policy, params, limiter, auth.EmailLimits{
+		FailPerAccount: auth.Rate(cfg.EmailFailPerAccount),
+		FailPerIP:      auth.Rate(cfg.EmailFailPerIP),
+		SignupPerIP:    auth.Rate(cfg.SignupPerIP),
+	}, 2*runtime.GOMAXPROCS(0))
+
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		return fmt.Errorf("WALLETAUTH_TRUSTED_PROXIES: %w", err)
+	}
+	r.Use(api.Recover(a.log), api.RequestID(), api.AccessLog(a.log), api.LimitBody(),
+		api.CORS(cfg.CORSOrigins, "/v1/js/"), api.Deadline(cfg.RequestTimeout))
+	r.NoRoute(api.NoRoute)
+	r.NoMethod(api.NoMethod)
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", api.Handle(a.readyz))
+
+	v1 := r.Group("/v1")
+	email.Routes(v1.Group("/auth/email"))
+	authed := v1.Group("", a.sessions.RequireUser())
+	a.sessions.SessionRoutes(authed.Group("/auth"))
+	me := authed.Group("/users/me")
+	users.NewHandlers(a.users).Routes(me)
+	email.MeRoutes(me)
+	a.router = r
+	return nil
+}
+
+func (a *app) readyz(c *gin.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.db.Ping(ctx); err != nil {
+		return api.ErrUnavailable.WithMessage("the database does not answer").Wrap(err)
+	}
+	if err := a.kv.Ping(ctx); err != nil {
+		return api.ErrUnavailable.WithMessage("the shared store does not answer").Wrap(err)
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	return nil
+}
+
+func (a *app) close() error {
+	return errors.Join(a.kv.Close(), a.db.Close())
+}
+
+// serve runs the HTTP server until ctx ends (SIGTERM/SIGINT), then stops
+// accepting connections, lets in-flight requests finish within
+// SHUTDOWN_TIMEOUT, and closes the database and store after the drain.
+// It prints "listening on http://ADDR" once the socket is open.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, opt *appOptions) error {
+	cfg, err := loadConfig("serve", args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	if opt == nil {
+		opt = &appOptions{}
+	}
+	a, err := newApp(ctx, cfg, log, *opt)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := a.close(); err != nil {
+			log.Error("close", "error", err)
+		}
+	}()
+
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{
+		Handler:           a.router,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
+	log.Info("listening", "addr", ln.Addr().String(), "database", string(a.db.Dialect), "redis", cfg.RedisURL != "")
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "deadline", cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// migrate applies the schema migrations and exits.
+func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig("migrate", args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	db, err := storage.Open(ctx, cfg.DatabaseURL, storage.Options{MaxOpenConns: 2})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "migrations applied (%d known) to %s database\n", len(storage.Migrations()), db.Dialect)
+	return nil
+}

@@ -1,0 +1,56 @@
+// Command walletauth runs the walletauth service and its operator tasks.
+//
+//	walletauth serve            run the HTTP server (applies migrations first)
+//	walletauth migrate          apply schema migrations and exit
+//	walletauth partner …        manage partners (create, list, rotate-secret, disable)
+//
+// Every setting comes from WALLETAUTH_* environment variables (see README).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "walletauth:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: walletauth <command> [flags]
+
+commands:
+  serve     run the HTTP server (applies migrations first)
+  migrate   apply schema migrations and exit
+  partner   manage partners: create, list, rotate-secret, disable
+
+Settings come from WALLETAUTH_* environment variables; see the README.
+`
+
+// run is the whole program: main only supplies the process's context,
+// arguments, environment and output.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], getenv, stdout, stderr, nil)
+	case "migrate":
+		return migrate(ctx, args[1:], getenv, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}

@@ -1,0 +1,382 @@
+package users
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+
+	"github.com/walletauth/walletauth/storage"
+)
+
+// Store keeps users and their wallets in the database.
+type Store struct {
+	db       *storage.DB
+	now      func() time.Time
+	onChange func(ctx context.Context, ids ...string)
+}
+
+// NewStore returns a store over db. onChange, when not nil, is called after
+// every committed change of a user record with the IDs that changed (caches
+// use it to drop what they hold).
+func NewStore(db *storage.DB, now func() time.Time, onChange func(ctx context.Context, ids ...string)) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	if onChange == nil {
+		onChange = func(context.Context, ...string) {}
+	}
+	return &Store{db: db, now: now, onChange: onChange}
+}
+
+// DB returns the database, for feature stores that write users in their own
+// transactions (they call Changed after commit).
+func (s *Store) DB() *storage.DB { return s.db }
+
+// Now is the store's clock at database resolution.
+func (s *Store) Now() time.Time { return storage.Now(s.now()) }
+
+// Changed tells the change listener that users changed outside this store.
+func (s *Store) Changed(ctx context.Context, ids ...string) {
+	if len(ids) > 0 {
+		s.onChange(ctx, ids...)
+	}
+}
+
+// NewUser is what creating a user may be given.
+type NewUser struct {
+	Username     string  // optional; generated when empty
+	Email        *string // optional
+	PasswordHash *string // with Email
+	Language     string  // default "en"
+	ReferralCode string  // optional: the referrer's code
+}
+
+// Attach runs inside the creating transaction, after the user row exists,
+// to add what the login method owns (a wallet, a partner identity).
+type Attach func(tx *gorm.DB, u *User) error
+
+const createAttempts = 5
+
+// Create inserts a user and, in the same transaction, applies the referral
+// code (setting the referrer and adding one to its referee_count) and runs
+// attach. Errors: ErrInvalidUsername, ErrInvalidLanguage,
+// ErrInvalidReferralCode, ErrUsernameTaken, ErrEmailTaken, or what attach
+// returned (unique violations in attach are returned unchanged so the caller
+// can recognise its own constraint).
+func (s *Store) Create(ctx context.Context, nu NewUser, attach Attach) (*User, error) {
+	username := ""
+	if nu.Username != "" {
+		var err error
+		if username, err = NormalizeUsername(nu.Username); err != nil {
+			return nil, err
+		}
+	}
+	lang := nu.Language
+	if lang == "" {
+		lang = "en"
+	}
+	if !ValidLanguage(lang) {
+		return nil, ErrInvalidLanguage
+	}
+	var lastErr error
+	for attempt := 0; attempt < createAttempts; attempt++ {
+		u := &User{
+			ID:           uuid.Must(uuid.NewV7()).String(),
+			Username:     username,
+			Email:        nu.Email,
+			PasswordHash: nu.PasswordHash,
+			Language:     lang,
+			ReferralCode: NewReferralCode(),
+			JoinedAt:     s.Now(),
+		}
+		u.UpdatedAt = u.JoinedAt
+		if u.Username == "" {
+			u.Username = newUsername()
+		}
+		attachErr := errors.New("")
+		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if code := NormalizeReferralCode(nu.ReferralCode); code != "" {
+				var referrer User
+				err := tx.Select("id", "username").Where("referral_code = ?", code).Take(&referrer).Error
+				if errors.Is(err, gorm.ErrRecordNotFound) {
+					return ErrInvalidReferralCode
+				}
+				if err != nil {
+					return fmt.Errorf("users: find referrer: %w", err)
+				}
+				u.ReferrerID = &referrer.ID
+				u.ReferrerUsername = &referrer.Username
+			}
+			if err := tx.Create(u).Error; err != nil {
+				return err
+			}
+			if u.ReferrerID != nil {
+				res := tx.Model(&User{}).Where("id = ?", *u.ReferrerID).
+					Updates(map[string]any{"referee_count": gorm.Expr("referee_count + 1"), "updated_at": u.JoinedAt})
+				if res.Error != nil {
+					return fmt.Errorf("users: count referee: %w", res.Error)
+				}
+			}
+			if attach != nil {
+				if err := attach(tx, u); err != nil {
+					attachErr = err
+					return err
+				}
+			}
+			return nil
+		})
+		if err == nil {
+			if u.ReferrerID != nil {
+				s.onChange(ctx, *u.ReferrerID)
+			}
+			return u, nil
+		}
+		if err == attachErr {
+			return nil, err
+		}
+		if errors.Is(err, ErrInvalidReferralCode) {
+			return nil, err
+		}
+		if storage.ForeignKeyViolation(err) { // the referrer was deleted meanwhile
+			return nil, ErrInvalidReferralCode
+		}
+		name, ok := storage.UniqueViolation(err)
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("users: create: %w", err)
+		case strings.Contains(name, "email"):
+			return nil, ErrEmailTaken
+		case strings.Contains(name, "username") && username != "":
+			return nil, ErrUsernameTaken
+		}
+		lastErr = err // a generated username or code collided: try new ones
+	}
+	return nil, fmt.Errorf("users: create: %d collisions of generated values: %w", createAttempts, lastErr)
+}
+
+// selectUser reads users with the referrer's username.
+func selectUser(tx *gorm.DB) *gorm.DB {
+	return tx.Table("users AS u").
+		Select("u.*, r.username AS referrer_username").
+		Joins("LEFT JOIN users AS r ON r.id = u.referrer_id")
+}
+
+type userRow struct {
+	User
+	ReferrerUsername *string
+}
+
+func (s *Store) load(ctx context.Context, tx *gorm.DB, where string, args ...any) (*User, error) {
+	var row userRow
+	err := selectUser(tx.WithContext(ctx)).Where(where, args...).Take(&row).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("users: get: %w", err)
+	}
+	u := row.User
+	u.ReferrerUsername = row.ReferrerUsername
+	if err := tx.WithContext(ctx).Where("user_id = ?", u.ID).Order("linked_at, address").Find(&u.Wallets).Error; err != nil {
+		return nil, fmt.Errorf("users: get wallets: %w", err)
+	}
+	return &u, nil
+}
+
+// Get returns the user with its wallets: ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (*User, error) {
+	return s.load(ctx, s.db.DB, "u.id = ?", id)
+}
+
+// GetTx is Get inside a caller's transaction.
+func (s *Store) GetTx(ctx context.Context, tx *gorm.DB, id string) (*User, error) {
+	return s.load(ctx, tx, "u.id = ?", id)
+}
+
+// GetByEmail finds a user by email, case-insensitively: ErrNotFound.
+func (s *Store) GetByEmail(ctx context.Context, email string) (*User, error) {
+	return s.load(ctx, s.db.DB, "lower(u.email) = lower(?)", email)
+}
+
+// GetByWallet finds the user owning a 20-byte address: ErrNotFound.
+func (s *Store) GetByWallet(ctx context.Context, addr []byte) (*User, error) {
+	var w Wallet
+	err := s.db.WithContext(ctx).Select("user_id").Where("address = ?", addr).Take(&w).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("users: get by wallet: %w", err)
+	}
+	return s.Get(ctx, w.UserID)
+}
+
+// Patch is a profile change; nil fields are left alone.
+type Patch struct {
+	Username *string
+	Language *string
+}
+
+// Update changes the profile: ErrInvalidUsername, ErrInvalidLanguage,
+// ErrUsernameTaken, ErrNotFound.
+func (s *Store) Update(ctx context.Context, id string, p Patch) (*User, error) {
+	set := map[string]any{"updated_at": s.Now()}
+	if p.Username != nil {
+		name, err := NormalizeUsername(*p.Username)
+		if err != nil {
+			return nil, err
+		}
+		set["username"] = name
+	}
+	if p.Language != nil {
+		if !ValidLanguage(*p.Language) {
+			return nil, ErrInvalidLanguage
+		}
+		set["language"] = *p.Language
+	}
+	res := s.db.WithContext(ctx).Model(&User{}).Where("id = ?", id).Updates(set)
+	if name, ok := storage.UniqueViolation(res.Error); ok && strings.Contains(name, "username") {
+		return nil, ErrUsernameTaken
+	}
+	if res.Error != nil {
+		return nil, fmt.Errorf("users: update: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return nil, ErrNotFound
+	}
+	s.onChange(ctx, id)
+	return s.Get(ctx, id)
+}
+
+// SetEmail adds email login to an account: ErrEmailAlreadySet,
+// ErrEmailTaken, ErrNotFound.
+func (s *Store) SetEmail(ctx context.Context, id, email, passwordHash string) (*User, error) {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var u User
+		if err := tx.Select("id", "email").Where("id = ?", id).Take(&u).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return ErrNotFound
+			}
+			return err
+		}
+		if u.Email != nil {
+			return ErrEmailAlreadySet
+		}
+		return tx.Model(&User{}).Where("id = ? AND email IS NULL", id).
+			Updates(map[string]any{"email": email, "password_hash": passwordHash, "updated_at": s.Now()}).Error
+	})
+	if name, ok := storage.UniqueViolation(err); ok && strings.Contains(name, "email") {
+		return nil, ErrEmailTaken
+	}
+	if err != nil {
+		return nil, wrap("set email", err)
+	}
+	s.onChange(ctx, id)
+	return s.Get(ctx, id)
+}
+
+// Delete removes a user and everything it owns (wallets, sessions,
+// identities, points history cascade in the database; its referees'
+// referrer becomes null) and takes one from its referrer's referee_count,
+// in one transaction: ErrNotFound.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	var changed []string
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var err error
+		changed, err = DeleteTx(tx, id, s.Now())
+		return err
+	})
+	if err != nil {
+		return wrap("delete", err)
+	}
+	s.onChange(ctx, changed...)
+	return nil
+}
+
+// DeleteTx deletes user id inside tx and returns the IDs of users whose
+// record changed (the user, its referrer, its referees): ErrNotFound.
+func DeleteTx(tx *gorm.DB, id string, now time.Time) ([]string, error) {
+	var u User
+	if err := tx.Select("id", "referrer_id").Where("id = ?", id).Take(&u).Error; err != nil {
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	var referees []string
+	if err := tx.Model(&User{}).Where("referrer_id = ?", id).Pluck("id", &referees).Error; err != nil {
+		return nil, err
+	}
+	if err := tx.Where("referrer_id = ?", id).Model(&User{}).
+		Updates(map[string]any{"referrer_id": nil, "updated_at": now}).Error; err != nil {
+		return nil, err
+	}
+	res := tx.Where("id = ?", id).Delete(&User{})
+	if res.Error != nil {
+		return nil, res.Error
+	}
+	if res.RowsAffected == 0 {
+		return nil, ErrNotFound
+	}
+	changed := append([]string{id}, referees...)
+	if u.ReferrerID != nil {
+		if err := tx.Model(&User{}).Where("id = ?", *u.ReferrerID).
+			Updates(map[string]any{"referee_count": gorm.Expr("referee_count - 1"), "updated_at": now}).Error; err != nil {
+			return nil, err
+		}
+		changed = append(changed, *u.ReferrerID)
+	}
+	return changed, nil
+}
+
+// LoginMethods counts the ways user id can log in: its wallets, its
+// password, its partner identities.
+func LoginMethods(tx *gorm.DB, id string) (int64, error) {
+	var n struct{ W, P, I int64 }
+	err := tx.Raw(`SELECT
+		(SELECT COUNT(*) FROM wallets WHERE user_id = ?) AS w,
+		(SELECT COUNT(*) FROM users WHERE id = ? AND password_hash IS NOT NULL) AS p,
+		(SELECT COUNT(*) FROM partner_identities WHERE user_id = ?) AS i`, id, id, id).Scan(&n).Error
+	if err != nil {
+		return 0, fmt.Errorf("users: count login methods: %w", err)
+	}
+	return n.W + n.P + n.I, nil
+}
+
+// TouchTx marks users as changed now (their updated_at) inside tx.
+func TouchTx(tx *gorm.DB, now time.Time, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return tx.Model(&User{}).Where("id IN ?", ids).Update("updated_at", now).Error
+}
+
+func wrap(op string, err error) error { return fmt.Errorf("users: %s: %w", op, err) }
+
+const referralAlphabet = "23456789ABCDEFGHJKMNPQRSTUVWXYZ" // no 0 O 1 I L
+
+// NewReferralCode returns 8 characters from an unambiguous alphabet
+// (31^8 ≈ 8.5e11 codes), from a CSPRNG.
+func NewReferralCode() string { return randomString(referralAlphabet, 8) }
+
+func newUsername() string { return "user_" + randomString("abcdefghijklmnopqrstuvwxyz0123456789", 10) }
+
+func randomString(alphabet string, n int) string {
+	b := make([]byte, n)
+	max := big.NewInt(int64(len(alphabet)))
+	for i := range b {
+		k, err := rand.Int(rand.Reader, max)
+		if err != nil {
+			panic(fmt.Sprintf("crypto/rand: %v", err)) // the OS CSPRNG failing is not recoverable
+		}
+		b[i] = alphabet[k.Int64()]
+	}
+	return string(b)
+}

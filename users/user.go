@@ -1,0 +1,143 @@
+// Package users owns the unified user record: its GORM models and store,
+// the JSON view every login answers with, the profile handlers, and the
+// helpers that carry the current user in a request.
+package users
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/walletauth/walletauth/api"
+)
+
+// Wallet types.
+const (
+	WalletEOA      = "eoa"
+	WalletContract = "contract"
+)
+
+// User is a row of users, with its wallets when loaded by the store.
+type User struct {
+	ID            string `gorm:"primaryKey"`
+	Username      string
+	Email         *string
+	EmailVerified bool
+	PasswordHash  *string
+	Language      string
+	Points        int64
+	ReferralCode  string
+	ReferrerID    *string
+	RefereeCount  int64
+	JoinedAt      time.Time
+	UpdatedAt     time.Time
+
+	Wallets          []Wallet `gorm:"-"`
+	ReferrerUsername *string  `gorm:"-"`
+}
+
+// Wallet is a row of wallets: an address linked to a user, keyed by its 20
+// bytes so one wallet typed in two letter cases is one wallet.
+type Wallet struct {
+	Address   []byte `gorm:"primaryKey"`
+	UserID    string
+	ChainID   uint64
+	Type      string
+	IsPrimary bool `gorm:"column:is_primary"`
+	LinkedAt  time.Time
+}
+
+// Hex returns the wallet's EIP-55 address.
+func (w Wallet) Hex() string { return common.BytesToAddress(w.Address).Hex() }
+
+// Errors of the user record.
+var (
+	ErrNotFound            = api.NewError(http.StatusNotFound, "user_not_found", "no such user")
+	ErrUsernameTaken       = api.NewError(http.StatusConflict, "username_taken", "that username is taken")
+	ErrInvalidUsername     = api.NewError(http.StatusBadRequest, "invalid_username", "a username is 3-32 characters of a-z, 0-9 and _")
+	ErrInvalidLanguage     = api.NewError(http.StatusBadRequest, "invalid_language", "language must be a BCP 47 tag such as en or pt-BR")
+	ErrEmailTaken          = api.NewError(http.StatusConflict, "email_taken", "that email belongs to another account")
+	ErrEmailAlreadySet     = api.NewError(http.StatusConflict, "email_already_set", "this account already has an email")
+	ErrWalletTaken         = api.NewError(http.StatusConflict, "wallet_taken", "that wallet belongs to another account")
+	ErrWalletNotFound      = api.NewError(http.StatusNotFound, "wallet_not_found", "this account has no such wallet")
+	ErrLastLoginMethod     = api.NewError(http.StatusConflict, "last_login_method", "this is the account's last way to log in")
+	ErrInvalidReferralCode = api.NewError(http.StatusBadRequest, "invalid_referral_code", "unknown referral code")
+)
+
+var (
+	usernameRE = regexp.MustCompile(`^[a-z0-9_]{3,32}$`)
+	languageRE = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$`)
+)
+
+// NormalizeUsername lowercases and validates a username (3-32 of a-z 0-9 _,
+// unique case-insensitively): ErrInvalidUsername.
+func NormalizeUsername(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if !usernameRE.MatchString(s) {
+		return "", ErrInvalidUsername
+	}
+	return s, nil
+}
+
+// ValidLanguage reports whether s looks like a BCP 47 language tag.
+func ValidLanguage(s string) bool { return languageRE.MatchString(s) }
+
+// NormalizeReferralCode uppercases a code as typed by a person.
+func NormalizeReferralCode(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }
+
+// View is the contract's user object.
+type View struct {
+	ID            string       `json:"id"`
+	Username      string       `json:"username"`
+	Email         *string      `json:"email"`
+	EmailVerified bool         `json:"email_verified"`
+	Language      string       `json:"language"`
+	Address       *string      `json:"address"`
+	Wallets       []WalletView `json:"wallets"`
+	Points        int64        `json:"points"`
+	ReferralCode  string       `json:"referral_code"`
+	Referrer      *string      `json:"referrer"`
+	RefereeCount  int64        `json:"referee_count"`
+	JoinedAt      string       `json:"joined_at"`
+}
+
+// WalletView is one entry of View.Wallets.
+type WalletView struct {
+	Address  string `json:"address"`
+	ChainID  uint64 `json:"chain_id"`
+	Type     string `json:"type"`
+	Primary  bool   `json:"primary"`
+	LinkedAt string `json:"linked_at"`
+}
+
+// TimeFormat is how the API writes times: RFC 3339 in UTC.
+const TimeFormat = time.RFC3339
+
+// View renders u as the contract's user object.
+func (u *User) View() View {
+	v := View{
+		ID:            u.ID,
+		Username:      u.Username,
+		Email:         u.Email,
+		EmailVerified: u.EmailVerified,
+		Language:      u.Language,
+		Wallets:       make([]WalletView, 0, len(u.Wallets)),
+		Points:        u.Points,
+		ReferralCode:  u.ReferralCode,
+		Referrer:      u.ReferrerUsername,
+		RefereeCount:  u.RefereeCount,
+		JoinedAt:      u.JoinedAt.UTC().Format(TimeFormat),
+	}
+	for _, w := range u.Wallets {
+		wv := WalletView{Address: w.Hex(), ChainID: w.ChainID, Type: w.Type, Primary: w.IsPrimary, LinkedAt: w.LinkedAt.UTC().Format(TimeFormat)}
+		if w.IsPrimary {
+			a := wv.Address
+			v.Address = &a
+		}
+		v.Wallets = append(v.Wallets, wv)
+	}
+	return v
+}

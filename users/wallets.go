@@ -1,0 +1,131 @@
+package users
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"gorm.io/gorm"
+
+	"github.com/walletauth/walletauth/storage"
+)
+
+// InsertWalletTx links w to user u inside tx; the user's first wallet
+// becomes primary. A wallet already linked to u is left as it is. Errors:
+// ErrWalletTaken when another user has the address.
+func InsertWalletTx(tx *gorm.DB, w *Wallet) error {
+	var owner Wallet
+	err := tx.Select("user_id").Where("address = ?", w.Address).Take(&owner).Error
+	switch {
+	case err == nil && owner.UserID == w.UserID:
+		return nil
+	case err == nil:
+		return ErrWalletTaken
+	case !errors.Is(err, gorm.ErrRecordNotFound):
+		return fmt.Errorf("users: find wallet: %w", err)
+	}
+	var n int64
+	if err := tx.Model(&Wallet{}).Where("user_id = ?", w.UserID).Count(&n).Error; err != nil {
+		return fmt.Errorf("users: count wallets: %w", err)
+	}
+	w.IsPrimary = n == 0
+	if err := tx.Create(w).Error; err != nil {
+		if name, ok := storage.UniqueViolation(err); ok && !strings.Contains(name, "primary") {
+			return ErrWalletTaken
+		}
+		return fmt.Errorf("users: insert wallet: %w", err)
+	}
+	return nil
+}
+
+// AddWallet links a wallet to an existing user: ErrWalletTaken, ErrNotFound.
+func (s *Store) AddWallet(ctx context.Context, w Wallet) (*User, error) {
+	if w.LinkedAt.IsZero() {
+		w.LinkedAt = s.Now()
+	}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := InsertWalletTx(tx, &w); err != nil {
+			return err
+		}
+		return touch(tx, s, w.UserID)
+	})
+	if name, ok := storage.UniqueViolation(err); ok && !strings.Contains(name, "primary") {
+		return nil, ErrWalletTaken // a concurrent link won the race
+	}
+	if err != nil {
+		return nil, wrap("add wallet", err)
+	}
+	s.onChange(ctx, w.UserID)
+	return s.Get(ctx, w.UserID)
+}
+
+// RemoveWallet unlinks a wallet; when it was primary the oldest remaining
+// wallet becomes primary. Errors: ErrWalletNotFound, ErrLastLoginMethod.
+func (s *Store) RemoveWallet(ctx context.Context, userID string, addr []byte) (*User, error) {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var w Wallet
+		err := tx.Where("address = ? AND user_id = ?", addr, userID).Take(&w).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return ErrWalletNotFound
+		}
+		if err != nil {
+			return err
+		}
+		n, err := LoginMethods(tx, userID)
+		if err != nil {
+			return err
+		}
+		if n <= 1 {
+			return ErrLastLoginMethod
+		}
+		if err := tx.Where("address = ?", addr).Delete(&Wallet{}).Error; err != nil {
+			return err
+		}
+		if w.IsPrimary {
+			var next Wallet
+			err := tx.Where("user_id = ?", userID).Order("linked_at, address").Take(&next).Error
+			if err == nil {
+				if err := tx.Model(&Wallet{}).Where("address = ?", next.Address).Update("is_primary", true).Error; err != nil {
+					return err
+				}
+			} else if !errors.Is(err, gorm.ErrRecordNotFound) {
+				return err
+			}
+		}
+		return touch(tx, s, userID)
+	})
+	if err != nil {
+		return nil, wrap("remove wallet", err)
+	}
+	s.onChange(ctx, userID)
+	return s.Get(ctx, userID)
+}
+
+// SetPrimaryWallet makes one of the user's wallets its primary one:
+// ErrWalletNotFound.
+func (s *Store) SetPrimaryWallet(ctx context.Context, userID string, addr []byte) (*User, error) {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var n int64
+		if err := tx.Model(&Wallet{}).Where("address = ? AND user_id = ?", addr, userID).Count(&n).Error; err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrWalletNotFound
+		}
+		if err := tx.Model(&Wallet{}).Where("user_id = ? AND is_primary", userID).Update("is_primary", false).Error; err != nil {
+			return err
+		}
+		if err := tx.Model(&Wallet{}).Where("address = ?", addr).Update("is_primary", true).Error; err != nil {
+			return err
+		}
+		return touch(tx, s, userID)
+	})
+	if err != nil {
+		return nil, wrap("set primary wallet", err)
+	}
+	s.onChange(ctx, userID)
+	return s.Get(ctx, userID)
+}
+
+func touch(tx *gorm.DB, s *Store, ids ...string) error { return TouchTx(tx, s.Now(), ids...) }
