@@ -1,0 +1,52 @@
+# walletauth — `make run` starts the service on its embedded defaults
+# (SQLite file, in-process store); `make test` runs the tests.
+GO       ?= go
+BIN      ?= bin/walletauth
+PKGS     ?= ./...
+FUZZTIME ?= 30s
+
+.PHONY: run build test test-short test-faults bench fuzz lint vet fmt clean
+
+run: build
+	./$(BIN) serve
+
+build:
+	$(GO) build -o $(BIN) ./cmd/walletauth
+
+# Tests on SQLite and the in-process store everywhere; on PostgreSQL and
+# Redis too when WALLETAUTH_TEST_DATABASE_URL / WALLETAUTH_TEST_REDIS_URL are
+# set (required when CI=true).
+test:
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+test-short:
+	$(GO) test -count=1 $(PKGS)
+
+# Fault tests: throwaway PostgreSQL and Redis servers stopped and restarted.
+test-faults:
+	$(GO) test -race -count=1 -timeout 10m -tags faults -run 'Fault' ./faults/...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# Bounded fuzzing of the parsers (not part of CI); new interesting inputs
+# land in testdata/fuzz and are committed.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseMessage$$' -fuzztime $(FUZZTIME) ./wallet/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSignature$$' -fuzztime $(FUZZTIME) ./wallet/
+	$(GO) test -run '^$$' -fuzz '^FuzzWalletLoginBody$$' -fuzztime $(FUZZTIME) ./auth/
+
+lint: vet
+	@command -v golangci-lint >/dev/null || { echo "golangci-lint not installed: go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@latest"; exit 1; }
+	golangci-lint run $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin walletauth.db walletauth.db-wal walletauth.db-shm
