@@ -380,3 +380,16 @@ func randomString(alphabet string, n int) string {
 	}
 	return string(b)
 }
+
+// CheckReferralCode reports whether code belongs to a user:
+// ErrInvalidReferralCode when it does not.
+func (s *Store) CheckReferralCode(ctx context.Context, code string) error {
+	var n int64
+	if err := s.db.WithContext(ctx).Model(&User{}).Where("referral_code = ?", NormalizeReferralCode(code)).Count(&n).Error; err != nil {
+		return wrap("check referral code", err)
+	}
+	if n == 0 {
+		return ErrInvalidReferralCode
+	}
+	return nil
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/walletauth/walletauth/ratelimit"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/users"
+	"github.com/walletauth/walletauth/wallet"
 )
 
 // app is the wired service: every dependency is built here and handed down.
@@ -34,6 +35,7 @@ type app struct {
 	users    *users.Store
 	sessions *auth.Sessions
 	router   *gin.Engine
+	closers  []func() error
 }
 
 // appOptions lets tests swap the clock and the password cost.
@@ -73,12 +75,18 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// openStore opens Redis when configured, else the in-process store.
-func openStore(ctx context.Context, cfg config.Config, now func() time.Time) (kv.Store, error) {
+// openStore opens Redis when configured, else the in-process store. Redis
+// is not pinged: the service starts while Redis is down and answers the
+// requests that need it 503 until it is back (/readyz tells).
+func openStore(cfg config.Config, now func() time.Time) (kv.Store, error) {
 	if cfg.RedisURL == "" {
 		return kv.NewMemory(now), nil
 	}
-	return kv.OpenRedis(ctx, cfg.RedisURL)
+	client, err := kv.NewRedisClient(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("WALLETAUTH_REDIS_URL: %w", err)
+	}
+	return kv.NewRedis(client, kv.DefaultPrefix), nil
 }
 
 // newApp opens the database (migrating it) and the shared store and wires
@@ -96,7 +104,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opt appOpt
 		_ = db.Close()
 		return nil, err
 	}
-	store, err := openStore(ctx, cfg, now)
+	store, err := openStore(cfg, now)
 	if err != nil {
 		_ = db.Close()
 		return nil, err
@@ -150,8 +158,33 @@ func (a *app) wire(opt appOptions) error {
 	me := authed.Group("/users/me")
 	users.NewHandlers(a.users).Routes(me)
 	email.MeRoutes(me)
+	var contracts *wallet.ContractVerifier
+	if len(cfg.RPCURLs) > 0 {
+		chains, closeChains, err := wallet.DialChains(context.Background(), cfg.RPCURLs)
+		if err != nil {
+			return fmt.Errorf("WALLETAUTH_RPC_URLS: %w", err)
+		}
+		a.closers = append(a.closers, func() error { closeChains(); return nil })
+		contracts = wallet.NewContractVerifier(chains, cfg.RPCTimeout, a.now)
+	}
+	wl := auth.NewWallet(a.users, a.sessions, a.kv, optionalVerifier(contracts), limiter, auth.WalletConfig{
+		Domain: cfg.SIWEDomain, URI: cfg.SIWEURI, Statement: cfg.SIWEStatement,
+		AllowedDomains: cfg.AllowedDomains, ChainIDs: cfg.ChainIDs, ChallengeTTL: cfg.ChallengeTTL,
+		PerAddress: auth.Rate(cfg.WalletPerAddress), PerIP: auth.Rate(cfg.WalletPerIP),
+	}, a.now, nil)
+	wl.Routes(v1.Group("/auth/wallet"))
+	wl.MeRoutes(me)
 	a.router = r
 	return nil
+}
+
+// optionalVerifier keeps a nil *ContractVerifier from becoming a non-nil
+// interface.
+func optionalVerifier(v *wallet.ContractVerifier) auth.ContractVerifier {
+	if v == nil {
+		return nil
+	}
+	return v
 }
 
 func (a *app) readyz(c *gin.Context) error {
@@ -168,7 +201,11 @@ func (a *app) readyz(c *gin.Context) error {
 }
 
 func (a *app) close() error {
-	return errors.Join(a.kv.Close(), a.db.Close())
+	errs := []error{a.kv.Close(), a.db.Close()}
+	for _, c := range a.closers {
+		errs = append(errs, c())
+	}
+	return errors.Join(errs...)
 }
 
 // serve runs the HTTP server until ctx ends (SIGTERM/SIGINT), then stops

@@ -1,0 +1,567 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/gin-gonic/gin"
+	"gorm.io/gorm"
+
+	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/kv"
+	"github.com/walletauth/walletauth/storage"
+	"github.com/walletauth/walletauth/users"
+	"github.com/walletauth/walletauth/wallet"
+)
+
+// Errors of wallet login, with the contract's statuses.
+var (
+	ErrInvalidAddress         = api.NewError(http.StatusBadRequest, "invalid_address", "not an Ethereum address: want 0x + 40 hex digits, all-lower, all-upper or EIP-55 checksummed")
+	ErrChallengeChain         = api.NewError(http.StatusBadRequest, "chain_not_allowed", "that chain ID is not allowed here")
+	ErrInvalidMessage         = api.NewError(http.StatusBadRequest, "invalid_message", "not a valid EIP-4361 message")
+	ErrInvalidSignature       = api.NewError(http.StatusBadRequest, "invalid_signature", "malformed signature: want 0x-prefixed hex")
+	ErrRPCUnavailable         = api.NewError(http.StatusServiceUnavailable, "rpc_unavailable", "the chain's RPC endpoint could not verify the contract signature in time; retry later")
+	ErrSignatureMismatch      = api.NewError(http.StatusUnauthorized, "signature_mismatch", "the signature was not made by the address in the message")
+	ErrNonceInvalid           = api.NewError(http.StatusUnauthorized, "nonce_invalid", "the nonce is unknown, used or expired; ask for a new challenge")
+	ErrMessageExpired         = api.NewError(http.StatusUnauthorized, "message_expired", "the message's Expiration Time has passed")
+	ErrMessageNotYetValid     = api.NewError(http.StatusUnauthorized, "message_not_yet_valid", "the message is not valid yet (Issued At or Not Before in the future)")
+	ErrDomainMismatch         = api.NewError(http.StatusUnauthorized, "domain_mismatch", "the message's domain or URI is not this service's")
+	ErrChainNotAllowed        = api.NewError(http.StatusUnauthorized, "chain_not_allowed", "the message's chain ID is not allowed here")
+	ErrInvalidWalletLoginBody = ErrInvalidMessage.WithMessage("give either message and signature, or address and signature")
+)
+
+// WalletConfig are the rules of wallet login.
+type WalletConfig struct {
+	Domain         string // named in issued challenges
+	URI            string
+	Statement      string
+	AllowedDomains []string
+	ChainIDs       []uint64 // the first is the challenge default
+	ChallengeTTL   time.Duration
+	Skew           time.Duration // 30 s by default
+	PerAddress     Rate
+	PerIP          Rate
+}
+
+// nonceStore is what wallet login needs of the shared store.
+type nonceStore interface {
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	Get(ctx context.Context, key string) ([]byte, error)
+	Consume(ctx context.Context, key string) ([]byte, error)
+	CompareAndDelete(ctx context.Context, key string, value []byte) (bool, error)
+}
+
+// ContractVerifier checks smart-contract wallet signatures (EIP-1271/6492).
+type ContractVerifier interface {
+	Verify(ctx context.Context, chainID uint64, address common.Address, hash common.Hash, sig []byte) error
+}
+
+// LoginObserver is told the outcome of every login attempt (metrics).
+type LoginObserver func(method, outcome string)
+
+// Wallet serves EIP-4361 challenges, wallet login and wallet linking.
+type Wallet struct {
+	users     *users.Store
+	sessions  *Sessions
+	store     nonceStore
+	contracts ContractVerifier // nil: key-signed wallets only
+	limiter   limiter
+	cfg       WalletConfig
+	now       func() time.Time
+	observe   LoginObserver
+}
+
+// NewWallet returns the wallet login service. contracts may be nil.
+func NewWallet(us *users.Store, s *Sessions, store nonceStore, contracts ContractVerifier, l limiter, cfg WalletConfig, now func() time.Time, observe LoginObserver) *Wallet {
+	if now == nil {
+		now = time.Now
+	}
+	if cfg.Skew == 0 {
+		cfg.Skew = wallet.DefaultSkew
+	}
+	if observe == nil {
+		observe = func(string, string) {}
+	}
+	return &Wallet{users: us, sessions: s, store: store, contracts: contracts, limiter: l, cfg: cfg, now: now, observe: observe}
+}
+
+// Routes registers the public endpoints on /v1/auth/wallet.
+func (w *Wallet) Routes(g *gin.RouterGroup) {
+	g.GET("/challenge", api.Handle(w.challenge))
+	g.POST("/challenge", api.Handle(w.challenge))
+	g.GET("/nonce", api.Handle(w.nonce))
+	g.POST("/login", api.Handle(w.login))
+}
+
+// MeRoutes registers wallet linking on the authenticated /v1/users/me group.
+func (w *Wallet) MeRoutes(me *gin.RouterGroup) {
+	me.POST("/wallets", api.Handle(w.link))
+	me.DELETE("/wallets/:address", api.Handle(w.unlink))
+	me.PUT("/wallets/:address/primary", api.Handle(w.setPrimary))
+}
+
+// nonceRecord is what the store keeps under a nonce: the address it was
+// issued to (empty for a bare nonce) so a nonce cannot be used by another.
+type nonceRecord struct {
+	Address string `json:"a,omitempty"`
+}
+
+// challengeRecord is the last challenge issued to an address, for the
+// {address, signature} login form.
+type challengeRecord struct {
+	Nonce   string `json:"n"`
+	Message string `json:"m"`
+}
+
+func nonceKey(n string) string             { return "nonce:" + n }
+func challengeKey(a common.Address) string { return "challenge:" + strings.ToLower(a.Hex()) }
+
+const nonceAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+// newNonce returns 24 alphanumerics from the OS CSPRNG (~143 bits).
+func newNonce() (string, error) {
+	b := make([]byte, 24)
+	max := big.NewInt(int64(len(nonceAlphabet)))
+	for i := range b {
+		k, err := rand.Int(rand.Reader, max)
+		if err != nil {
+			return "", fmt.Errorf("auth: nonce entropy: %w", err)
+		}
+		b[i] = nonceAlphabet[k.Int64()]
+	}
+	return string(b), nil
+}
+
+type challengeRequest struct {
+	Address string          `json:"address" form:"address"`
+	ChainID json.RawMessage `json:"chain_id"`
+}
+
+type challengeResponse struct {
+	Message   string `json:"message"`
+	Nonce     string `json:"nonce"`
+	ExpiresAt string `json:"expires_at"`
+}
+
+func (w *Wallet) challenge(c *gin.Context) error {
+	var req challengeRequest
+	chain := ""
+	if c.Request.Method == http.MethodPost {
+		if err := api.Bind(c, &req); err != nil {
+			return err
+		}
+		chain = strings.Trim(string(req.ChainID), `"`)
+		if chain == "null" {
+			chain = ""
+		}
+	} else {
+		req.Address = c.Query("address")
+		chain = c.Query("chain_id")
+	}
+	addr, err := wallet.ParseAddress(strings.TrimSpace(req.Address))
+	if err != nil {
+		return ErrInvalidAddress
+	}
+	chainID := w.cfg.ChainIDs[0]
+	if chain != "" {
+		id, err := strconv.ParseUint(chain, 10, 64)
+		if err != nil || !allowedChain(w.cfg.ChainIDs, id) {
+			return ErrChallengeChain.WithMessage("chain ID %q is not allowed here (allowed: %v)", truncate(chain, 32), w.cfg.ChainIDs)
+		}
+		chainID = id
+	}
+	nonce, err := newNonce()
+	if err != nil {
+		return err
+	}
+	now := w.now().UTC().Truncate(time.Second)
+	exp := now.Add(w.cfg.ChallengeTTL)
+	msg := &wallet.Message{
+		Domain: w.cfg.Domain, Address: addr, URI: w.cfg.URI, Version: "1",
+		ChainID: chainID, Nonce: nonce, IssuedAt: now, ExpirationTime: &exp,
+	}
+	if w.cfg.Statement != "" {
+		st := w.cfg.Statement
+		msg.Statement = &st
+	}
+	if err := msg.Validate(); err != nil {
+		return fmt.Errorf("auth: issue challenge: %w", err) // a configuration bug: 500
+	}
+	text := msg.String()
+	ctx := c.Request.Context()
+	if err := w.saveNonce(ctx, nonce, nonceRecord{Address: addr.Hex()}); err != nil {
+		return err
+	}
+	rec, _ := json.Marshal(challengeRecord{Nonce: nonce, Message: text})
+	if err := w.store.Set(ctx, challengeKey(addr), rec, w.nonceTTL()); err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, challengeResponse{Message: text, Nonce: nonce, ExpiresAt: exp.Format(time.RFC3339)})
+	return nil
+}
+
+// nonceTTL keeps a nonce a little past its message's expiry, so an expired
+// message is answered message_expired rather than nonce_invalid.
+func (w *Wallet) nonceTTL() time.Duration { return w.cfg.ChallengeTTL + w.cfg.Skew }
+
+func (w *Wallet) saveNonce(ctx context.Context, nonce string, rec nonceRecord) error {
+	b, _ := json.Marshal(rec)
+	return w.store.Set(ctx, nonceKey(nonce), b, w.nonceTTL())
+}
+
+func (w *Wallet) nonce(c *gin.Context) error {
+	nonce, err := newNonce()
+	if err != nil {
+		return err
+	}
+	if err := w.saveNonce(c.Request.Context(), nonce, nonceRecord{}); err != nil {
+		return err
+	}
+	exp := w.now().UTC().Truncate(time.Second).Add(w.cfg.ChallengeTTL)
+	c.JSON(http.StatusOK, gin.H{"nonce": nonce, "expires_at": exp.Format(time.RFC3339)})
+	return nil
+}
+
+// LoginRequest is the body of wallet login and wallet linking.
+type LoginRequest struct {
+	Message      string `json:"message"`
+	Address      string `json:"address"`
+	Signature    string `json:"signature"`
+	ReferralCode string `json:"referral_code"`
+}
+
+// verified is a message whose signature checked out.
+type verified struct {
+	msg       *wallet.Message
+	kind      string // users.WalletEOA or users.WalletContract
+	challenge bool   // came by the {address, signature} form
+}
+
+// verify runs every check of a login body, in an order that gives each
+// failure its own code, and consumes the nonce last: a failed verification
+// leaves the nonce usable, and of concurrent requests with one valid message
+// exactly one gets past Consume.
+func (w *Wallet) verify(ctx context.Context, req LoginRequest, ip string) (*verified, error) {
+	if err := allow(ctx, w.limiter, "wallet-ip", ip, w.cfg.PerIP); err != nil {
+		return nil, err
+	}
+	var (
+		msg       *wallet.Message
+		text      string
+		challenge bool
+		err       error
+	)
+	switch {
+	case req.Message != "":
+		text = req.Message
+		if msg, err = wallet.ParseMessage(text); err != nil {
+			return nil, ErrInvalidMessage.WithMessage("%s", err.Error()).Wrap(err)
+		}
+	case req.Address != "":
+		addr, err := wallet.ParseAddress(strings.TrimSpace(req.Address))
+		if err != nil {
+			return nil, ErrInvalidAddress
+		}
+		b, err := w.store.Get(ctx, challengeKey(addr))
+		if errors.Is(err, kv.ErrNotFound) {
+			return nil, ErrNonceInvalid.WithMessage("no live challenge for this address; ask for a new one")
+		}
+		if err != nil {
+			return nil, err
+		}
+		var rec challengeRecord
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return nil, fmt.Errorf("auth: challenge record: %w", err)
+		}
+		text, challenge = rec.Message, true
+		if msg, err = wallet.ParseMessage(text); err != nil {
+			return nil, fmt.Errorf("auth: stored challenge does not parse: %w", err)
+		}
+	default:
+		return nil, ErrInvalidWalletLoginBody
+	}
+	if err := allow(ctx, w.limiter, "wallet-address", strings.ToLower(msg.Address.Hex()), w.cfg.PerAddress); err != nil {
+		return nil, err
+	}
+	if err := msg.Check(wallet.CheckOptions{Now: w.now(), Skew: w.cfg.Skew, AllowedDomains: w.cfg.AllowedDomains, ChainIDs: w.cfg.ChainIDs}); err != nil {
+		return nil, checkError(err)
+	}
+	if req.Signature == "" {
+		return nil, ErrInvalidSignature.WithMessage("signature is required")
+	}
+	sig, err := wallet.ParseSignature(req.Signature)
+	if err != nil {
+		return nil, ErrInvalidSignature.WithMessage("%s", err.Error())
+	}
+	kind, err := w.verifySignature(ctx, msg, []byte(text), sig)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.consumeNonce(ctx, msg); err != nil {
+		return nil, err
+	}
+	if challenge {
+		rec, _ := json.Marshal(challengeRecord{Nonce: msg.Nonce, Message: text})
+		if _, err := w.store.CompareAndDelete(ctx, challengeKey(msg.Address), rec); err != nil {
+			return nil, err
+		}
+	}
+	return &verified{msg: msg, kind: kind, challenge: challenge}, nil
+}
+
+// verifySignature checks sig by EIP-191 recovery first, then, when recovery
+// does not give the address and the chain has an RPC, as a contract wallet
+// (EIP-1271, or EIP-6492 for a wallet not deployed yet).
+func (w *Wallet) verifySignature(ctx context.Context, msg *wallet.Message, text, sig []byte) (string, error) {
+	hash := wallet.HashEIP191(text)
+	got, err := wallet.Recover(hash, sig)
+	if err == nil && got == msg.Address {
+		return users.WalletEOA, nil
+	}
+	keyShaped := !errors.Is(err, wallet.ErrNotKeySignature)
+	if w.contracts == nil {
+		return "", noContractError(keyShaped, msg.ChainID)
+	}
+	cerr := w.contracts.Verify(ctx, msg.ChainID, msg.Address, hash, sig)
+	switch {
+	case cerr == nil:
+		return users.WalletContract, nil
+	case errors.Is(cerr, wallet.ErrNoRPC):
+		return "", noContractError(keyShaped, msg.ChainID)
+	case errors.Is(cerr, wallet.ErrRPCUnavailable):
+		return "", ErrRPCUnavailable.Wrap(cerr)
+	case errors.Is(cerr, wallet.ErrContractSignatureInvalid):
+		return "", ErrSignatureMismatch.WithMessage("the signature is neither the address's key signature nor accepted by a wallet contract at it on chain %d", msg.ChainID)
+	}
+	return "", cerr
+}
+
+func noContractError(keyShaped bool, chain uint64) error {
+	if keyShaped {
+		return ErrSignatureMismatch.WithMessage("the signature was not made by the address in the message (chain %d has no RPC configured, so only key-signed wallets are verified there)", chain)
+	}
+	return ErrInvalidSignature.WithMessage("not a 64/65-byte key signature, and chain %d has no RPC configured to verify smart-contract wallet signatures", chain)
+}
+
+// consumeNonce checks the nonce was issued here for this address and uses
+// it up atomically.
+func (w *Wallet) consumeNonce(ctx context.Context, msg *wallet.Message) error {
+	b, err := w.store.Get(ctx, nonceKey(msg.Nonce))
+	if errors.Is(err, kv.ErrNotFound) {
+		return ErrNonceInvalid
+	}
+	if err != nil {
+		return err
+	}
+	var rec nonceRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return fmt.Errorf("auth: nonce record: %w", err)
+	}
+	if rec.Address != "" && rec.Address != msg.Address.Hex() {
+		return ErrNonceInvalid.WithMessage("the nonce was issued to another address")
+	}
+	if _, err := w.store.Consume(ctx, nonceKey(msg.Nonce)); err != nil {
+		if errors.Is(err, kv.ErrNotFound) {
+			return ErrNonceInvalid
+		}
+		return err
+	}
+	return nil
+}
+
+// checkError maps wallet.Check's errors to the contract's.
+func checkError(err error) error {
+	switch {
+	case errors.Is(err, wallet.ErrChainNotAllowed):
+		return ErrChainNotAllowed
+	case errors.Is(err, wallet.ErrDomainMismatch):
+		return ErrDomainMismatch.WithMessage("%s", err.Error())
+	case errors.Is(err, wallet.ErrMessageExpired):
+		return ErrMessageExpired
+	case errors.Is(err, wallet.ErrMessageNotYetValid):
+		return ErrMessageNotYetValid.WithMessage("%s", err.Error())
+	case errors.Is(err, wallet.ErrInvalidMessage):
+		return ErrInvalidMessage.WithMessage("%s", err.Error())
+	}
+	return err
+}
+
+func (w *Wallet) login(c *gin.Context) error {
+	var req LoginRequest
+	if err := api.Bind(c, &req); err != nil {
+		return err
+	}
+	ctx := c.Request.Context()
+	resp, err := w.doLogin(ctx, req, c.ClientIP())
+	if err != nil {
+		w.observe("wallet", api.Classify(err).Code)
+		return err
+	}
+	w.observe("wallet", "ok")
+	c.JSON(http.StatusOK, resp)
+	return nil
+}
+
+func (w *Wallet) doLogin(ctx context.Context, req LoginRequest, ip string) (*LoginResponse, error) {
+	// An invalid referral code must not use up the nonce: check it first,
+	// when it can matter (the address has no user yet).
+	if req.ReferralCode != "" {
+		if addr, ok := w.peekAddress(req); ok {
+			if _, err := w.users.GetByWallet(ctx, addr.Bytes()); errors.Is(err, users.ErrNotFound) {
+				if err := w.users.CheckReferralCode(ctx, req.ReferralCode); err != nil {
+					return nil, err
+				}
+			} else if err != nil {
+				return nil, err
+			}
+		}
+	}
+	v, err := w.verify(ctx, req, ip)
+	if err != nil {
+		return nil, err
+	}
+	u, created, err := w.findOrCreate(ctx, v, req.ReferralCode)
+	if err != nil {
+		return nil, err
+	}
+	tok, _, err := w.sessions.Issue(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &LoginResponse{AuthToken: tok, User: u.View(), Created: created}, nil
+}
+
+// peekAddress returns the address a login body is about, without checks.
+func (w *Wallet) peekAddress(req LoginRequest) (common.Address, bool) {
+	if req.Message != "" {
+		m, err := wallet.ParseMessage(req.Message)
+		if err != nil {
+			return common.Address{}, false
+		}
+		return m.Address, true
+	}
+	a, err := wallet.ParseAddress(strings.TrimSpace(req.Address))
+	return a, err == nil
+}
+
+// findOrCreate returns the user owning the wallet, creating it on the first
+// login. Concurrent first logins of one address race on the wallets primary
+// key: the loser reads the winner's user.
+func (w *Wallet) findOrCreate(ctx context.Context, v *verified, referral string) (*users.User, bool, error) {
+	addr := v.msg.Address.Bytes()
+	u, err := w.users.GetByWallet(ctx, addr)
+	if err == nil {
+		return u, false, nil
+	}
+	if !errors.Is(err, users.ErrNotFound) {
+		return nil, false, err
+	}
+	u, err = w.users.Create(ctx, users.NewUser{ReferralCode: referral}, func(tx *gorm.DB, u *users.User) error {
+		wl := &users.Wallet{Address: addr, UserID: u.ID, ChainID: v.msg.ChainID, Type: v.kind, LinkedAt: u.JoinedAt}
+		if err := users.InsertWalletTx(tx, wl); err != nil {
+			return err
+		}
+		u.Wallets = []users.Wallet{*wl}
+		return nil
+	})
+	if errors.Is(err, users.ErrWalletTaken) || isUniqueViolation(err) {
+		u, err = w.users.GetByWallet(ctx, addr)
+		return u, false, err
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return u, true, nil
+}
+
+func (w *Wallet) link(c *gin.Context) error {
+	id, err := users.CurrentUserID(c)
+	if err != nil {
+		return err
+	}
+	var req LoginRequest
+	if err := api.Bind(c, &req); err != nil {
+		return err
+	}
+	ctx := c.Request.Context()
+	// Refuse a wallet owned by someone else before using up the nonce.
+	if addr, ok := w.peekAddress(req); ok {
+		if owner, err := w.users.GetByWallet(ctx, addr.Bytes()); err == nil && owner.ID != id {
+			return users.ErrWalletTaken
+		}
+	}
+	v, err := w.verify(ctx, req, c.ClientIP())
+	if err != nil {
+		return err
+	}
+	u, err := w.users.AddWallet(ctx, users.Wallet{Address: v.msg.Address.Bytes(), UserID: id, ChainID: v.msg.ChainID, Type: v.kind})
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, u.View())
+	return nil
+}
+
+func (w *Wallet) unlink(c *gin.Context) error {
+	id, err := users.CurrentUserID(c)
+	if err != nil {
+		return err
+	}
+	addr, err := wallet.ParseAddress(c.Param("address"))
+	if err != nil {
+		return ErrInvalidAddress
+	}
+	u, err := w.users.RemoveWallet(c.Request.Context(), id, addr.Bytes())
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, u.View())
+	return nil
+}
+
+func (w *Wallet) setPrimary(c *gin.Context) error {
+	id, err := users.CurrentUserID(c)
+	if err != nil {
+		return err
+	}
+	addr, err := wallet.ParseAddress(c.Param("address"))
+	if err != nil {
+		return ErrInvalidAddress
+	}
+	u, err := w.users.SetPrimaryWallet(c.Request.Context(), id, addr.Bytes())
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, u.View())
+	return nil
+}
+
+func isUniqueViolation(err error) bool {
+	_, ok := storage.UniqueViolation(err)
+	return ok
+}
+
+func allowedChain(ids []uint64, id uint64) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
