@@ -202,15 +202,18 @@ func (e *Email) login(c *gin.Context) error {
 	if err := e.acquire(ctx); err != nil {
 		return err
 	}
-	ok := false
+	var (
+		ok   bool
+		verr error // not err: that may still hold GetByEmail's ErrNotFound
+	)
 	if u == nil || u.PasswordHash == nil {
 		passwords.DummyVerifyWith(req.Password, e.params)
 	} else {
-		ok, err = passwords.Verify(req.Password, *u.PasswordHash)
+		ok, verr = passwords.Verify(req.Password, *u.PasswordHash)
 	}
 	e.release()
-	if err != nil {
-		return err
+	if verr != nil {
+		return verr
 	}
 	if !ok {
 		return fail()
