@@ -48,7 +48,11 @@ type Sessions struct {
 // implementation guarantees revocations reach every instance.
 type SessionCache interface {
 	Get(hash [32]byte) (Session, bool)
-	Put(hash [32]byte, s Session)
+	// Version is read before a database read, and PutIf stores the result
+	// only if nothing was invalidated in between (a revocation racing with
+	// the read must win).
+	Version() uint64
+	PutIf(hash [32]byte, s Session, version uint64)
 	// Forget drops one session everywhere (logout).
 	Forget(ctx context.Context, hash [32]byte) error
 	// ForgetUser drops every session of a user everywhere (logout-all, delete).
@@ -109,6 +113,10 @@ func (s *Sessions) Check(ctx context.Context, token string) (Session, error) {
 			return sess, nil
 		}
 	}
+	var version uint64
+	if s.cache != nil {
+		version = s.cache.Version()
+	}
 	var sess Session
 	err := s.db.WithContext(ctx).Where("token_hash = ?", h[:]).Take(&sess).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -121,7 +129,7 @@ func (s *Sessions) Check(ctx context.Context, token string) (Session, error) {
 		return Session{}, api.ErrUnauthorized
 	}
 	if s.cache != nil {
-		s.cache.Put(h, sess)
+		s.cache.PutIf(h, sess, version)
 	}
 	return sess, nil
 }

@@ -53,7 +53,7 @@ func (h *Handlers) get(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	u, err := h.store.Get(c.Request.Context(), id)
+	u, err := h.store.GetCached(c.Request.Context(), id)
 	if err != nil {
 		return notFoundIsUnauthorized(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 
+	"github.com/walletauth/walletauth/cache"
 	"github.com/walletauth/walletauth/storage"
 )
 
@@ -20,6 +21,45 @@ type Store struct {
 	db       *storage.DB
 	now      func() time.Time
 	onChange func(ctx context.Context, ids ...string)
+	views    *cache.TTLMap[string, *User] // nil: GetCached reads the database
+	bus      *cache.Bus
+}
+
+// EnableCache lets GetCached serve users from memory (at most max, each for
+// at most ttl). Every change this store or its callers report (Changed) is
+// published on bus, which drops the entry here and on every other instance.
+func (s *Store) EnableCache(bus *cache.Bus, max int, ttl time.Duration) {
+	s.views = cache.NewTTLMap[string, *User](max, ttl, s.now)
+	s.bus = bus
+	bus.OnEvent(func(e cache.Event) {
+		if e.Kind == cache.KindUserChanged || e.Kind == cache.KindUserTokens {
+			s.views.Delete(e.Key)
+		}
+	}, s.views.Clear)
+	next := s.onChange
+	s.onChange = func(ctx context.Context, ids ...string) {
+		for _, id := range ids {
+			_ = bus.Publish(ctx, cache.Event{Kind: cache.KindUserChanged, Key: id})
+		}
+		next(ctx, ids...)
+	}
+}
+
+// GetCached is Get served from the cache when EnableCache was called and
+// the invalidation bus is healthy. The returned user must not be modified.
+func (s *Store) GetCached(ctx context.Context, id string) (*User, error) {
+	if s.views == nil || !s.bus.Healthy() {
+		return s.Get(ctx, id)
+	}
+	if u, ok := s.views.Get(id); ok {
+		return u, nil
+	}
+	version := s.views.Version()
+	u, err := s.Get(ctx, id)
+	if err == nil {
+		s.views.PutIf(id, u, version)
+	}
+	return u, err
 }
 
 // NewStore returns a store over db. onChange, when not nil, is called after
@@ -251,7 +291,15 @@ func (s *Store) Update(ctx context.Context, id string, p Patch) (*User, error) {
 	if res.RowsAffected == 0 {
 		return nil, ErrNotFound
 	}
-	s.onChange(ctx, id)
+	changed := []string{id}
+	if p.Username != nil { // referees show this user's username as their referrer
+		var referees []string
+		if err := s.db.WithContext(ctx).Model(&User{}).Where("referrer_id = ?", id).Pluck("id", &referees).Error; err != nil {
+			return nil, wrap("update", err)
+		}
+		changed = append(changed, referees...)
+	}
+	s.onChange(ctx, changed...)
 	return s.Get(ctx, id)
 }
 

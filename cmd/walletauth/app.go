@@ -16,8 +16,10 @@ import (
 
 	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/auth"
+	"github.com/walletauth/walletauth/cache"
 	"github.com/walletauth/walletauth/config"
 	"github.com/walletauth/walletauth/kv"
+	"github.com/walletauth/walletauth/metrics"
 	"github.com/walletauth/walletauth/passwords"
 	"github.com/walletauth/walletauth/ratelimit"
 	"github.com/walletauth/walletauth/storage"
@@ -35,7 +37,10 @@ type app struct {
 	users    *users.Store
 	sessions *auth.Sessions
 	router   *gin.Engine
+	metrics  *metrics.Metrics
+	bus      *cache.Bus
 	closers  []func() error
+	stop     context.CancelFunc // ends background work (the invalidation bus)
 }
 
 // appOptions lets tests swap the clock and the password cost.
@@ -117,10 +122,43 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opt appOpt
 	return a, nil
 }
 
+// newBus picks how caches learn of changes made elsewhere: over Redis
+// pub/sub when Redis is configured; in process with SQLite (one instance by
+// nature); and no caching at all for PostgreSQL without Redis, where other
+// instances could revoke a token without telling this one.
+func (a *app) newBus() (*cache.Bus, error) {
+	switch {
+	case a.cfg.RedisURL != "":
+		client, err := kv.NewRedisClient(a.cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("WALLETAUTH_REDIS_URL: %w", err)
+		}
+		a.closers = append(a.closers, client.Close)
+		return cache.NewRedisBus(client, kv.DefaultPrefix+"invalidate", a.log), nil
+	case a.db.Dialect == storage.SQLite:
+		return cache.NewLocalBus(), nil
+	}
+	return nil, nil
+}
+
 func (a *app) wire(opt appOptions) error {
 	cfg := a.cfg
+	a.metrics = metrics.New()
 	a.users = users.NewStore(a.db, a.now, nil)
-	a.sessions = auth.NewSessions(a.db, a.now, cfg.TokenTTL, nil)
+	var sessionCache auth.SessionCache
+	bus, err := a.newBus()
+	if err != nil {
+		return err
+	}
+	if bus != nil {
+		a.bus = bus
+		ctx, stop := context.WithCancel(context.Background())
+		a.stop = stop
+		go bus.Run(ctx)
+		a.users.EnableCache(bus, 100_000, time.Minute)
+		sessionCache = auth.NewMemorySessionCache(bus, 200_000, time.Minute, a.now)
+	}
+	a.sessions = auth.NewSessions(a.db, a.now, cfg.TokenTTL, sessionCache)
 	policy, err := passwords.NewPolicy()
 	if err != nil {
 		return err
@@ -143,13 +181,14 @@ func (a *app) wire(opt appOptions) error {
 	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
 		return fmt.Errorf("WALLETAUTH_TRUSTED_PROXIES: %w", err)
 	}
-	r.Use(api.Recover(a.log), api.RequestID(), api.AccessLog(a.log), api.LimitBody(),
+	r.Use(api.Recover(a.log), api.RequestID(), a.metrics.Middleware(), api.AccessLog(a.log), api.LimitBody(),
 		api.CORS(cfg.CORSOrigins, "/v1/js/"), api.Deadline(cfg.RequestTimeout))
 	r.NoRoute(api.NoRoute)
 	r.NoMethod(api.NoMethod)
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", api.Handle(a.readyz))
+	r.GET("/metrics", gin.WrapH(a.metrics.Handler()))
 
 	v1 := r.Group("/v1")
 	email.Routes(v1.Group("/auth/email"))
@@ -171,7 +210,7 @@ func (a *app) wire(opt appOptions) error {
 		Domain: cfg.SIWEDomain, URI: cfg.SIWEURI, Statement: cfg.SIWEStatement,
 		AllowedDomains: cfg.AllowedDomains, ChainIDs: cfg.ChainIDs, ChallengeTTL: cfg.ChallengeTTL,
 		PerAddress: auth.Rate(cfg.WalletPerAddress), PerIP: auth.Rate(cfg.WalletPerIP),
-	}, a.now, nil)
+	}, a.now, a.metrics.Login)
 	wl.Routes(v1.Group("/auth/wallet"))
 	wl.MeRoutes(me)
 	a.router = r
@@ -201,6 +240,9 @@ func (a *app) readyz(c *gin.Context) error {
 }
 
 func (a *app) close() error {
+	if a.stop != nil {
+		a.stop()
+	}
 	errs := []error{a.kv.Close(), a.db.Close()}
 	for _, c := range a.closers {
 		errs = append(errs, c())

@@ -1,0 +1,293 @@
+// Package cache keeps hot reads (sessions, user records) in process memory
+// and drops them when they change on any instance: invalidation events are
+// applied locally at once and broadcast over Redis pub/sub to the other
+// instances. While the broadcast cannot be trusted (Redis unreachable, the
+// subscription not yet confirmed), Healthy is false and callers bypass the
+// caches, so a revocation made elsewhere is never missed.
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Event kinds.
+const (
+	KindToken       = 't' // one session ended: Key is the token hash (hex)
+	KindUserTokens  = 'u' // every session of a user ended: Key is the user ID
+	KindUserChanged = 'c' // a user's record changed: Key is the user ID
+)
+
+// Event is one invalidation.
+type Event struct {
+	Kind byte
+	Key  string
+}
+
+func (e Event) encode() string { return string(e.Kind) + ":" + e.Key }
+
+func decode(s string) (Event, bool) {
+	if len(s) < 3 || s[1] != ':' {
+		return Event{}, false
+	}
+	return Event{Kind: s[0], Key: s[2:]}, true
+}
+
+// Bus fans invalidation events out to local handlers and, with Redis, to
+// every other instance.
+type Bus struct {
+	client  redis.UniversalClient // nil: this process is the only instance
+	channel string
+	log     *slog.Logger
+
+	mu       sync.RWMutex
+	handlers []func(Event)
+	flushers []func()
+	healthy  atomic.Bool
+}
+
+// NewLocalBus is a bus for a single instance: always healthy.
+func NewLocalBus() *Bus {
+	b := &Bus{log: slog.New(slog.DiscardHandler)}
+	b.healthy.Store(true)
+	return b
+}
+
+// NewRedisBus is a bus shared over Redis pub/sub on channel. It is unhealthy
+// until Run has confirmed its subscription.
+func NewRedisBus(client redis.UniversalClient, channel string, log *slog.Logger) *Bus {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Bus{client: client, channel: channel, log: log}
+}
+
+// OnEvent registers a handler of events (local and remote); flush is called
+// when events may have been missed, to drop everything.
+func (b *Bus) OnEvent(handle func(Event), flush func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.handlers = append(b.handlers, handle)
+	b.flushers = append(b.flushers, flush)
+}
+
+// Healthy reports whether cached entries can be trusted: no event can have
+// been missed since they were stored.
+func (b *Bus) Healthy() bool { return b.healthy.Load() }
+
+func (b *Bus) deliver(e Event) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for _, h := range b.handlers {
+		h(e)
+	}
+}
+
+func (b *Bus) flush() {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for _, f := range b.flushers {
+		f()
+	}
+}
+
+// Publish applies e here at once and broadcasts it. When the broadcast
+// fails, the error is returned; the other instances, having lost their
+// subscription too, bypass their caches until they resubscribe and flush.
+func (b *Bus) Publish(ctx context.Context, e Event) error {
+	b.deliver(e)
+	if b.client == nil {
+		return nil
+	}
+	if err := b.client.Publish(ctx, b.channel, e.encode()).Err(); err != nil {
+		b.log.Warn("cache invalidation not broadcast", "kind", string(e.Kind), "error", err)
+		return fmt.Errorf("cache: publish: %w", err)
+	}
+	return nil
+}
+
+// Run keeps the Redis subscription alive until ctx ends: on every
+// (re)subscription it flushes the local caches and then marks the bus
+// healthy; on any receive error or missed ping it marks it unhealthy.
+func (b *Bus) Run(ctx context.Context) {
+	if b.client == nil {
+		<-ctx.Done()
+		return
+	}
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := b.subscribe(ctx)
+		b.healthy.Store(false)
+		if ctx.Err() != nil {
+			return
+		}
+		b.log.Warn("cache invalidation subscription lost; caches bypassed until it is back", "error", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		if backoff < 2*time.Second {
+			backoff *= 2
+		}
+	}
+}
+
+const pingEvery = 500 * time.Millisecond
+
+func (b *Bus) subscribe(ctx context.Context) error {
+	ps := b.client.Subscribe(ctx, b.channel)
+	defer ps.Close()
+	done := make(chan struct{})
+	defer close(done)
+	go func() { // a blocked read does not watch ctx: closing unblocks it
+		select {
+		case <-ctx.Done():
+			_ = ps.Close()
+		case <-done:
+		}
+	}()
+	// Any message, pong included, proves the connection is alive; silence
+	// longer than a few ping periods means it is not.
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 4*pingEvery)
+		msg, err := ps.Receive(rctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				b.flush()
+				b.healthy.Store(true)
+				go b.pinger(ctx, ps)
+			}
+		case *redis.Message:
+			if e, ok := decode(m.Payload); ok {
+				b.deliver(e)
+			}
+		case *redis.Pong:
+		}
+	}
+}
+
+func (b *Bus) pinger(ctx context.Context, ps *redis.PubSub) {
+	t := time.NewTicker(pingEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := ps.Ping(ctx); err != nil {
+				if errors.Is(err, redis.ErrClosed) || strings.Contains(err.Error(), "closed") {
+					return
+				}
+				b.healthy.Store(false)
+			}
+		}
+	}
+}
+
+// TTLMap is a bounded map whose entries expire. When full, it is cleared:
+// a cache miss costs one database read, so simplicity wins over LRU.
+type TTLMap[K comparable, V any] struct {
+	mu      sync.Mutex
+	m       map[K]ttlEntry[V]
+	max     int
+	ttl     time.Duration
+	now     func() time.Time
+	version uint64
+}
+
+type ttlEntry[V any] struct {
+	v   V
+	exp time.Time
+}
+
+// NewTTLMap returns a map of at most max entries living ttl each.
+func NewTTLMap[K comparable, V any](max int, ttl time.Duration, now func() time.Time) *TTLMap[K, V] {
+	if now == nil {
+		now = time.Now
+	}
+	return &TTLMap[K, V]{m: make(map[K]ttlEntry[V]), max: max, ttl: ttl, now: now}
+}
+
+// Get returns a live entry.
+func (c *TTLMap[K, V]) Get(k K) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[k]
+	if !ok || !c.now().Before(e.exp) {
+		var zero V
+		return zero, false
+	}
+	return e.v, true
+}
+
+// Version changes whenever entries are deleted; PutIf uses it so a value
+// read before an invalidation is not stored after it.
+func (c *TTLMap[K, V]) Version() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.version
+}
+
+// PutIf stores v unless an invalidation happened since version was read.
+func (c *TTLMap[K, V]) PutIf(k K, v V, version uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.version != version {
+		return
+	}
+	if len(c.m) >= c.max {
+		clear(c.m)
+	}
+	c.m[k] = ttlEntry[V]{v: v, exp: c.now().Add(c.ttl)}
+}
+
+// Delete drops keys.
+func (c *TTLMap[K, V]) Delete(keys ...K) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.version++
+	for _, k := range keys {
+		delete(c.m, k)
+	}
+}
+
+// DeleteFunc drops every entry for which drop is true.
+func (c *TTLMap[K, V]) DeleteFunc(drop func(K, V) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.version++
+	for k, e := range c.m {
+		if drop(k, e.v) {
+			delete(c.m, k)
+		}
+	}
+}
+
+// Clear drops everything.
+func (c *TTLMap[K, V]) Clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.version++
+	clear(c.m)
+}
+
+// Len is the number of entries, live or expired.
+func (c *TTLMap[K, V]) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}
