@@ -152,8 +152,8 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("%sDATABASE_URL: %w", Prefix, err))
 	}
 	if c.RedisURL != "" {
-		if u, err := url.Parse(c.RedisURL); err != nil || !strings.HasPrefix(u.Scheme, "redis") {
-			errs = append(errs, fmt.Errorf("%sREDIS_URL: want redis://, rediss://, redis+cluster:// or redis+sentinel://", Prefix))
+		if u, err := url.Parse(c.RedisURL); err != nil || !(strings.HasPrefix(u.Scheme, "redis") || u.Scheme == "unix") {
+			errs = append(errs, fmt.Errorf("%sREDIS_URL: want redis://, rediss://, redis+cluster://, redis+sentinel:// or unix://", Prefix))
 		}
 	}
 
