@@ -39,7 +39,11 @@ type Email struct {
 	// hashing bounds concurrent argon2id computations: each takes ~19 MiB,
 	// so a burst of logins must queue rather than exhaust memory.
 	hashing chan struct{}
+	observe LoginObserver
 }
+
+// Observe sets the observer told every login attempt's outcome (metrics).
+func (e *Email) Observe(o LoginObserver) { e.observe = o }
 
 // NewEmail returns the email login service.
 func NewEmail(us *users.Store, s *Sessions, policy *passwords.Policy, params passwords.Params, l limiter, limits EmailLimits, maxConcurrentHashes int) *Email {
@@ -47,7 +51,7 @@ func NewEmail(us *users.Store, s *Sessions, policy *passwords.Policy, params pas
 		maxConcurrentHashes = 1
 	}
 	return &Email{users: us, sessions: s, policy: policy, params: params, limiter: l, limits: limits,
-		hashing: make(chan struct{}, maxConcurrentHashes)}
+		hashing: make(chan struct{}, maxConcurrentHashes), observe: func(string, string) {}}
 }
 
 // Routes registers signup and login on the public /v1/auth/email group.
@@ -170,6 +174,16 @@ type loginRequest struct {
 // password alike, after the same argon2id work (DummyVerify), and counts
 // failures per account and per client IP.
 func (e *Email) login(c *gin.Context) error {
+	err := e.doLogin(c)
+	if err != nil {
+		e.observe("email", api.Classify(err).Code)
+	} else {
+		e.observe("email", "ok")
+	}
+	return err
+}
+
+func (e *Email) doLogin(c *gin.Context) error {
 	var req loginRequest
 	if err := api.Bind(c, &req); err != nil {
 		return err

@@ -173,6 +173,7 @@ func (a *app) wire(opt appOptions) error {
 		FailPerIP:      auth.Rate(cfg.EmailFailPerIP),
 		SignupPerIP:    auth.Rate(cfg.SignupPerIP),
 	}, 2*runtime.GOMAXPROCS(0))
+	email.Observe(a.metrics.Login)
 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
