@@ -1,0 +1,432 @@
+package main
+
+// Shared helpers of the handler and end-to-end tests: a test app built by
+// newApp (the real router), a fake clock, request and response helpers, and
+// the backends (SQLite always; PostgreSQL + Redis when
+// WALLETAUTH_TEST_DATABASE_URL / WALLETAUTH_TEST_REDIS_URL are set, required
+// when CI=true).
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/walletauth/walletauth/config"
+	"github.com/walletauth/walletauth/passwords"
+	"github.com/walletauth/walletauth/storage"
+	"github.com/walletauth/walletauth/storage/storagetest"
+)
+
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.TestMode)
+	os.Exit(m.Run())
+}
+
+// testPassword is accepted by the signup policy (long, not a common one).
+const testPassword = "kiwi-Lantern-42-orbit"
+
+// testStart is where every test clock starts.
+var testStart = time.Date(2026, 1, 22, 8, 36, 58, 0, time.UTC)
+
+// testClock is a fake clock, safe for concurrent use, that moves only when
+// advanced.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newTestClock() *testClock { return &testClock{now: testStart} }
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// testApp is the wired service with its test clock. Requests made with do
+// come from clientIP.
+type testApp struct {
+	*app
+	clock    *testClock
+	clientIP string
+}
+
+type testAppSetup struct {
+	env   map[string]string
+	clock *testClock
+}
+
+// testOption configures newTestApp.
+type testOption func(*testAppSetup)
+
+// withEnv sets WALLETAUTH_* variables, given as name, value pairs with or
+// without the prefix ("TOKEN_TTL", "1h").
+func withEnv(pairs ...string) testOption {
+	return func(s *testAppSetup) {
+		if len(pairs)%2 != 0 {
+			panic("withEnv: odd number of arguments")
+		}
+		for i := 0; i < len(pairs); i += 2 {
+			name := pairs[i]
+			if !strings.HasPrefix(name, config.Prefix) {
+				name = config.Prefix + name
+			}
+			s.env[name] = pairs[i+1]
+		}
+	}
+}
+
+// withClock makes the app use c (share one clock between apps).
+func withClock(c *testClock) testOption {
+	return func(s *testAppSetup) { s.clock = c }
+}
+
+// newTestApp builds the service with newApp from a configuration read by
+// config.Load, on a SQLite file in t.TempDir() and the in-process store
+// unless options name another database (see testBackends), with a fake clock
+// and cheap argon2id parameters. It is closed when the test ends.
+func newTestApp(t testing.TB, opts ...testOption) *testApp {
+	t.Helper()
+	s := &testAppSetup{env: map[string]string{}}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.env[config.Prefix+"DATABASE_URL"] == "" {
+		s.env[config.Prefix+"DATABASE_URL"] = sqliteURL(t)
+	}
+	if s.clock == nil {
+		s.clock = newTestClock()
+	}
+	cfg, err := config.Load(mapEnv(s.env))
+	if err != nil {
+		t.Fatalf("config.Load: %v", err)
+	}
+	params := passwords.TestParams()
+	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler),
+		appOptions{now: s.clock.Now, passwordParams: &params})
+	if err != nil {
+		t.Fatalf("newApp: %v", err)
+	}
+	t.Cleanup(func() { _ = a.close() }) // a test may have closed the database already
+	return &testApp{app: a, clock: s.clock, clientIP: randomTestIP(t)}
+}
+
+// mapEnv is a getenv over m.
+func mapEnv(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// sqliteURL names a fresh SQLite file in a temporary directory.
+func sqliteURL(t testing.TB) string {
+	t.Helper()
+	return "sqlite://" + filepath.Join(t.TempDir(), "walletauth.db")
+}
+
+// randomTestIP is a client address from 198.18.0.0/15 (benchmarking range),
+// random so that rate-limit counters in a shared Redis do not collide
+// between tests and runs.
+func randomTestIP(t testing.TB) string {
+	b := randomBytes(t, 2)
+	return fmt.Sprintf("198.18.%d.%d", b[0], b[1])
+}
+
+func randomBytes(t testing.TB, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func randomHex(t testing.TB, n int) string { return hex.EncodeToString(randomBytes(t, n)) }
+
+// uniqueEmail is an address no other test uses.
+func uniqueEmail(t testing.TB) string { return "u" + randomHex(t, 6) + "@example.com" }
+
+// testBackend is a way to give apps a database (and store): env returns the
+// variables naming a fresh one; apps built with the same env share it.
+type testBackend struct {
+	name string
+	env  func(t testing.TB) []string
+}
+
+// testBackends returns SQLite with the in-process store and, when
+// WALLETAUTH_TEST_DATABASE_URL is set (required when CI=true), PostgreSQL
+// with Redis when WALLETAUTH_TEST_REDIS_URL is set.
+func testBackends(t testing.TB) []testBackend {
+	t.Helper()
+	bs := []testBackend{{name: "sqlite", env: func(t testing.TB) []string { return []string{"DATABASE_URL", sqliteURL(t)} }}}
+	if storagetest.PostgresURL(t) != "" {
+		bs = append(bs, testBackend{name: "postgres", env: postgresEnv})
+	}
+	return bs
+}
+
+// forEachBackend runs f as a subtest per backend.
+func forEachBackend(t *testing.T, f func(t *testing.T, b testBackend)) {
+	t.Helper()
+	for _, b := range testBackends(t) {
+		t.Run(b.name, func(t *testing.T) { f(t, b) })
+	}
+}
+
+// postgresEnv creates a throwaway schema in the test PostgreSQL (dropped
+// when the test ends) and returns DATABASE_URL naming it, plus REDIS_URL when
+// WALLETAUTH_TEST_REDIS_URL is set (required when CI=true). Without
+// WALLETAUTH_TEST_DATABASE_URL it skips (fails when CI=true).
+func postgresEnv(t testing.TB) []string {
+	t.Helper()
+	base := storagetest.PostgresURL(t)
+	if base == "" {
+		t.Skip("WALLETAUTH_TEST_DATABASE_URL not set")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, err := storage.Open(ctx, base, storage.Options{MaxOpenConns: 2})
+	if err != nil {
+		t.Fatalf("PostgreSQL at WALLETAUTH_TEST_DATABASE_URL is not reachable: %v", err)
+	}
+	schema := "t_" + randomHex(t, 6)
+	if err := admin.WithContext(ctx).Exec("CREATE SCHEMA " + schema).Error; err != nil {
+		_ = admin.Close()
+		t.Fatalf("create schema: %v", err)
+	}
+	// Registered before any app on this schema, so it runs after they close.
+	t.Cleanup(func() {
+		_ = admin.Exec("DROP SCHEMA " + schema + " CASCADE").Error
+		_ = admin.Close()
+	})
+	env := []string{"DATABASE_URL", storagetest.WithSearchPath(t, base, schema)}
+	if u := redisURL(t, false); u != "" {
+		env = append(env, "REDIS_URL", u)
+	}
+	return env
+}
+
+// redisURL returns WALLETAUTH_TEST_REDIS_URL. Unset, it fails when CI=true,
+// else skips when required, else returns "".
+func redisURL(t testing.TB, required bool) string {
+	t.Helper()
+	u := os.Getenv("WALLETAUTH_TEST_REDIS_URL")
+	if u == "" {
+		switch {
+		case os.Getenv("CI") == "true":
+			t.Fatal("CI=true but WALLETAUTH_TEST_REDIS_URL is not set: the Redis tests are required in CI")
+		case required:
+			t.Skip("WALLETAUTH_TEST_REDIS_URL not set")
+		}
+	}
+	return u
+}
+
+// do sends a request through the app's router. body is nil (none), a
+// string or []byte (sent as is), an io.Reader (sent without a declared
+// length, as a chunked request would be) or anything else (sent as JSON).
+// headers are name, value pairs.
+func (a *testApp) do(t testing.TB, method, path string, body any, headers ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := a.newRequest(t, method, path, body, headers...)
+	rec := httptest.NewRecorder()
+	a.router.ServeHTTP(rec, req)
+	return rec
+}
+
+func (a *testApp) newRequest(t testing.TB, method, path string, body any, headers ...string) *http.Request {
+	t.Helper()
+	if len(headers)%2 != 0 {
+		t.Fatalf("do: headers must be name, value pairs: %q", headers)
+	}
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	case []byte:
+		r = bytes.NewReader(b)
+	case io.Reader:
+		r = b
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			t.Fatalf("do: marshal body: %v", err)
+		}
+		r = bytes.NewReader(j)
+	}
+	req := httptest.NewRequest(method, path, r)
+	if _, ok := body.(io.Reader); ok {
+		req.ContentLength = -1
+		req.TransferEncoding = []string{"chunked"}
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.RemoteAddr = a.clientIP + ":40000"
+	for i := 0; i < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	return req
+}
+
+// bearer is the Authorization header pair for token.
+func bearer(token string) []string { return []string{"Authorization", "Bearer " + token} }
+
+// decodeError checks that rec holds exactly the contract's error shape,
+// {"error": {"code", "message"}} with both non-empty, and returns the code.
+func decodeError(t testing.TB, rec *httptest.ResponseRecorder) string {
+	t.Helper()
+	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("error response Content-Type = %q, want application/json", ct)
+	}
+	var outer map[string]json.RawMessage
+	if err := json.Unmarshal(rec.Body.Bytes(), &outer); err != nil {
+		t.Fatalf("error response is not a JSON object: %v: %s", err, rec.Body)
+	}
+	if len(outer) != 1 || outer["error"] == nil {
+		t.Fatalf(`error response: want only the key "error", got %s`, rec.Body)
+	}
+	var inner map[string]any
+	if err := json.Unmarshal(outer["error"], &inner); err != nil {
+		t.Fatalf("error response: error is not an object: %s", rec.Body)
+	}
+	code, _ := inner["code"].(string)
+	msg, _ := inner["message"].(string)
+	if code == "" || msg == "" {
+		t.Fatalf("error response: want non-empty string code and message, got %s", rec.Body)
+	}
+	return code
+}
+
+// errorMessage returns the message of an error response.
+func errorMessage(t testing.TB, rec *httptest.ResponseRecorder) string {
+	t.Helper()
+	var e struct {
+		Error struct{ Message string } `json:"error"`
+	}
+	decodeJSON(t, rec, &e)
+	return e.Error.Message
+}
+
+// wantError checks the status and the contract code of an error response.
+func wantError(t testing.TB, rec *httptest.ResponseRecorder, status int, code string) {
+	t.Helper()
+	if rec.Code != status {
+		t.Fatalf("status = %d, want %d (%s); body: %s", rec.Code, status, code, rec.Body)
+	}
+	if got := decodeError(t, rec); got != code {
+		t.Fatalf("error code = %q, want %q; body: %s", got, code, rec.Body)
+	}
+}
+
+// wantStatus checks the status of a response.
+func wantStatus(t testing.TB, rec *httptest.ResponseRecorder, status int) {
+	t.Helper()
+	if rec.Code != status {
+		t.Fatalf("status = %d, want %d; body: %s", rec.Code, status, rec.Body)
+	}
+}
+
+// decodeJSON unmarshals the response body into v.
+func decodeJSON(t testing.TB, rec *httptest.ResponseRecorder, v any) {
+	t.Helper()
+	if err := json.Unmarshal(rec.Body.Bytes(), v); err != nil {
+		t.Fatalf("response is not the expected JSON: %v: %s", err, rec.Body)
+	}
+}
+
+// userJSON is the contract's user object as a client reads it.
+type userJSON struct {
+	ID            string       `json:"id"`
+	Username      string       `json:"username"`
+	Email         *string      `json:"email"`
+	EmailVerified bool         `json:"email_verified"`
+	Language      string       `json:"language"`
+	Address       *string      `json:"address"`
+	Wallets       []walletJSON `json:"wallets"`
+	Points        int64        `json:"points"`
+	ReferralCode  string       `json:"referral_code"`
+	Referrer      *string      `json:"referrer"`
+	RefereeCount  int64        `json:"referee_count"`
+	JoinedAt      string       `json:"joined_at"`
+}
+
+type walletJSON struct {
+	Address  string `json:"address"`
+	ChainID  uint64 `json:"chain_id"`
+	Type     string `json:"type"`
+	Primary  bool   `json:"primary"`
+	LinkedAt string `json:"linked_at"`
+}
+
+// loginJSON is what every successful login answers.
+type loginJSON struct {
+	AuthToken string   `json:"auth_token"`
+	User      userJSON `json:"user"`
+	Created   bool     `json:"created"`
+}
+
+// signup creates an email user (body fields override email and password)
+// and returns the login answer; it fails the test unless 201.
+func (a *testApp) signup(t testing.TB, email string, fields ...string) loginJSON {
+	t.Helper()
+	body := map[string]string{"email": email, "password": testPassword}
+	for i := 0; i+1 < len(fields); i += 2 {
+		body[fields[i]] = fields[i+1]
+	}
+	rec := a.do(t, http.MethodPost, "/v1/auth/email/signup", body)
+	wantStatus(t, rec, http.StatusCreated)
+	var out loginJSON
+	decodeJSON(t, rec, &out)
+	if out.AuthToken == "" || !out.Created {
+		t.Fatalf("signup: want a token and created:true, got %s", rec.Body)
+	}
+	return out
+}
+
+// login logs in by email and returns the answer; it fails the test unless 200.
+func (a *testApp) login(t testing.TB, email, password string) loginJSON {
+	t.Helper()
+	rec := a.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": password})
+	wantStatus(t, rec, http.StatusOK)
+	var out loginJSON
+	decodeJSON(t, rec, &out)
+	return out
+}
+
+// me returns GET /v1/users/me for token; it fails the test unless 200.
+func (a *testApp) me(t testing.TB, token string) userJSON {
+	t.Helper()
+	rec := a.do(t, http.MethodGet, "/v1/users/me", nil, bearer(token)...)
+	wantStatus(t, rec, http.StatusOK)
+	var u userJSON
+	decodeJSON(t, rec, &u)
+	return u
+}
+
+// wantUnauthorized checks that token is refused on GET /v1/users/me.
+func (a *testApp) wantUnauthorized(t testing.TB, token string) {
+	t.Helper()
+	rec := a.do(t, http.MethodGet, "/v1/users/me", nil, bearer(token)...)
+	wantError(t, rec, http.StatusUnauthorized, "unauthorized")
+}
