@@ -918,6 +918,9 @@ func TestMultiInstance(t *testing.T) {
 	clock := newTestClock()
 	a := newTestApp(t, withEnv(env...), withEnv("EMAIL_FAIL_PER_IP", "3/15m"), withClock(clock))
 	b := newTestApp(t, withEnv(env...), withEnv("EMAIL_FAIL_PER_IP", "3/15m"), withClock(clock))
+	// Until its invalidation bus is subscribed an instance bypasses its
+	// caches; wait, so that what follows exercises cached sessions.
+	waitCachesLive(t, a, b)
 
 	email := uniqueEmail(t)
 	up := a.signup(t, email)
@@ -964,6 +967,20 @@ func TestMultiInstance(t *testing.T) {
 			wantError(t, rec, http.StatusTooManyRequests, "rate_limited")
 		}
 	})
+}
+
+// waitCachesLive waits until the apps' cache invalidation buses are healthy.
+func waitCachesLive(t testing.TB, apps ...*testApp) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, app := range apps {
+		for app.bus != nil && !app.bus.Healthy() {
+			if time.Now().After(deadline) {
+				t.Fatal("the cache invalidation bus did not become healthy within 10s")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 }
 
 // revocationDelay is how soon the contract wants a revocation to hold on
