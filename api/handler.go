@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"encoding/json"
 	"errors"
@@ -76,7 +77,7 @@ func Unavailable(err error) bool {
 	}
 	if errors.Is(err, kv.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, net.ErrClosed) {
+		errors.Is(err, net.ErrClosed) || errors.Is(err, sql.ErrConnDone) {
 		return true
 	}
 	var ne net.Error
@@ -94,7 +95,7 @@ func Unavailable(err error) bool {
 		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P") || strings.HasPrefix(pe.Code, "53")
 	}
 	msg := err.Error()
-	return strings.Contains(msg, "database is locked") || strings.Contains(msg, "conn closed") ||
+	return strings.Contains(msg, "database is locked") || strings.Contains(msg, "sql: database is closed") || strings.Contains(msg, "conn closed") ||
 		strings.Contains(msg, "connection refused") || strings.Contains(msg, "failed to connect")
 }
 
