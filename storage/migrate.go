@@ -83,6 +83,13 @@ func Migrations() []Migration {
 			)`,
 			`CREATE INDEX partner_identities_user_idx ON partner_identities (user_id)`,
 		}},
+		{ID: "0003_partner_signing_keys", Up: []string{
+			// The partner's secret sealed under the server key
+			// (WALLETAUTH_SECRET_KEY), opened only to verify HS256 request
+			// JWTs; secret_hash stays the Bearer-secret lookup, now indexed.
+			`ALTER TABLE partners ADD COLUMN signing_key {{bytes}}`,
+			`CREATE UNIQUE INDEX partners_secret_hash_key ON partners (secret_hash)`,
+		}},
 	}
 }
 

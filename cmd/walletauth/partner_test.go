@@ -1,0 +1,307 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/auth"
+	"github.com/walletauth/walletauth/kv"
+	"github.com/walletauth/walletauth/partners"
+	"github.com/walletauth/walletauth/points"
+	"github.com/walletauth/walletauth/storage"
+	"github.com/walletauth/walletauth/storage/storagetest"
+	"github.com/walletauth/walletauth/users"
+)
+
+// partnerCLIHelperEnv makes the test binary act as the walletauth command:
+// the CLI runs in a process of its own, as an operator runs it.
+const partnerCLIHelperEnv = "WALLETAUTH_TEST_PARTNER_CLI_HELPER"
+
+// TestPartnerCLIHelperProcess is not a test: re-executed with
+// partnerCLIHelperEnv set, it runs run() on the arguments after "--".
+func TestPartnerCLIHelperProcess(t *testing.T) {
+	if os.Getenv(partnerCLIHelperEnv) != "1" {
+		return
+	}
+	args := os.Args
+	for i, a := range args {
+		if a == "--" {
+			args = args[i+1:]
+			break
+		}
+	}
+	if err := run(context.Background(), args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+		os.Stderr.WriteString("walletauth: " + err.Error() + "\n")
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+type cliResult struct {
+	stdout, stderr string
+	err            error
+}
+
+// partnerCLI runs "walletauth <args>" in a subprocess with env added to
+// this process's environment.
+func partnerCLI(t *testing.T, env map[string]string, args ...string) cliResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"-test.run=^TestPartnerCLIHelperProcess$", "--"}, args...)...)
+	cmd.Env = append(os.Environ(), partnerCLIHelperEnv+"=1")
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	return cliResult{stdout: out.String(), stderr: errOut.String(), err: err}
+}
+
+func (r cliResult) must(t *testing.T) cliResult {
+	t.Helper()
+	if r.err != nil {
+		t.Fatalf("walletauth failed: %v\nstdout: %s\nstderr: %s", r.err, r.stdout, r.stderr)
+	}
+	return r
+}
+
+type createdPartner struct {
+	PartnerID string `json:"partner_id"`
+	Secret    string `json:"secret"`
+}
+
+func decodeCreated(t *testing.T, out string) createdPartner {
+	t.Helper()
+	if strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Fatalf("--json output is not one line: %q", out)
+	}
+	var p createdPartner
+	if err := json.Unmarshal([]byte(out), &p); err != nil || !strings.HasPrefix(p.PartnerID, "pt_") || !strings.HasPrefix(p.Secret, "pts_") {
+		t.Fatalf("--json output %q: %v", out, err)
+	}
+	return p
+}
+
+// partnerAPI serves the partner API over db, as the server would.
+func partnerAPI(t *testing.T, db *storage.DB, keys *partners.Keyring) http.Handler {
+	t.Helper()
+	store := kv.NewMemory(time.Now)
+	t.Cleanup(func() { _ = store.Close() })
+	us := users.NewStore(db, time.Now, nil)
+	sessions := auth.NewSessions(db, time.Now, time.Hour, nil)
+	svc := partners.New(partners.NewRegistry(db, keys, time.Now), us, sessions, points.NewLedger(db, us, time.Now),
+		store, nil, time.Now, partners.Options{})
+	gin.SetMode(gin.TestMode)
+	r := gin.New()
+	r.Use(api.RequestID(), api.LimitBody())
+	svc.Routes(r.Group("/v1"))
+	return r
+}
+
+// partnerStatus is the status of GET /v1/partner/users with the secret, or
+// with an HS256 JWT signed with it when signed is true.
+func partnerStatus(t *testing.T, h http.Handler, p createdPartner, signed bool) int {
+	t.Helper()
+	tok := p.Secret
+	if signed {
+		var err error
+		tok, err = jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+			"iss": p.PartnerID, "iat": time.Now().Unix(), "jti": rand.Text(),
+			"body_sha256": "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU", // SHA-256 of no body
+		}).SignedString([]byte(p.Secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := httptest.NewRequest(http.MethodGet, "/v1/partner/users", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w.Code
+}
+
+func TestPartnerCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the CLI in subprocesses")
+	}
+	for _, b := range storagetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			var (
+				dbURL string
+				db    *storage.DB
+			)
+			if b.Name == "postgres" {
+				db = storagetest.OpenPostgres(t) // a throwaway schema
+				var schema string
+				if err := db.Raw("SELECT current_schema()").Row().Scan(&schema); err != nil {
+					t.Fatal(err)
+				}
+				dbURL = storagetest.WithSearchPath(t, storagetest.PostgresURL(t), schema)
+			} else {
+				dbURL = "sqlite://" + filepath.Join(t.TempDir(), "cli.db")
+			}
+			keyBytes := make([]byte, partners.MasterKeySize)
+			if _, err := rand.Read(keyBytes); err != nil {
+				t.Fatal(err)
+			}
+			key := base64.StdEncoding.EncodeToString(keyBytes)
+			env := map[string]string{"WALLETAUTH_DATABASE_URL": dbURL, "WALLETAUTH_SECRET_KEY": key}
+
+			acme := decodeCreated(t, partnerCLI(t, env, "partner", "create", "--name", "Acme",
+				"--origin", "https://app.acme.example", "--origin", "http://localhost:3000", "--client-login", "--json").must(t).stdout)
+			human := partnerCLI(t, env, "partner", "create", "--name", "Signed Co", "--signed-requests").must(t)
+			var signed createdPartner
+			for _, line := range strings.Split(human.stdout, "\n") {
+				if v, ok := strings.CutPrefix(line, "partner_id: "); ok {
+					signed.PartnerID = v
+				}
+				if v, ok := strings.CutPrefix(line, "secret: "); ok {
+					signed.Secret = v
+				}
+			}
+			if signed.PartnerID == "" || signed.Secret == "" || strings.Contains(human.stderr, "unencrypted") {
+				t.Fatalf("create output: %q / %q", human.stdout, human.stderr)
+			}
+
+			list := partnerCLI(t, env, "partner", "list").must(t)
+			for _, want := range []string{acme.PartnerID, "Acme", signed.PartnerID, "Signed Co", "https://app.acme.example:443"} {
+				if !strings.Contains(list.stdout, want) {
+					t.Errorf("list lacks %q:\n%s", want, list.stdout)
+				}
+			}
+			listJSON := partnerCLI(t, env, "partner", "list", "--json").must(t)
+			var views []map[string]any
+			if err := json.Unmarshal([]byte(listJSON.stdout), &views); err != nil || len(views) != 2 {
+				t.Fatalf("list --json: %v %s", err, listJSON.stdout)
+			}
+			if views[0]["client_login"] != true || views[1]["signed_requests"] != true {
+				t.Fatalf("list --json settings: %v", views)
+			}
+			for _, out := range []string{list.stdout, list.stderr, listJSON.stdout} {
+				for _, secret := range []string{acme.Secret, signed.Secret, acme.Secret[4:], signed.Secret[4:]} {
+					if strings.Contains(out, secret) {
+						t.Fatal("partner list shows a secret")
+					}
+				}
+			}
+
+			// The HTTP API honours what the CLI did.
+			if db == nil {
+				var err error
+				db, err = storage.Open(context.Background(), dbURL, storage.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = db.Close() })
+			}
+			keys, err := partners.ParseKeyring(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := partnerAPI(t, db, keys)
+			if c := partnerStatus(t, h, acme, false); c != 200 {
+				t.Fatalf("secret after create: %d", c)
+			}
+			if c := partnerStatus(t, h, acme, true); c != 200 {
+				t.Fatalf("JWT after create: %d", c)
+			}
+			if c := partnerStatus(t, h, signed, false); c != 401 {
+				t.Fatalf("plain secret of a signed-requests partner: %d", c)
+			}
+			if c := partnerStatus(t, h, signed, true); c != 200 {
+				t.Fatalf("JWT of a signed-requests partner: %d", c)
+			}
+
+			rotated := decodeCreated(t, partnerCLI(t, env, "partner", "rotate-secret", acme.PartnerID, "--json").must(t).stdout)
+			if rotated.PartnerID != acme.PartnerID || rotated.Secret == acme.Secret {
+				t.Fatalf("rotate-secret: %+v", rotated)
+			}
+			if c := partnerStatus(t, h, acme, false); c != 401 {
+				t.Fatalf("old secret after rotation: %d", c)
+			}
+			if c := partnerStatus(t, h, acme, true); c != 401 {
+				t.Fatalf("JWT signed with the old secret after rotation: %d", c)
+			}
+			if c := partnerStatus(t, h, rotated, false); c != 200 {
+				t.Fatalf("new secret: %d", c)
+			}
+			if c := partnerStatus(t, h, rotated, true); c != 200 {
+				t.Fatalf("JWT signed with the new secret: %d", c)
+			}
+
+			partnerCLI(t, env, "partner", "disable", acme.PartnerID).must(t)
+			if c := partnerStatus(t, h, rotated, false); c != 401 {
+				t.Fatalf("disabled partner: %d", c)
+			}
+			views = nil
+			if err := json.Unmarshal([]byte(partnerCLI(t, env, "partner", "list", "--json").must(t).stdout), &views); err != nil ||
+				views[0]["disabled"] != true || views[1]["disabled"] != false {
+				t.Fatalf("list after disable: %v %v", views, err)
+			}
+
+			// Failures exit non-zero with a message.
+			for _, args := range [][]string{
+				{"partner", "rotate-secret", "pt_nosuchpartner"},
+				{"partner", "disable", "pt_nosuchpartner"},
+				{"partner", "create"},
+				{"partner", "create", "--name", "Bad", "--origin", "https://x.example/path"},
+				{"partner", "frobnicate"},
+				{"partner"},
+			} {
+				if r := partnerCLI(t, env, args...); r.err == nil || r.stderr == "" {
+					t.Errorf("%v: err %v, stderr %q", args, r.err, r.stderr)
+				}
+			}
+		})
+	}
+}
+
+// TestPartnerCLIWithoutSecretKey checks the zero-configuration mode: with no
+// WALLETAUTH_SECRET_KEY the CLI still creates working partners and says
+// that the signing key is stored unencrypted.
+func TestPartnerCLIWithoutSecretKey(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the CLI in subprocesses")
+	}
+	dbURL := "sqlite://" + filepath.Join(t.TempDir(), "nokey.db")
+	env := map[string]string{"WALLETAUTH_DATABASE_URL": dbURL, "WALLETAUTH_SECRET_KEY": ""}
+	r := partnerCLI(t, env, "partner", "create", "--name", "NoKey", "--json").must(t)
+	p := decodeCreated(t, r.stdout)
+	if !strings.Contains(r.stderr, "SECRET_KEY is not set") {
+		t.Fatalf("no warning: %q", r.stderr)
+	}
+	db, err := storage.Open(context.Background(), dbURL, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	keys, err := partners.NewKeyring()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := partnerAPI(t, db, keys)
+	if c := partnerStatus(t, h, p, true); c != 200 {
+		t.Fatalf("JWT without a server key: %d", c)
+	}
+	if bad := partnerCLI(t, map[string]string{"WALLETAUTH_DATABASE_URL": dbURL, "WALLETAUTH_SECRET_KEY": "too-short"},
+		"partner", "list"); bad.err == nil || !strings.Contains(bad.stderr, "SECRET_KEY") {
+		t.Fatalf("a malformed key must be refused: %v %q", bad.err, bad.stderr)
+	}
+}

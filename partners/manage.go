@@ -1,0 +1,261 @@
+package partners
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/points"
+	"github.com/walletauth/walletauth/storage"
+	"github.com/walletauth/walletauth/users"
+)
+
+// userID returns the user behind partner p's external ID: users.ErrNotFound.
+// Every lookup of the management API goes through the partner's own
+// identities, so a partner never reaches another partner's users.
+func (s *Service) userID(ctx context.Context, p Partner, externalID string) (string, error) {
+	var id Identity
+	err := s.users.DB().WithContext(ctx).Select("user_id").
+		Where("partner_id = ? AND external_id = ?", p.ID, externalID).Take(&id).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return "", users.ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("partners: find identity: %w", err)
+	}
+	return id.UserID, nil
+}
+
+// User returns partner p's user externalID: users.ErrNotFound.
+func (s *Service) User(ctx context.Context, p Partner, externalID string) (*users.User, error) {
+	uid, err := s.userID(ctx, p, externalID)
+	if err != nil {
+		return nil, err
+	}
+	return s.users.Get(ctx, uid)
+}
+
+// TokenInfo is what token verification tells a partner.
+type TokenInfo struct {
+	Active    bool
+	User      *users.User
+	ExpiresAt *time.Time
+}
+
+// VerifyToken checks a user's auth token for partner p. It is active when
+// the token is live and its user has an identity of p: a partner sees only
+// its own users, so a valid token of anyone else is reported inactive,
+// exactly like an unknown one. Errors are outages only.
+func (s *Service) VerifyToken(ctx context.Context, p Partner, token string) (TokenInfo, error) {
+	if token == "" {
+		return TokenInfo{}, nil
+	}
+	sess, err := s.sessions.Check(ctx, token)
+	if errors.Is(err, api.ErrUnauthorized) {
+		return TokenInfo{}, nil
+	}
+	if err != nil {
+		return TokenInfo{}, err
+	}
+	var n int64
+	if err := s.users.DB().WithContext(ctx).Model(&Identity{}).
+		Where("partner_id = ? AND user_id = ?", p.ID, sess.UserID).Count(&n).Error; err != nil {
+		return TokenInfo{}, fmt.Errorf("partners: verify token: %w", err)
+	}
+	if n == 0 {
+		return TokenInfo{}, nil
+	}
+	u, err := s.users.Get(ctx, sess.UserID)
+	if errors.Is(err, users.ErrNotFound) {
+		return TokenInfo{}, nil
+	}
+	if err != nil {
+		return TokenInfo{}, err
+	}
+	return TokenInfo{Active: true, User: u, ExpiresAt: sess.ExpiresAt}, nil
+}
+
+// Page sizes of ListUsers.
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+)
+
+// ListQuery selects a page of a partner's users.
+type ListQuery struct {
+	UpdatedSince *time.Time // users changed at or after this
+	Limit        int        // 1..MaxListLimit; 0 means DefaultListLimit
+	Cursor       string     // from the previous page; empty for the first
+}
+
+// PartnerUser is one entry of a page.
+type PartnerUser struct {
+	ExternalID string
+	User       *users.User
+}
+
+// ListUsers returns partner p's users ordered by the time of their last
+// change (users.updated_at), then user id, then external id: a user that
+// changes moves to the end, so a partner syncs incrementally by remembering
+// the last page's cursor or the last updated_at it saw. next is empty on
+// the last page. Errors: api.ErrInvalidParam, api.ErrInvalidCursor.
+func (s *Service) ListUsers(ctx context.Context, p Partner, q ListQuery) (page []PartnerUser, next string, err error) {
+	if q.Limit == 0 {
+		q.Limit = DefaultListLimit
+	}
+	if q.Limit < 1 || q.Limit > MaxListLimit {
+		return nil, "", api.ErrInvalidParam.WithMessage("limit must be an integer from 1 to %d", MaxListLimit)
+	}
+	db := s.users.DB().WithContext(ctx).Table("partner_identities AS pi").
+		Select("pi.external_id, u.id AS user_id, u.updated_at").
+		Joins("JOIN users AS u ON u.id = pi.user_id").
+		Where("pi.partner_id = ?", p.ID)
+	if q.UpdatedSince != nil {
+		db = db.Where("u.updated_at >= ?", storage.Now(*q.UpdatedSince))
+	}
+	if q.Cursor != "" {
+		c, err := decodeListCursor(q.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		db = db.Where("u.updated_at > ? OR (u.updated_at = ? AND (u.id > ? OR (u.id = ? AND pi.external_id > ?)))",
+			c.At, c.At, c.UserID, c.UserID, c.ExternalID)
+	}
+	var rows []struct {
+		ExternalID string
+		UserID     string
+		UpdatedAt  time.Time
+	}
+	if err := db.Order("u.updated_at, u.id, pi.external_id").Limit(q.Limit + 1).Scan(&rows).Error; err != nil {
+		return nil, "", fmt.Errorf("partners: list users: %w", err)
+	}
+	if len(rows) > q.Limit {
+		rows = rows[:q.Limit]
+		last := rows[len(rows)-1]
+		next = encodeListCursor(listCursor{At: storage.Now(last.UpdatedAt), UserID: last.UserID, ExternalID: last.ExternalID})
+	}
+	page = make([]PartnerUser, 0, len(rows))
+	for _, r := range rows {
+		u, err := s.users.Get(ctx, r.UserID)
+		if errors.Is(err, users.ErrNotFound) {
+			continue // deleted since the page was read
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		page = append(page, PartnerUser{ExternalID: r.ExternalID, User: u})
+	}
+	return page, next, nil
+}
+
+type listCursor struct {
+	At         time.Time `json:"t"`
+	UserID     string    `json:"u"`
+	ExternalID string    `json:"e"`
+}
+
+func encodeListCursor(c listCursor) string {
+	b, _ := json.Marshal(c) // a struct of a time and strings always marshals
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeListCursor(s string) (listCursor, error) {
+	var c listCursor
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) > 1024 || json.Unmarshal(b, &c) != nil || c.UserID == "" || c.At.IsZero() {
+		return listCursor{}, api.ErrInvalidCursor
+	}
+	c.At = storage.Now(c.At)
+	return c, nil
+}
+
+// MaxDeleteIDs bounds the external IDs of one DeleteUsers call.
+const MaxDeleteIDs = 1000
+
+// DeleteUsers removes partner p's identities of externalIDs (unknown ones
+// are skipped) and deletes each user left with no way to log in, in one
+// transaction. It returns how many identities it removed.
+func (s *Service) DeleteUsers(ctx context.Context, p Partner, externalIDs []string) (int, error) {
+	if len(externalIDs) > MaxDeleteIDs {
+		return 0, api.ErrInvalidParam.WithMessage("at most %d external_ids per call", MaxDeleteIDs)
+	}
+	var (
+		deleted int
+		changed []string
+	)
+	err := s.users.DB().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		deleted, changed = 0, nil
+		seen := map[string]bool{}
+		for _, ext := range externalIDs {
+			if seen[ext] {
+				continue
+			}
+			seen[ext] = true
+			var id Identity
+			err := tx.Where("partner_id = ? AND external_id = ?", p.ID, ext).Take(&id).Error
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("find identity: %w", err)
+			}
+			res := tx.Where("partner_id = ? AND external_id = ?", p.ID, ext).Delete(&Identity{})
+			if res.Error != nil {
+				return fmt.Errorf("delete identity: %w", res.Error)
+			}
+			if res.RowsAffected == 0 {
+				continue
+			}
+			deleted++
+			n, err := users.LoginMethods(tx, id.UserID)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				continue
+			}
+			ids, err := users.DeleteTx(tx, id.UserID, s.users.Now())
+			if errors.Is(err, users.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("delete user: %w", err)
+			}
+			changed = append(changed, ids...)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, wrap("delete users", err)
+	}
+	s.users.Changed(ctx, changed...)
+	return deleted, nil
+}
+
+// AddPoints changes the points of partner p's user externalID (see
+// points.Ledger.Apply for idempotency) and returns the entry, whose
+// BalanceAfter is the new balance. Errors: users.ErrNotFound and the
+// ledger's (points.ErrInsufficientPoints, …).
+func (s *Service) AddPoints(ctx context.Context, p Partner, externalID string, amount int64, reason, key string) (points.Entry, error) {
+	uid, err := s.userID(ctx, p, externalID)
+	if err != nil {
+		return points.Entry{}, err
+	}
+	return s.ledger.Apply(ctx, uid, amount, reason, key)
+}
+
+// Ranking ranks partner p's user externalID among p's users, with up to n
+// neighbours each side. Errors: users.ErrNotFound, api.ErrInvalidParam.
+func (s *Service) Ranking(ctx context.Context, p Partner, externalID string, n int) (points.Ranking, error) {
+	uid, err := s.userID(ctx, p, externalID)
+	if err != nil {
+		return points.Ranking{}, err
+	}
+	return s.ledger.RankInPartner(ctx, p.ID, uid, n)
+}
