@@ -52,6 +52,8 @@ type Config struct {
 	RequestTimeout  time.Duration
 	ShutdownTimeout time.Duration
 	DBMaxOpenConns  int
+	SecretKey       string
+	SecretKeyFile   string
 
 	EmailFailPerAccount Rate
 	EmailFailPerIP      Rate
@@ -90,6 +92,8 @@ func Settings() []Setting {
 		{"REQUEST_TIMEOUT", "10s", "deadline of one request's work (database, store)"},
 		{"SHUTDOWN_TIMEOUT", "25s", "how long SIGTERM waits for in-flight requests"},
 		{"DB_MAX_OPEN_CONNS", "20", "PostgreSQL pool size (SQLite uses one connection)"},
+		{"SECRET_KEY", "(empty: use SECRET_KEY_FILE)", "comma-separated 32-byte server keys (base64 or hex; `openssl rand -base64 32`) sealing partners' HS256 signing keys; the first seals, all open. Every instance needs the same keys"},
+		{"SECRET_KEY_FILE", "walletauth.key", "when SECRET_KEY is empty: a file holding the server key, created (mode 0600) with a random key on first use"},
 		{"EMAIL_FAIL_PER_ACCOUNT", "10/15m", "failed email logins per account per window"},
 		{"EMAIL_FAIL_PER_IP", "50/15m", "failed email logins per client IP per window"},
 		{"WALLET_PER_ADDRESS", "30/1m", "wallet login attempts per address per window"},
@@ -135,6 +139,8 @@ func Load(getenv func(string) string) (Config, error) {
 		TokenTTL:            dur("TOKEN_TTL", "720h"),
 		LoginCodeTTL:        dur("LOGIN_CODE_TTL", "5m"),
 		LogFormat:           get("LOG_FORMAT", "json"),
+		SecretKey:           get("SECRET_KEY", ""),
+		SecretKeyFile:       get("SECRET_KEY_FILE", "walletauth.key"),
 		RequestTimeout:      dur("REQUEST_TIMEOUT", "10s"),
 		ShutdownTimeout:     dur("SHUTDOWN_TIMEOUT", "25s"),
 		EmailFailPerAccount: rate("EMAIL_FAIL_PER_ACCOUNT", "10/15m"),

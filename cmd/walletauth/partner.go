@@ -62,10 +62,9 @@ func openRegistry(ctx context.Context, getenv func(string) string) (*partners.Re
 	if err != nil {
 		return nil, nil, err
 	}
-	// TODO(config): read cfg.SecretKey once config has WALLETAUTH_SECRET_KEY.
-	keys, err := partners.ParseKeyring(getenv(config.Prefix + "SECRET_KEY"))
+	keys, err := loadKeyring(cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%sSECRET_KEY: %w", config.Prefix, err)
+		return nil, nil, err
 	}
 	db, err := storage.Open(ctx, cfg.DatabaseURL, storage.Options{MaxOpenConns: 2})
 	if err != nil {
@@ -132,7 +131,6 @@ func partnerCreate(ctx context.Context, args []string, getenv func(string) strin
 	if *clientLogin && len(origins) == 0 {
 		fmt.Fprintln(stderr, "warning: --client-login without --origin: no page can use client-side login yet")
 	}
-	warnUnsealed(reg, stderr)
 	return printSecret(stdout, stderr, p.ID, secret, *asJSON)
 }
 
@@ -146,13 +144,6 @@ func printSecret(stdout, stderr io.Writer, id, secret string, asJSON bool) error
 	fmt.Fprintf(stdout, "partner_id: %s\nsecret: %s\n", id, secret)
 	fmt.Fprintln(stderr, "Store the secret now: it is not shown again (the service keeps only its hash).")
 	return nil
-}
-
-func warnUnsealed(reg *partners.Registry, stderr io.Writer) {
-	if !reg.Keyring().Sealed() {
-		fmt.Fprintf(stderr, "warning: %sSECRET_KEY is not set, so the partner's HS256 signing key is stored unencrypted in the database; "+
-			"set it (openssl rand -base64 32) and restart the server to seal it\n", config.Prefix)
-	}
 }
 
 type partnerView struct {
@@ -225,7 +216,6 @@ func partnerRotate(ctx context.Context, args []string, getenv func(string) strin
 	if err != nil {
 		return fmt.Errorf("partner rotate-secret %s: %w", pos[0], err)
 	}
-	warnUnsealed(reg, stderr)
 	return printSecret(stdout, stderr, pos[0], secret, *asJSON)
 }
 
