@@ -52,6 +52,7 @@ type Bus struct {
 	handlers []func(Event)
 	flushers []func()
 	healthy  atomic.Bool
+	heard    atomic.Int64 // UnixNano of the last message on the subscription
 }
 
 // NewLocalBus is a bus for a single instance: always healthy.
@@ -80,8 +81,16 @@ func (b *Bus) OnEvent(handle func(Event), flush func()) {
 }
 
 // Healthy reports whether cached entries can be trusted: no event can have
-// been missed since they were stored.
-func (b *Bus) Healthy() bool { return b.healthy.Load() }
+// been missed since they were stored. With Redis, that also needs the
+// subscription to have heard from Redis (a message or a pong) within
+// staleAfter: a connection that went silent (Redis hung, a partition) is
+// not trusted from then on, without waiting for its receive to time out.
+func (b *Bus) Healthy() bool {
+	if !b.healthy.Load() {
+		return false
+	}
+	return b.client == nil || time.Since(time.Unix(0, b.heard.Load())) < staleAfter
+}
 
 func (b *Bus) deliver(e Event) {
 	b.mu.RLock()
@@ -141,7 +150,15 @@ func (b *Bus) Run(ctx context.Context) {
 	}
 }
 
-const pingEvery = 500 * time.Millisecond
+// The subscription is pinged every pingEvery. An instance cut off from
+// Redis cannot hear invalidations, so it must stop trusting its caches well
+// within the contract's one second for revocations to hold everywhere:
+// after staleAfter of silence it does (Healthy), and after 4 pings it
+// resubscribes.
+const (
+	pingEvery  = 200 * time.Millisecond
+	staleAfter = 3 * pingEvery
+)
 
 func (b *Bus) subscribe(ctx context.Context) error {
 	ps := b.client.Subscribe(ctx, b.channel)
@@ -164,6 +181,7 @@ func (b *Bus) subscribe(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		b.heard.Store(time.Now().UnixNano())
 		switch m := msg.(type) {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" {
