@@ -83,6 +83,26 @@ func Migrations() []Migration {
 			)`,
 			`CREATE INDEX partner_identities_user_idx ON partner_identities (user_id)`,
 		}},
+		{ID: "0002_points_ledger", Up: []string{
+			// One row per applied change of a user's points. The unique key
+			// makes a retried request (same user, same idempotency key) land
+			// on the first one; balance_after is the balance that change left.
+			`CREATE TABLE points_entries (
+				id TEXT PRIMARY KEY,
+				user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+				amount BIGINT NOT NULL,
+				reason TEXT NOT NULL,
+				idempotency_key TEXT NOT NULL,
+				balance_after BIGINT NOT NULL,
+				created_at {{time}} NOT NULL,
+				UNIQUE (user_id, idempotency_key)
+			)`,
+			`CREATE INDEX points_entries_user_created_idx ON points_entries (user_id, created_at, id)`,
+			// Ranking within a partner asks "has u an identity of this
+			// partner?" per user: without this index SQLite answers it by
+			// scanning the partner's identities (the primary key) each time.
+			`CREATE INDEX partner_identities_partner_user_idx ON partner_identities (partner_id, user_id)`,
+		}},
 		{ID: "0003_partner_signing_keys", Up: []string{
 			// The partner's secret sealed under the server key
 			// (WALLETAUTH_SECRET_KEY), opened only to verify HS256 request

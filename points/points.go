@@ -1,0 +1,286 @@
+// Package points keeps users' points: a ledger of idempotent changes
+// (points_entries) whose running total is users.points, and rankings by
+// points computed in the database.
+package points
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+
+	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/storage"
+	"github.com/walletauth/walletauth/users"
+)
+
+// Limits of one change and of a balance. Keeping every balance under
+// MaxBalance and every amount under MaxAmount means points + amount never
+// overflows a BIGINT (SQLite would silently turn it into a REAL).
+const (
+	MaxAmount       int64 = 1_000_000_000_000     // 10^12 per change
+	MaxBalance      int64 = 1_000_000_000_000_000 // 10^18
+	MaxReasonLength       = 256                   // bytes
+	MaxKeyLength          = 128                   // bytes
+)
+
+// Errors of the ledger.
+var (
+	ErrInsufficientPoints    = api.NewError(http.StatusConflict, "insufficient_points", "the balance is too low for this debit")
+	ErrInvalidAmount         = api.NewError(http.StatusBadRequest, "invalid_amount", fmt.Sprintf("amount must be a non-zero integer from -%d to %d", MaxAmount, MaxAmount))
+	ErrBalanceTooLarge       = api.NewError(http.StatusConflict, "balance_too_large", fmt.Sprintf("the balance would exceed %d", MaxBalance))
+	ErrInvalidReason         = api.NewError(http.StatusBadRequest, "invalid_reason", fmt.Sprintf("reason must be valid UTF-8 of at most %d bytes", MaxReasonLength))
+	ErrIdempotencyKeyMissing = api.NewError(http.StatusBadRequest, "idempotency_key_missing", "an idempotency_key is required")
+	ErrIdempotencyKeyInvalid = api.NewError(http.StatusBadRequest, "invalid_idempotency_key", fmt.Sprintf("idempotency_key must be valid UTF-8 of at most %d bytes", MaxKeyLength))
+	ErrIdempotencyKeyReused  = api.NewError(http.StatusConflict, "idempotency_key_reused", "this idempotency_key was already used for a different change")
+)
+
+// Entry is one applied change: a row of points_entries.
+type Entry struct {
+	ID             string `gorm:"primaryKey"`
+	UserID         string
+	Amount         int64
+	Reason         string
+	IdempotencyKey string
+	BalanceAfter   int64
+	CreatedAt      time.Time
+}
+
+// TableName is the ledger's table.
+func (Entry) TableName() string { return "points_entries" }
+
+// Ledger applies changes of points and ranks users by points.
+type Ledger struct {
+	db    *storage.DB
+	users *users.Store
+	now   func() time.Time
+}
+
+// NewLedger returns the ledger over db; us hears of every balance change.
+func NewLedger(db *storage.DB, us *users.Store, now func() time.Time) *Ledger {
+	if now == nil {
+		now = time.Now
+	}
+	return &Ledger{db: db, users: us, now: now}
+}
+
+// Apply adds amount (negative: a debit) to the user's balance and records
+// the entry, in one transaction, and returns the entry.
+//
+// Idempotency: (userID, key) names one change. Applied again — also while
+// the first call is still running — it changes nothing and returns the first
+// entry; with a different amount or reason it fails with
+// ErrIdempotencyKeyReused. The entry is inserted first, with ON CONFLICT DO
+// NOTHING, so the unique constraint decides between racing duplicates before
+// any balance is touched: on PostgreSQL the loser's insert waits for the
+// winner to commit and then reads its entry; SQLite is serial. A call that
+// fails (insufficient points) leaves no entry, so its key may be used again.
+//
+// A balance never goes below 0: the update is conditional
+// (points + amount >= 0), and the CHECK on users.points backs it.
+//
+// Errors: ErrInvalidAmount, ErrInvalidReason, ErrIdempotencyKeyMissing,
+// ErrIdempotencyKeyInvalid, ErrIdempotencyKeyReused, ErrInsufficientPoints,
+// ErrBalanceTooLarge, users.ErrNotFound.
+func (l *Ledger) Apply(ctx context.Context, userID string, amount int64, reason, key string) (Entry, error) {
+	if amount == 0 || amount > MaxAmount || amount < -MaxAmount {
+		return Entry{}, ErrInvalidAmount
+	}
+	reason = strings.TrimSpace(reason)
+	if len(reason) > MaxReasonLength || !utf8.ValidString(reason) {
+		return Entry{}, ErrInvalidReason
+	}
+	if strings.TrimSpace(key) == "" {
+		return Entry{}, ErrIdempotencyKeyMissing
+	}
+	if len(key) > MaxKeyLength || !utf8.ValidString(key) {
+		return Entry{}, ErrIdempotencyKeyInvalid
+	}
+	e := Entry{
+		ID:             uuid.Must(uuid.NewV7()).String(),
+		UserID:         userID,
+		Amount:         amount,
+		Reason:         reason,
+		IdempotencyKey: key,
+		CreatedAt:      storage.Now(l.now()),
+	}
+	var (
+		first   Entry
+		replay  bool
+		applied bool
+	)
+	err := l.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// 1. Claim the key. balance_after and created_at are set by step 3.
+		res := tx.Exec(`INSERT INTO points_entries
+			(id, user_id, amount, reason, idempotency_key, balance_after, created_at)
+			VALUES (?, ?, ?, ?, ?, 0, ?)
+			ON CONFLICT (user_id, idempotency_key) DO NOTHING`,
+			e.ID, e.UserID, e.Amount, e.Reason, e.IdempotencyKey, e.CreatedAt)
+		if res.Error != nil {
+			if storage.ForeignKeyViolation(res.Error) {
+				return users.ErrNotFound
+			}
+			return fmt.Errorf("insert entry: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			// The key is taken: in READ COMMITTED this statement sees the
+			// committed winner.
+			if err := tx.Where("user_id = ? AND idempotency_key = ?", userID, key).Take(&first).Error; err != nil {
+				return fmt.Errorf("read first entry: %w", err)
+			}
+			replay = true
+			return nil
+		}
+		// 2. Move the balance, refusing to cross 0 or MaxBalance.
+		var balance int64
+		err := tx.Raw(`UPDATE users SET points = points + ?, updated_at = ?
+			WHERE id = ? AND points + ? BETWEEN 0 AND ?
+			RETURNING points`, amount, e.CreatedAt, userID, amount, MaxBalance).Row().Scan(&balance)
+		if errors.Is(err, sql.ErrNoRows) {
+			return l.whyNotApplied(tx, userID, amount)
+		}
+		if err != nil {
+			if storage.CheckViolation(err) {
+				return ErrInsufficientPoints
+			}
+			return fmt.Errorf("update balance: %w", err)
+		}
+		// 3. Record the balance this change left, and stamp the entry now
+		// that it holds the user's row: one user's entries are then in the
+		// same order by created_at as by balance.
+		e.BalanceAfter = balance
+		e.CreatedAt = storage.Now(l.now())
+		if err := tx.Model(&Entry{}).Where("id = ?", e.ID).
+			Updates(map[string]any{"balance_after": balance, "created_at": e.CreatedAt}).Error; err != nil {
+			return fmt.Errorf("record balance: %w", err)
+		}
+		applied = true
+		return nil
+	})
+	if err != nil {
+		var ae *api.Error
+		if errors.As(err, &ae) {
+			return Entry{}, err
+		}
+		return Entry{}, fmt.Errorf("points: apply: %w", err)
+	}
+	if replay {
+		if first.Amount != amount || first.Reason != reason {
+			return Entry{}, ErrIdempotencyKeyReused
+		}
+		first.CreatedAt = first.CreatedAt.UTC()
+		return first, nil
+	}
+	if applied {
+		l.users.Changed(ctx, userID)
+	}
+	return e, nil
+}
+
+// whyNotApplied tells an insufficient balance from a missing user or a
+// balance that would grow past MaxBalance.
+func (l *Ledger) whyNotApplied(tx *gorm.DB, userID string, amount int64) error {
+	var u users.User
+	err := tx.Select("id", "points").Where("id = ?", userID).Take(&u).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return users.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("read balance: %w", err)
+	}
+	if amount > 0 {
+		return ErrBalanceTooLarge
+	}
+	return ErrInsufficientPoints
+}
+
+// Balance returns the user's points: users.ErrNotFound.
+func (l *Ledger) Balance(ctx context.Context, userID string) (int64, error) {
+	var u users.User
+	err := l.db.WithContext(ctx).Select("id", "points").Where("id = ?", userID).Take(&u).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return 0, users.ErrNotFound
+	}
+	if err != nil {
+		return 0, fmt.Errorf("points: balance: %w", err)
+	}
+	return u.Points, nil
+}
+
+// Page sizes of Entries.
+const (
+	DefaultLimit = 20
+	MaxLimit     = 100
+)
+
+// Entries returns up to limit (1..MaxLimit; 0 means DefaultLimit) of the
+// user's entries, newest first, after cursor (empty: from the newest), and
+// the cursor of the next page (empty on the last). Errors:
+// api.ErrInvalidParam (limit), api.ErrInvalidCursor.
+func (l *Ledger) Entries(ctx context.Context, userID string, limit int, cursor string) ([]Entry, string, error) {
+	if limit == 0 {
+		limit = DefaultLimit
+	}
+	if limit < 1 || limit > MaxLimit {
+		return nil, "", api.ErrInvalidParam.WithMessage("limit must be an integer from 1 to %d", MaxLimit)
+	}
+	q := l.db.WithContext(ctx).Where("user_id = ?", userID)
+	if cursor != "" {
+		at, id, err := decodeCursor(cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		q = q.Where("created_at < ? OR (created_at = ? AND id < ?)", at, at, id)
+	}
+	var es []Entry
+	if err := q.Order("created_at DESC, id DESC").Limit(limit + 1).Find(&es).Error; err != nil {
+		return nil, "", fmt.Errorf("points: entries: %w", err)
+	}
+	for i := range es {
+		es[i].CreatedAt = es[i].CreatedAt.UTC()
+	}
+	next := ""
+	if len(es) > limit {
+		es = es[:limit]
+		last := es[limit-1]
+		next = encodeCursor(last.CreatedAt, last.ID)
+	}
+	return es, next, nil
+}
+
+// A cursor is base64url of "<created_at in Unix microseconds>.<id>".
+func encodeCursor(at time.Time, id string) string {
+	raw := strconv.FormatInt(storage.Now(at).UnixMicro(), 10) + "." + id
+	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+func decodeCursor(s string) (time.Time, string, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return time.Time{}, "", api.ErrInvalidCursor
+	}
+	ts, id, ok := strings.Cut(string(raw), ".")
+	us, perr := strconv.ParseInt(ts, 10, 64)
+	if !ok || id == "" || len(id) > 64 || perr != nil || us < 0 {
+		return time.Time{}, "", api.ErrInvalidCursor
+	}
+	return time.UnixMicro(us).UTC(), id, nil
+}
+
+// readOptions makes a multi-statement read one snapshot on PostgreSQL
+// (REPEATABLE READ, read only); SQLite transactions are serial already.
+func readOptions(db *storage.DB) *sql.TxOptions {
+	if db.Dialect != storage.Postgres {
+		return nil
+	}
+	return &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+}
