@@ -14,13 +14,6 @@ import (
 // the referrer's count must match whichever won.
 func TestDeleteRacingSetReferrer(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
-		if db.Dialect == storage.Postgres {
-			// users.DeleteTx reads referrer_id with a plain SELECT before
-			// deleting, so a SetReferrer committed in between is not
-			// counted down. Fix: read it with DELETE … RETURNING referrer_id
-			// (or SELECT … FOR UPDATE); then remove this skip.
-			t.Skip("known race in users.DeleteTx (stale referrer_id)")
-		}
 		ctx := context.Background()
 		f := newFixture(t, db)
 		ref := f.mustUser(t, "referrer", "")

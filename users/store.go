@@ -366,13 +366,16 @@ func DeleteTx(tx *gorm.DB, id string, now time.Time) ([]string, error) {
 		Updates(map[string]any{"referrer_id": nil, "updated_at": now}).Error; err != nil {
 		return nil, err
 	}
-	res := tx.Where("id = ?", id).Delete(&User{})
-	if res.Error != nil {
-		return nil, res.Error
+	// The referrer is read by the DELETE itself: a referrer set by a
+	// concurrent transaction after the SELECT above must still lose its count.
+	var gone []struct{ ReferrerID *string }
+	if err := tx.Raw(`DELETE FROM users WHERE id = ? RETURNING referrer_id`, id).Scan(&gone).Error; err != nil {
+		return nil, err
 	}
-	if res.RowsAffected == 0 {
+	if len(gone) == 0 {
 		return nil, ErrNotFound
 	}
+	u.ReferrerID = gone[0].ReferrerID
 	changed := append([]string{id}, referees...)
 	if u.ReferrerID != nil {
 		if err := tx.Model(&User{}).Where("id = ?", *u.ReferrerID).
