@@ -20,8 +20,11 @@ import (
 	"github.com/walletauth/walletauth/config"
 	"github.com/walletauth/walletauth/kv"
 	"github.com/walletauth/walletauth/metrics"
+	"github.com/walletauth/walletauth/partners"
 	"github.com/walletauth/walletauth/passwords"
+	"github.com/walletauth/walletauth/points"
 	"github.com/walletauth/walletauth/ratelimit"
+	"github.com/walletauth/walletauth/referrals"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/users"
 	"github.com/walletauth/walletauth/wallet"
@@ -175,6 +178,22 @@ func (a *app) wire(opt appOptions) error {
 	}, 2*runtime.GOMAXPROCS(0))
 	email.Observe(a.metrics.Login)
 
+	keys, err := loadKeyring(cfg)
+	if err != nil {
+		return err
+	}
+	partnerRegistry := partners.NewRegistry(a.db, keys, a.now)
+	rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if n, unreadable, err := partnerRegistry.Reseal(rctx); err != nil {
+		return err
+	} else if n > 0 || unreadable > 0 {
+		a.log.Warn("partner signing keys resealed under the current server key", "resealed", n, "unreadable", unreadable)
+	}
+	ledger := points.NewLedger(a.db, a.users, a.now)
+	partnerAPI := partners.New(partnerRegistry, a.users, a.sessions, ledger, a.kv, limiter, a.now,
+		partners.Options{LoginCodeTTL: cfg.LoginCodeTTL, Rate: partners.Rate(cfg.PartnerRate)})
+
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -192,12 +211,14 @@ func (a *app) wire(opt appOptions) error {
 	r.GET("/metrics", gin.WrapH(a.metrics.Handler()))
 
 	v1 := r.Group("/v1")
+	partnerAPI.Routes(v1)
 	email.Routes(v1.Group("/auth/email"))
 	authed := v1.Group("", a.sessions.RequireUser())
 	a.sessions.SessionRoutes(authed.Group("/auth"))
 	me := authed.Group("/users/me")
 	users.NewHandlers(a.users).Routes(me)
 	email.MeRoutes(me)
+	referrals.NewHandlers(referrals.NewService(a.db, a.users, a.now)).Routes(me)
 	var contracts *wallet.ContractVerifier
 	if len(cfg.RPCURLs) > 0 {
 		chains, closeChains, err := wallet.DialChains(context.Background(), cfg.RPCURLs)
