@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -93,7 +94,7 @@ func Settings() []Setting {
 		{"SHUTDOWN_TIMEOUT", "25s", "how long SIGTERM waits for in-flight requests"},
 		{"DB_MAX_OPEN_CONNS", "20", "PostgreSQL pool size (SQLite uses one connection)"},
 		{"SECRET_KEY", "(empty: use SECRET_KEY_FILE)", "comma-separated 32-byte server keys (base64 or hex; `openssl rand -base64 32`) sealing partners' HS256 signing keys; the first seals, all open. Every instance needs the same keys"},
-		{"SECRET_KEY_FILE", "walletauth.key", "when SECRET_KEY is empty: a file holding the server key, created (mode 0600) with a random key on first use"},
+		{"SECRET_KEY_FILE", "walletauth.key beside the SQLite file, else in the working directory", "when SECRET_KEY is empty: a file holding the server key, created (mode 0600) with a random key on first use"},
 		{"EMAIL_FAIL_PER_ACCOUNT", "10/15m", "failed email logins per account per window"},
 		{"EMAIL_FAIL_PER_IP", "50/15m", "failed email logins per client IP per window"},
 		{"WALLET_PER_ADDRESS", "30/1m", "wallet login attempts per address per window"},
@@ -140,7 +141,7 @@ func Load(getenv func(string) string) (Config, error) {
 		LoginCodeTTL:        dur("LOGIN_CODE_TTL", "5m"),
 		LogFormat:           get("LOG_FORMAT", "json"),
 		SecretKey:           get("SECRET_KEY", ""),
-		SecretKeyFile:       get("SECRET_KEY_FILE", "walletauth.key"),
+		SecretKeyFile:       get("SECRET_KEY_FILE", ""),
 		RequestTimeout:      dur("REQUEST_TIMEOUT", "10s"),
 		ShutdownTimeout:     dur("SHUTDOWN_TIMEOUT", "25s"),
 		EmailFailPerAccount: rate("EMAIL_FAIL_PER_ACCOUNT", "10/15m"),
@@ -161,6 +162,10 @@ func Load(getenv func(string) string) (Config, error) {
 		if u, err := url.Parse(c.RedisURL); err != nil || !(strings.HasPrefix(u.Scheme, "redis") || u.Scheme == "unix") {
 			errs = append(errs, fmt.Errorf("%sREDIS_URL: want redis://, rediss://, redis+cluster://, redis+sentinel:// or unix://", Prefix))
 		}
+	}
+
+	if c.SecretKeyFile == "" {
+		c.SecretKeyFile = defaultKeyFile(c.DatabaseURL)
 	}
 
 	c.SIWEDomain = get("SIWE_DOMAIN", c.HTTPAddr)
@@ -281,6 +286,15 @@ func validateDatabaseURL(s string) error {
 		return nil
 	}
 	return fmt.Errorf("%q: want sqlite://path or postgres://…", redact(s))
+}
+
+// defaultKeyFile keeps the server key beside an SQLite database (the two
+// belong together) and in the working directory otherwise.
+func defaultKeyFile(databaseURL string) string {
+	if p, ok := strings.CutPrefix(databaseURL, "sqlite://"); ok && p != ":memory:" {
+		return filepath.Join(filepath.Dir(p), "walletauth.key")
+	}
+	return "walletauth.key"
 }
 
 func redact(s string) string {
