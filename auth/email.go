@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+	"gorm.io/gorm"
 
 	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/passwords"
@@ -150,14 +151,17 @@ func (e *Email) signup(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	// The session is created in the user's transaction: a signup answered
+	// 503 leaves no account behind that a retry would find taken.
+	var tok string
 	u, err := e.users.Create(ctx, users.NewUser{
 		Username: req.Username, Email: &email, PasswordHash: &h,
 		Language: req.Language, ReferralCode: req.ReferralCode,
-	}, nil)
-	if err != nil {
+	}, func(tx *gorm.DB, u *users.User) error {
+		var err error
+		tok, _, err = e.sessions.IssueTx(ctx, tx, u.ID)
 		return err
-	}
-	tok, _, err := e.sessions.Issue(ctx, u.ID)
+	})
 	if err != nil {
 		return err
 	}

@@ -429,13 +429,15 @@ func (w *Wallet) doLogin(ctx context.Context, req LoginRequest, ip string) (*Log
 	if err != nil {
 		return nil, err
 	}
-	u, created, err := w.findOrCreate(ctx, v, req.ReferralCode)
+	u, tok, err := w.findOrCreate(ctx, v, req.ReferralCode)
 	if err != nil {
 		return nil, err
 	}
-	tok, _, err := w.sessions.Issue(ctx, u.ID)
-	if err != nil {
-		return nil, err
+	created := tok != ""
+	if !created {
+		if tok, _, err = w.sessions.Issue(ctx, u.ID); err != nil {
+			return nil, err
+		}
 	}
 	return &LoginResponse{AuthToken: tok, User: u.View(), Created: created}, nil
 }
@@ -454,33 +456,37 @@ func (w *Wallet) peekAddress(req LoginRequest) (common.Address, bool) {
 }
 
 // findOrCreate returns the user owning the wallet, creating it on the first
-// login. Concurrent first logins of one address race on the wallets primary
-// key: the loser reads the winner's user.
-func (w *Wallet) findOrCreate(ctx context.Context, v *verified, referral string) (*users.User, bool, error) {
+// login together with its wallet and session in one transaction (the token
+// is returned only then). Concurrent first logins of one address race on
+// the wallets primary key: the loser reads the winner's user.
+func (w *Wallet) findOrCreate(ctx context.Context, v *verified, referral string) (*users.User, string, error) {
 	addr := v.msg.Address.Bytes()
 	u, err := w.users.GetByWallet(ctx, addr)
 	if err == nil {
-		return u, false, nil
+		return u, "", nil
 	}
 	if !errors.Is(err, users.ErrNotFound) {
-		return nil, false, err
+		return nil, "", err
 	}
+	var tok string
 	u, err = w.users.Create(ctx, users.NewUser{ReferralCode: referral}, func(tx *gorm.DB, u *users.User) error {
 		wl := &users.Wallet{Address: addr, UserID: u.ID, ChainID: v.msg.ChainID, Type: v.kind, LinkedAt: u.JoinedAt}
 		if err := users.InsertWalletTx(tx, wl); err != nil {
 			return err
 		}
 		u.Wallets = []users.Wallet{*wl}
-		return nil
+		var err error
+		tok, _, err = w.sessions.IssueTx(ctx, tx, u.ID)
+		return err
 	})
 	if errors.Is(err, users.ErrWalletTaken) || isUniqueViolation(err) {
 		u, err = w.users.GetByWallet(ctx, addr)
-		return u, false, err
+		return u, "", err
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, "", err
 	}
-	return u, true, nil
+	return u, tok, nil
 }
 
 func (w *Wallet) link(c *gin.Context) error {
