@@ -171,6 +171,11 @@ func (w *Wallet) challenge(c *gin.Context) error {
 	if err != nil {
 		return ErrInvalidAddress
 	}
+	if addr == (common.Address{}) {
+		// No key has it, and an EIP-4361 message may not name it: refused
+		// here, or msg.Validate below would fail as a server error.
+		return ErrInvalidAddress.WithMessage("the zero address cannot sign in")
+	}
 	chainID := w.cfg.ChainIDs[0]
 	if chain != "" {
 		id, err := strconv.ParseUint(chain, 10, 64)
