@@ -20,6 +20,7 @@ import (
 
 	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/auth"
+	"github.com/walletauth/walletauth/config"
 	"github.com/walletauth/walletauth/kv"
 	"github.com/walletauth/walletauth/partners"
 	"github.com/walletauth/walletauth/points"
@@ -274,31 +275,56 @@ func TestPartnerCLI(t *testing.T) {
 }
 
 // TestPartnerCLIWithoutSecretKey checks the zero-configuration mode: with no
-// WALLETAUTH_SECRET_KEY the CLI still creates working partners and says
-// that the signing key is stored unencrypted.
+// WALLETAUTH_SECRET_KEY the CLI creates a server key file beside the SQLite
+// database (mode 0600) and seals the partner's signing key under it, so the
+// database alone holds no usable secret; the server, reading the same file,
+// verifies the partner's JWTs.
 func TestPartnerCLIWithoutSecretKey(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the CLI in subprocesses")
 	}
-	dbURL := "sqlite://" + filepath.Join(t.TempDir(), "nokey.db")
+	dir := t.TempDir()
+	dbURL := "sqlite://" + filepath.Join(dir, "nokey.db")
 	env := map[string]string{"WALLETAUTH_DATABASE_URL": dbURL, "WALLETAUTH_SECRET_KEY": ""}
 	r := partnerCLI(t, env, "partner", "create", "--name", "NoKey", "--json").must(t)
 	p := decodeCreated(t, r.stdout)
-	if !strings.Contains(r.stderr, "SECRET_KEY is not set") {
-		t.Fatalf("no warning: %q", r.stderr)
+	keyFile := filepath.Join(dir, "walletauth.key")
+	fi, err := os.Stat(keyFile)
+	if err != nil {
+		t.Fatalf("no server key file beside the database: %v", err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode %v, want 0600", fi.Mode().Perm())
 	}
 	db, err := storage.Open(context.Background(), dbURL, storage.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	keys, err := partners.NewKeyring()
+	var stored []byte
+	if err := db.Raw("SELECT signing_key FROM partners WHERE id = ?", p.PartnerID).Row().Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(stored), p.Secret) {
+		t.Fatal("the signing key is stored unencrypted")
+	}
+	noKeys, err := partners.NewKeyring()
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := partnerAPI(t, db, keys)
-	if c := partnerStatus(t, h, p, true); c != 200 {
-		t.Fatalf("JWT without a server key: %d", c)
+	if c := partnerStatus(t, partnerAPI(t, db, noKeys), p, true); c == 200 {
+		t.Fatal("a JWT verified without the server key: the signing key is not sealed")
+	}
+	cfg, err := config.Load(mapEnv(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := loadKeyring(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := partnerStatus(t, partnerAPI(t, db, keys), p, true); c != 200 {
+		t.Fatalf("JWT with the key file's key: %d", c)
 	}
 	if bad := partnerCLI(t, map[string]string{"WALLETAUTH_DATABASE_URL": dbURL, "WALLETAUTH_SECRET_KEY": "too-short"},
 		"partner", "list"); bad.err == nil || !strings.Contains(bad.stderr, "SECRET_KEY") {
