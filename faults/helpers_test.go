@@ -626,6 +626,7 @@ func baseEnv(dbURL, redisURL string) map[string]string {
 	return map[string]string{
 		"WALLETAUTH_DATABASE_URL":     dbURL,
 		"WALLETAUTH_REDIS_URL":        redisURL,
+		"WALLETAUTH_SECRET_KEY":       "d2FsbGV0YXV0aC10ZXN0LXNlcnZlci1rZXktMzJieXQ=", // shared by the instances
 		"WALLETAUTH_HTTP_ADDR":        "127.0.0.1:0",
 		"WALLETAUTH_SIWE_DOMAIN":      "walletauth.test",
 		"WALLETAUTH_REQUEST_TIMEOUT":  "3s",

@@ -115,6 +115,10 @@ func newTestApp(t testing.TB, opts ...testOption) *testApp {
 	if s.env[config.Prefix+"DATABASE_URL"] == "" {
 		s.env[config.Prefix+"DATABASE_URL"] = sqliteURL(t)
 	}
+	if s.env[config.Prefix+"SECRET_KEY"] == "" && s.env[config.Prefix+"SECRET_KEY_FILE"] == "" {
+		// not the default (the working directory, for a PostgreSQL backend)
+		s.env[config.Prefix+"SECRET_KEY_FILE"] = filepath.Join(t.TempDir(), "walletauth.key")
+	}
 	if s.clock == nil {
 		s.clock = newTestClock()
 	}

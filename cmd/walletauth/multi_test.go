@@ -56,6 +56,8 @@ func TestMultiProcess(t *testing.T) {
 	env := []string{
 		"WALLETAUTH_DATABASE_URL=" + dbURL,
 		"WALLETAUTH_REDIS_URL=" + redisBase,
+		// Instances share one server key (and no key file in the working directory).
+		"WALLETAUTH_SECRET_KEY=d2FsbGV0YXV0aC10ZXN0LXNlcnZlci1rZXktMzJieXQ=",
 		"WALLETAUTH_HTTP_ADDR=127.0.0.1:0",
 		// Both instances must name the same domain in their challenges.
 		"WALLETAUTH_SIWE_DOMAIN=walletauth.test",
