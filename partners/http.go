@@ -188,7 +188,7 @@ func (s *Service) handleVerify(c *gin.Context) error {
 		e := info.ExpiresAt.UTC().Format(users.TimeFormat)
 		exp = &e
 	}
-	c.JSON(http.StatusOK, gin.H{"active": true, "user": info.User.View(), "expires_at": exp})
+	c.JSON(http.StatusOK, gin.H{"active": true, "user": info.User.View(), "expires_at": exp, "external_id": info.ExternalID})
 	return nil
 }
 

@@ -43,15 +43,18 @@ func (s *Service) User(ctx context.Context, p Partner, externalID string) (*user
 
 // TokenInfo is what token verification tells a partner.
 type TokenInfo struct {
-	Active    bool
-	User      *users.User
-	ExpiresAt *time.Time
+	Active     bool
+	User       *users.User
+	ExpiresAt  *time.Time
+	ExternalID *string // the user's external ID at this partner, if it has one
 }
 
-// VerifyToken checks a user's auth token for partner p. It is active when
-// the token is live and its user has an identity of p: a partner sees only
-// its own users, so a valid token of anyone else is reported inactive,
-// exactly like an unknown one. Errors are outages only.
+// VerifyToken checks a user's auth token for partner p: active when the
+// token is live, whichever way its user logged in — a partner's own web app
+// may sign its users in with a wallet or an email and verify their tokens
+// on its server. The token is a bearer credential: whoever holds it can
+// read the same user record at /v1/users/me, so this reveals nothing more.
+// ExternalID tells whether the user is also one of p's identities.
 func (s *Service) VerifyToken(ctx context.Context, p Partner, token string) (TokenInfo, error) {
 	if token == "" {
 		return TokenInfo{}, nil
@@ -63,22 +66,23 @@ func (s *Service) VerifyToken(ctx context.Context, p Partner, token string) (Tok
 	if err != nil {
 		return TokenInfo{}, err
 	}
-	var n int64
-	if err := s.users.DB().WithContext(ctx).Model(&Identity{}).
-		Where("partner_id = ? AND user_id = ?", p.ID, sess.UserID).Count(&n).Error; err != nil {
-		return TokenInfo{}, fmt.Errorf("partners: verify token: %w", err)
-	}
-	if n == 0 {
-		return TokenInfo{}, nil
-	}
-	u, err := s.users.Get(ctx, sess.UserID)
+	u, err := s.users.GetCached(ctx, sess.UserID)
 	if errors.Is(err, users.ErrNotFound) {
 		return TokenInfo{}, nil
 	}
 	if err != nil {
 		return TokenInfo{}, err
 	}
-	return TokenInfo{Active: true, User: u, ExpiresAt: sess.ExpiresAt}, nil
+	var ids []string
+	if err := s.users.DB().WithContext(ctx).Model(&Identity{}).
+		Where("partner_id = ? AND user_id = ?", p.ID, sess.UserID).Limit(1).Pluck("external_id", &ids).Error; err != nil {
+		return TokenInfo{}, fmt.Errorf("partners: verify token: %w", err)
+	}
+	info := TokenInfo{Active: true, User: u, ExpiresAt: sess.ExpiresAt}
+	if len(ids) == 1 {
+		info.ExternalID = &ids[0]
+	}
+	return info, nil
 }
 
 // Page sizes of ListUsers.

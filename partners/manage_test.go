@@ -53,10 +53,10 @@ func TestPartnerIsolation(t *testing.T) {
 			t.Fatalf("A's ranking %v", rk)
 		}
 
-		// Tokens: B's user's token is inactive for A.
+		// Tokens: B's user's token is live, but not one of A's identities.
 		v := wantOK(t, e.withSecret(a, http.MethodPost, "/v1/partner/tokens/verify", map[string]any{"token": onlyB["auth_token"]}))
-		if v["active"] != false || len(v) != 1 {
-			t.Fatalf("A verified B's token: %v", v)
+		if v["active"] != true || v["external_id"] != nil {
+			t.Fatalf("A's view of B's user's token: %v", v)
 		}
 
 		// Deleting: A's delete of "only-b" and "shared" touches only A's.
@@ -79,7 +79,7 @@ func TestTokenVerify(t *testing.T) {
 			return wantOK(t, e.signed(a, http.MethodPost, verifyPath, map[string]any{"token": tok}))
 		}
 		v := verify(r["auth_token"])
-		if v["active"] != true || userOf(t, v)["id"] != userOf(t, r)["id"] {
+		if v["active"] != true || userOf(t, v)["id"] != userOf(t, r)["id"] || v["external_id"] != "v" {
 			t.Fatalf("%v", v)
 		}
 		exp, err := time.Parse(time.RFC3339, v["expires_at"].(string))
@@ -99,7 +99,8 @@ func TestTokenVerify(t *testing.T) {
 		if v := verify(r["auth_token"]); v["active"] != false {
 			t.Fatalf("revoked: %v", v)
 		}
-		// An email user's token (no identity of this partner) is inactive.
+		// A wallet or email user's token (no identity of this partner) is
+		// active: the partner's web app may log its users in that way.
 		u, err := e.users.Create(context.Background(), users.NewUser{}, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -108,8 +109,8 @@ func TestTokenVerify(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v := verify(tok); v["active"] != false {
-			t.Fatalf("a stranger's token: %v", v)
+		if v := verify(tok); v["active"] != true || userOf(t, v)["id"] != u.ID || v["external_id"] != nil {
+			t.Fatalf("a wallet/email user's token: %v", v)
 		}
 	})
 }
