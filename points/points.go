@@ -41,7 +41,6 @@ var (
 	ErrInvalidReason         = api.NewError(http.StatusBadRequest, "invalid_reason", fmt.Sprintf("reason must be valid UTF-8 of at most %d bytes", MaxReasonLength))
 	ErrIdempotencyKeyMissing = api.NewError(http.StatusBadRequest, "idempotency_key_missing", "an idempotency_key is required")
 	ErrIdempotencyKeyInvalid = api.NewError(http.StatusBadRequest, "invalid_idempotency_key", fmt.Sprintf("idempotency_key must be valid UTF-8 of at most %d bytes", MaxKeyLength))
-	ErrIdempotencyKeyReused  = api.NewError(http.StatusConflict, "idempotency_key_reused", "this idempotency_key was already used for a different change")
 )
 
 // Entry is one applied change: a row of points_entries.
@@ -78,8 +77,9 @@ func NewLedger(db *storage.DB, us *users.Store, now func() time.Time) *Ledger {
 //
 // Idempotency: (userID, key) names one change. Applied again — also while
 // the first call is still running — it changes nothing and returns the first
-// entry; with a different amount or reason it fails with
-// ErrIdempotencyKeyReused. The entry is inserted first, with ON CONFLICT DO
+// entry, whatever amount and reason the repeat carries (the contract: "the
+// same idempotency key returns the first result and changes nothing").
+// The entry is inserted first, with ON CONFLICT DO
 // NOTHING, so the unique constraint decides between racing duplicates before
 // any balance is touched: on PostgreSQL the loser's insert waits for the
 // winner to commit and then reads its entry; SQLite is serial. A call that
@@ -89,7 +89,7 @@ func NewLedger(db *storage.DB, us *users.Store, now func() time.Time) *Ledger {
 // (points + amount >= 0), and the CHECK on users.points backs it.
 //
 // Errors: ErrInvalidAmount, ErrInvalidReason, ErrIdempotencyKeyMissing,
-// ErrIdempotencyKeyInvalid, ErrIdempotencyKeyReused, ErrInsufficientPoints,
+// ErrIdempotencyKeyInvalid, ErrInsufficientPoints,
 // ErrBalanceTooLarge, users.ErrNotFound.
 func (l *Ledger) Apply(ctx context.Context, userID string, amount int64, reason, key string) (Entry, error) {
 	if amount == 0 || amount > MaxAmount || amount < -MaxAmount {
@@ -174,9 +174,6 @@ func (l *Ledger) Apply(ctx context.Context, userID string, amount int64, reason,
 		return Entry{}, fmt.Errorf("points: apply: %w", err)
 	}
 	if replay {
-		if first.Amount != amount || first.Reason != reason {
-			return Entry{}, ErrIdempotencyKeyReused
-		}
 		first.CreatedAt = first.CreatedAt.UTC()
 		return first, nil
 	}

@@ -142,10 +142,20 @@ func TestApply(t *testing.T) {
 		if f.changed[u.ID] != 2 {
 			t.Errorf("Changed called %d times after a replay, want 2", f.changed[u.ID])
 		}
-		_, err = f.ledger.Apply(ctx, u.ID, 99, "welcome", "k1")
-		wantErr(t, err, points.ErrIdempotencyKeyReused, "same key, other amount")
-		_, err = f.ledger.Apply(ctx, u.ID, 100, "other", "k1")
-		wantErr(t, err, points.ErrIdempotencyKeyReused, "same key, other reason")
+		// A repeat with another amount or reason still returns the first
+		// result and changes nothing.
+		for _, c := range []struct {
+			amount int64
+			reason string
+		}{{99, "welcome"}, {100, "other"}, {-5, "debit"}} {
+			again, err := f.ledger.Apply(ctx, u.ID, c.amount, c.reason, "k1")
+			if err != nil || again != e {
+				t.Fatalf("same key, %d %q: %+v, %v; want the first entry %+v", c.amount, c.reason, again, err, e)
+			}
+		}
+		if b := f.balance(t, u.ID); b != 70 {
+			t.Fatalf("balance %d after repeats with other amounts, want 70", b)
+		}
 
 		// Keys are per user.
 		bob := f.mustUser(t, "bob")

@@ -34,8 +34,8 @@ type Ranking struct {
 }
 
 // RankInPartner ranks userID by points among the users that have an
-// identity of partnerID, with up to n neighbours on each side (0 ≤ n ≤
-// MaxNeighbours).
+// identity of partnerID, with up to n neighbours on each side (n ≥ 0;
+// above MaxNeighbours it is clamped to it).
 //
 // The order is total, so ranks are unique and consecutive: more points
 // first; among equal points the earlier joined_at first; among equal
@@ -91,9 +91,10 @@ const behind = `u.points <= me.points AND (u.points < me.points
 	OR (u.points = me.points AND u.joined_at = me.joined_at AND u.id > me.id))`
 
 func (l *Ledger) rank(ctx context.Context, partnerID *string, userID string, n int) (Ranking, error) {
-	if n < 0 || n > MaxNeighbours {
-		return Ranking{}, api.ErrInvalidParam.WithMessage("n must be an integer from 0 to %d", MaxNeighbours)
+	if n < 0 {
+		return Ranking{}, api.ErrInvalidParam.WithMessage("n must be a non-negative integer")
 	}
+	n = min(n, MaxNeighbours) // the contract sets no maximum: clamp rather than refuse
 	// scope restricts u to the ranked population; extID names the partner's
 	// id of u. Both take partnerID as their one argument.
 	scope, extID := "1 = 1", "NULL"
