@@ -9,10 +9,14 @@ import (
 // ParseAddress parses an Ethereum address: "0x" followed by 40 hex digits.
 // All-lowercase and all-uppercase hex are accepted as they carry no
 // checksum; mixed case must be a valid EIP-55 checksum. The result's Hex()
-// is the EIP-55 form.
+// is the EIP-55 form. The prefix may be "0X" too, as an all-uppercase
+// address is often written (strings.ToUpper of the whole address).
 //
 // It returns an error wrapping ErrInvalidAddress otherwise.
 func ParseAddress(s string) (common.Address, error) {
+	if len(s) == 42 && s[:2] == "0X" {
+		s = "0x" + s[2:]
+	}
 	hexPart, ok := addressHex(s)
 	if !ok {
 		return common.Address{}, fmt.Errorf("%w: want 0x and 40 hex digits, got %q", ErrInvalidAddress, truncate(s))
