@@ -18,6 +18,8 @@
 #   BACKENDS="sqlite pg" LOGLEVELS="info warn" OUT=/tmp/walletauth-bench
 #   PG_ADMIN=postgres://postgres@127.0.0.1:5432 BENCH_DB=walletauth_bench
 #   REDIS_HOST=127.0.0.1 REDIS_PORT=6379 REDIS_DB=5 EMAIL=1 (0 skips email)
+#   REPEAT=1 (measure each ratio's pair this many times, alternating, and
+#   report the median: on a shared machine one pair is noisy)
 set -euo pipefail
 
 DUR=${DUR:-10s}
@@ -35,6 +37,7 @@ REDIS_HOST=${REDIS_HOST:-127.0.0.1}
 REDIS_PORT=${REDIS_PORT:-6379}
 REDIS_DB=${REDIS_DB:-5}
 EMAIL=${EMAIL:-1}
+REPEAT=${REPEAT:-1} # ratio pairs measured this many times (alternating); the median is reported
 
 case "$BENCH_DB" in test|postgres|template0|template1) echo "refusing BENCH_DB=$BENCH_DB" >&2; exit 2 ;; esac
 case "$REDIS_HOST" in 127.*|localhost|::1) ;; *) echo "REDIS_HOST must be loopback" >&2; exit 2 ;; esac
@@ -66,6 +69,22 @@ wait_up() { # url
 	return 1
 }
 
+# CPU ticks (user+system, 1/CLK_TCK s) of one process, and of every
+# PostgreSQL backend serving $BENCH_DB, and of redis-server (shared with
+# whatever else uses that Redis: an upper bound).
+ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pg_ticks() {
+	local t=0 p
+	for p in $(pgrep -f "postgres: .* $BENCH_DB " 2>/dev/null); do t=$((t + $(ticks "$p"))); done
+	echo "$t"
+}
+redis_ticks() {
+	local t=0 p
+	for p in $(pgrep -x redis-server 2>/dev/null); do t=$((t + $(ticks "$p"))); done
+	echo "$t"
+}
+HZ=$(getconf CLK_TCK)
+
 reset_hwm() { echo 5 > "/proc/$1/clear_refs" 2>/dev/null || true; }
 hwm_mib() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
 
@@ -76,15 +95,22 @@ run_scn() {
 	local f="$OUT/results/$label.json"
 	[ -n "$pid" ] && reset_hwm "$pid"
 	local load1; load1=$(cut -d' ' -f1 /proc/loadavg)
+	local s0=0 p0 r0; [ -n "$pid" ] && s0=$(ticks "$pid"); p0=$(pg_ticks); r0=$(redis_ticks)
 	"$LOAD" -scenario "$scn" -c "$C" -n "$N" -duration "$DUR" -json "$@" > "$f"
+	local s1=0 p1 r1; [ -n "$pid" ] && s1=$(ticks "$pid"); p1=$(pg_ticks); r1=$(redis_ticks)
 	local rss="-"; [ -n "$pid" ] && rss=$(hwm_mib "$pid")
+	# CPU µs per operation: server, PostgreSQL backends, Redis, load client.
+	local cpu
+	cpu=$(jq -r --argjson hz "$HZ" --argjson s "$((s1 - s0))" --argjson p "$((p1 - p0))" --argjson r "$((r1 - r0))" \
+		'def per(t): if .ops > 0 then (t * 1e6 / $hz / .ops | floor) else 0 end;
+		 "srv=\(per($s)) pg=\(per($p)) redis=\(per($r)) client=\(.client_cpu_us_per_op|floor)"' "$f")
 	local row
-	row=$(jq -r --arg l "$label" --arg rss "$rss" --arg la "$load1" \
+	row=$(jq -r --arg l "$label" --arg rss "$rss" --arg la "$load1" --arg cpu "$cpu" \
 		'[$l, (.ok_per_sec|floor), (.p50_ms|tostring), (.p99_ms|tostring), (.max_ms|tostring),
 		  (.errors_by_status|to_entries|map("\(.key)=\(.value)")|join(",")|if . == "" then "-" else . end),
-		  ((.extra // {})|to_entries|map("\(.key)=\(.value)")|join(",")|if . == "" then "-" else . end), $rss, $la] | @tsv' "$f")
+		  ((.extra // {})|to_entries|map("\(.key)=\(.value)")|join(",")|if . == "" then "-" else . end), $rss, $la, $cpu] | @tsv' "$f")
 	ROWS+=("$row")
-	printf '%s\n' "$row" | awk -F'\t' '{printf "  %-34s %9s ok/s  p50 %8sms  p99 %8sms  max %8sms  rss %5s MiB  load %s  %s %s\n", $1,$2,$3,$4,$5,$8,$9,$6,$7}'
+	printf '%s\n' "$row" | awk -F'\t' '{printf "  %-34s %9s ok/s  p50 %8sms  p99 %8sms  max %8sms  rss %5s MiB  load %s  cpu-us/op %s  %s %s\n", $1,$2,$3,$4,$5,$8,$9,$10,$6,$7}'
 }
 okps() { jq -r '.ok_per_sec' "$OUT/results/$1.json"; }
 
@@ -146,17 +172,30 @@ for be in $BACKENDS; do
 		if [ "$EMAIL" = 1 ]; then
 			run_scn "$tag-email" "$SERVER_PID" email -target "$TARGET"
 		fi
+		r1f=$(echo "$(okps "$tag-wallet-first") / $(okps "$tag-signrecover")" | bc -l)
+		R1=("$(echo "$(okps "$tag-wallet-returning") / $(okps "$tag-signrecover")" | bc -l)")
+		R2=("$(echo "$(okps "$tag-me") / $(okps "$tag-bare-gin")" | bc -l)")
+		for rep in $(seq 2 "$REPEAT"); do
+			run_scn "$tag-signrecover-r$rep" "" signrecover -keys 1024
+			run_scn "$tag-wallet-returning-r$rep" "$SERVER_PID" wallet -target "$TARGET" -keys "$created" -seed "$seed"
+			run_scn "$tag-bare-gin-r$rep" "$BARE_PID" bare -target "http://127.0.0.1:$BARE_PORT" -path /bare
+			run_scn "$tag-me-r$rep" "$SERVER_PID" me -target "$TARGET"
+			R1+=("$(echo "$(okps "$tag-wallet-returning-r$rep") / $(okps "$tag-signrecover-r$rep")" | bc -l)")
+			R2+=("$(echo "$(okps "$tag-me-r$rep") / $(okps "$tag-bare-gin-r$rep")" | bc -l)")
+		done
 		echo "  server log: $(wc -l < "$OUT/$tag.stderr") lines, $(du -h "$OUT/$tag.stderr" | cut -f1)"
 		stop_server
-		r1f=$(echo "$(okps "$tag-wallet-first") / $(okps "$tag-signrecover")" | bc -l)
-		r1r=$(echo "$(okps "$tag-wallet-returning") / $(okps "$tag-signrecover")" | bc -l)
-		r2=$(echo "$(okps "$tag-me") / $(okps "$tag-bare-gin")" | bc -l)
-		printf '  ratio1 (wallet logins/s ÷ sign+recover/s): first %.3f, returning %.3f   ratio2 (me ÷ bare gin): %.3f\n' "$r1f" "$r1r" "$r2"
-		ROWS+=("$(printf '%s-ratio1-first\t%.3f' "$tag" "$r1f")" "$(printf '%s-ratio1-returning\t%.3f' "$tag" "$r1r")" "$(printf '%s-ratio2\t%.3f' "$tag" "$r2")")
+		median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+		all() { printf '%.3f ' "$@"; }
+		r1r=$(median "${R1[@]}")
+		r2=$(median "${R2[@]}")
+		printf '  ratio1 (wallet logins/s ÷ sign+recover/s): first %.3f, returning median %.3f [%s]   ratio2 (me ÷ bare gin): median %.3f [%s]\n' \
+			"$r1f" "$r1r" "$(all "${R1[@]}")" "$r2" "$(all "${R2[@]}")"
+		ROWS+=("$(printf '%s-ratio1-first\t%.3f' "$tag" "$r1f")" "$(printf '%s-ratio1-returning\t%.3f\t[%s]' "$tag" "$r1r" "$(all "${R1[@]}")")" "$(printf '%s-ratio2\t%.3f\t[%s]' "$tag" "$r2" "$(all "${R2[@]}")")")
 	done
 done
 
 echo
-echo "== table (ok/s, p50 ms, p99 ms, max ms, errors, extra, peak RSS MiB, load1 at start)"
+echo "== table (ok/s, p50 ms, p99 ms, max ms, errors, extra, peak RSS MiB, load1 at start, CPU µs per op)"
 printf '%s\n' "${ROWS[@]}" | column -t -s $'\t'
 echo "results: $OUT/results/*.json"

@@ -144,7 +144,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if o.warmup > 0 {
 		_ = drive(ctx, sc, o.c, o.n, o.warmup)
 	}
+	cpu0 := cpuTime()
 	res := drive(ctx, sc, o.c, o.n, o.duration)
+	cpu := cpuTime() - cpu0
+	res.ClientCPUms = float64(cpu.Microseconds()) / 1000
+	if res.Ops > 0 {
+		res.ClientCPUusPerOp = float64(cpu.Microseconds()) / float64(res.Ops)
+	}
 	res.Scenario, res.Target, res.Concurrency = o.scenario, o.target, o.c
 	if o.scenario == "signrecover" {
 		res.Target = ""
@@ -210,6 +216,18 @@ type result struct {
 	Maxms       float64          `json:"max_ms"`
 	Extra       map[string]int64 `json:"extra,omitempty"`
 	FirstError  string           `json:"first_error,omitempty"`
+	// ClientCPUms is the CPU time (user+system) this process spent during
+	// the measured phase; ClientCPUusPerOp divides it by Ops.
+	ClientCPUms      float64 `json:"client_cpu_ms"`
+	ClientCPUusPerOp float64 `json:"client_cpu_us_per_op"`
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // firstError keeps the first transport or decoding error, for the report.
@@ -226,6 +244,7 @@ func (r *result) print(w io.Writer) {
 	fmt.Fprintf(w, "scenario=%s c=%d target=%s\n", r.Scenario, r.Concurrency, r.Target)
 	fmt.Fprintf(w, "  ops %d (ok %d) in %.2fs: %.1f ops/s, %.1f ok/s\n", r.Ops, r.OK, r.Seconds, r.OpsPerSec, r.OKPerSec)
 	fmt.Fprintf(w, "  latency p50 %.3fms p90 %.3fms p99 %.3fms max %.3fms\n", r.P50ms, r.P90ms, r.P99ms, r.Maxms)
+	fmt.Fprintf(w, "  client CPU %.0fms (%.1fµs/op)\n", r.ClientCPUms, r.ClientCPUusPerOp)
 	if len(r.Errors) > 0 {
 		keys := make([]string, 0, len(r.Errors))
 		for k := range r.Errors {
