@@ -159,9 +159,9 @@ func (w *Wallet) challenge(c *gin.Context) error {
 		if err := api.Bind(c, &req); err != nil {
 			return err
 		}
-		chain = strings.Trim(string(req.ChainID), `"`)
-		if chain == "null" {
-			chain = ""
+		var err error
+		if chain, err = chainParam(req.ChainID); err != nil {
+			return err
 		}
 	} else {
 		req.Address = c.Query("address")
@@ -214,6 +214,29 @@ func (w *Wallet) challenge(c *gin.Context) error {
 	return nil
 }
 
+// chainParam reads chain_id of a JSON body: an integer or a decimal string
+// (as in the GET form); absent or null means the default. Any other JSON
+// type is invalid_json.
+func chainParam(raw json.RawMessage) (string, error) {
+	raw = json.RawMessage(strings.TrimSpace(string(raw)))
+	switch {
+	case len(raw) == 0 || string(raw) == "null":
+		return "", nil
+	case raw[0] == '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", api.ErrInvalidJSON
+		}
+		return s, nil
+	}
+	for _, c := range raw {
+		if c < '0' || c > '9' {
+			return "", api.ErrInvalidJSON.WithMessage("chain_id must be an integer")
+		}
+	}
+	return string(raw), nil
+}
+
 // nonceTTL keeps a nonce a little past its message's expiry, so an expired
 // message is answered message_expired rather than nonce_invalid.
 func (w *Wallet) nonceTTL() time.Duration { return w.cfg.ChallengeTTL + w.cfg.Skew }
@@ -251,27 +274,62 @@ type verified struct {
 	challenge bool   // came by the {address, signature} form
 }
 
-// verify runs every check of a login body, in an order that gives each
+// verify runs every check of a login body (checkLogin) and counts its
+// failures against the client IP and the address: the limits refuse further
+// attempts only after repeated failures, so a legitimate login, or the
+// losers of a replay race (answered nonce_invalid), never count against a
+// wallet that signs correctly.
+func (w *Wallet) verify(ctx context.Context, req LoginRequest, ip string) (*verified, error) {
+	var subject string
+	v, err := w.checkLogin(ctx, req, ip, &subject)
+	if err == nil {
+		return v, nil
+	}
+	if e := api.Classify(err); e.Status == http.StatusBadRequest || e.Status == http.StatusUnauthorized {
+		if herr := hit(ctx, w.limiter, "wallet-fail-ip", ip, w.cfg.PerIP); herr != nil {
+			return nil, herr
+		}
+		if subject != "" {
+			if herr := hit(ctx, w.limiter, "wallet-fail-address", subject, w.cfg.PerAddress); herr != nil {
+				return nil, herr
+			}
+		}
+	}
+	return nil, err
+}
+
+// checkLogin runs every check of a login body, in an order that gives each
 // failure its own code, and consumes the nonce last: a failed verification
 // leaves the nonce usable, and of concurrent requests with one valid message
 // exactly one gets past Consume.
-func (w *Wallet) verify(ctx context.Context, req LoginRequest, ip string) (*verified, error) {
-	if err := allow(ctx, w.limiter, "wallet-ip", ip, w.cfg.PerIP); err != nil {
+func (w *Wallet) checkLogin(ctx context.Context, req LoginRequest, ip string, subject *string) (*verified, error) {
+	if err := exceeded(ctx, w.limiter, "wallet-fail-ip", ip, w.cfg.PerIP); err != nil {
 		return nil, err
+	}
+	// Stateless checks first: the body's shape, the message's syntax and a
+	// malformed signature are refused before anything stateful is looked at.
+	if req.Message == "" && req.Address == "" {
+		return nil, ErrInvalidWalletLoginBody
 	}
 	var (
 		msg       *wallet.Message
-		text      string
+		text      = req.Message
 		challenge bool
 		err       error
 	)
-	switch {
-	case req.Message != "":
-		text = req.Message
+	if text != "" {
 		if msg, err = wallet.ParseMessage(text); err != nil {
 			return nil, ErrInvalidMessage.WithMessage("%s", err.Error()).Wrap(err)
 		}
-	case req.Address != "":
+	}
+	if req.Signature == "" {
+		return nil, ErrInvalidSignature.WithMessage("signature is required")
+	}
+	sig, err := wallet.ParseSignature(req.Signature)
+	if err != nil {
+		return nil, ErrInvalidSignature.WithMessage("%s", err.Error())
+	}
+	if msg == nil { // the {address, signature} form: the address's last challenge
 		addr, err := wallet.ParseAddress(strings.TrimSpace(req.Address))
 		if err != nil {
 			return nil, ErrInvalidAddress
@@ -291,21 +349,13 @@ func (w *Wallet) verify(ctx context.Context, req LoginRequest, ip string) (*veri
 		if msg, err = wallet.ParseMessage(text); err != nil {
 			return nil, fmt.Errorf("auth: stored challenge does not parse: %w", err)
 		}
-	default:
-		return nil, ErrInvalidWalletLoginBody
 	}
-	if err := allow(ctx, w.limiter, "wallet-address", strings.ToLower(msg.Address.Hex()), w.cfg.PerAddress); err != nil {
+	*subject = strings.ToLower(msg.Address.Hex())
+	if err := exceeded(ctx, w.limiter, "wallet-fail-address", *subject, w.cfg.PerAddress); err != nil {
 		return nil, err
 	}
 	if err := msg.Check(wallet.CheckOptions{Now: w.now(), Skew: w.cfg.Skew, AllowedDomains: w.cfg.AllowedDomains, ChainIDs: w.cfg.ChainIDs}); err != nil {
 		return nil, checkError(err)
-	}
-	if req.Signature == "" {
-		return nil, ErrInvalidSignature.WithMessage("signature is required")
-	}
-	sig, err := wallet.ParseSignature(req.Signature)
-	if err != nil {
-		return nil, ErrInvalidSignature.WithMessage("%s", err.Error())
 	}
 	kind, err := w.verifySignature(ctx, msg, []byte(text), sig)
 	if err != nil {

@@ -97,9 +97,9 @@ func Settings() []Setting {
 		{"SECRET_KEY_FILE", "walletauth.key beside the SQLite file, else in the working directory", "when SECRET_KEY is empty: a file holding the server key, created (mode 0600) with a random key on first use"},
 		{"EMAIL_FAIL_PER_ACCOUNT", "10/15m", "failed email logins per account per window"},
 		{"EMAIL_FAIL_PER_IP", "50/15m", "failed email logins per client IP per window"},
-		{"WALLET_PER_ADDRESS", "30/1m", "wallet login attempts per address per window"},
-		{"WALLET_PER_IP", "600/1m", "wallet login attempts per client IP per window"},
-		{"SIGNUP_PER_IP", "60/1h", "email signups per client IP per window"},
+		{"WALLET_PER_ADDRESS", "100/1m", "failed wallet logins per address per window, then 429 until it ends"},
+		{"WALLET_PER_IP", "300/1m", "failed wallet logins per client IP per window, then 429 until it ends"},
+		{"SIGNUP_PER_IP", "0", "email signups per client IP per window (0: no limit)"},
 		{"PARTNER_RATE", "6000/1m", "partner API requests per partner per window"},
 	}
 }
@@ -146,9 +146,9 @@ func Load(getenv func(string) string) (Config, error) {
 		ShutdownTimeout:     dur("SHUTDOWN_TIMEOUT", "25s"),
 		EmailFailPerAccount: rate("EMAIL_FAIL_PER_ACCOUNT", "10/15m"),
 		EmailFailPerIP:      rate("EMAIL_FAIL_PER_IP", "50/15m"),
-		WalletPerAddress:    rate("WALLET_PER_ADDRESS", "30/1m"),
-		WalletPerIP:         rate("WALLET_PER_IP", "600/1m"),
-		SignupPerIP:         rate("SIGNUP_PER_IP", "60/1h"),
+		WalletPerAddress:    rate("WALLET_PER_ADDRESS", "100/1m"),
+		WalletPerIP:         rate("WALLET_PER_IP", "300/1m"),
+		SignupPerIP:         rate("SIGNUP_PER_IP", "0"),
 		PartnerRate:         rate("PARTNER_RATE", "6000/1m"),
 	}
 
