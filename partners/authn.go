@@ -147,8 +147,12 @@ func (s *Service) verifyJWT(c *gin.Context, parser *jwt.Parser, tok string) (Par
 			keyErr = ErrSignatureInvalid.WithMessage("this partner has no signing key yet: an operator must rotate its secret")
 			return nil, keyErr
 		}
-		if err != nil { // sealed under a server key this instance lacks: a configuration fault
-			keyErr = fmt.Errorf("partner %s: %w", p.ID, err)
+		if err != nil {
+			// Sealed under a server key this instance lacks: a configuration
+			// fault (the server warns of unreadable keys at start). The JWT
+			// cannot be verified, so it is refused, never accepted.
+			keyErr = ErrSignatureInvalid.WithMessage("this server cannot open the partner's signing key: its WALLETAUTH_SECRET_KEY differs from the one the key was sealed with; rotate the partner's secret or fix the server key").
+				Wrap(fmt.Errorf("partner %s: %w", p.ID, err))
 			return nil, keyErr
 		}
 		partner = p

@@ -142,7 +142,7 @@ func TestRegistry(t *testing.T) {
 
 // TestKeyringLifecycle runs a partner through the server key's life:
 // created with no key (unsealed), sealed once a key is configured, moved to
-// a new key, and refused (500, not accepted) where its key is missing.
+// a new key, and refused (401, never accepted) where its key is missing.
 func TestKeyringLifecycle(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
 		ctx := context.Background()
@@ -181,10 +181,10 @@ func TestKeyringLifecycle(t *testing.T) {
 			t.Fatalf("reseal under k2: %d %v", n, err)
 		}
 		// Now only k2 opens it: an instance with k1 alone cannot verify JWTs
-		// (a configuration fault: 500, never an accept), the plain secret
+		// (a configuration fault: 401 request_signature_invalid, never an accept), the plain secret
 		// still works.
 		eOld := newEnv(t, db, withKeyring(mustParse(t, k1)))
-		wantError(t, eOld.signed(p, http.MethodGet, listPath, nil), 500, "internal")
+		wantError(t, eOld.signed(p, http.MethodGet, listPath, nil), 401, "request_signature_invalid")
 		wantOK(t, eOld.withSecret(p, http.MethodGet, listPath, nil))
 		eNew := newEnv(t, db, withKeyring(mustParse(t, k2)))
 		wantOK(t, eNew.signed(p, http.MethodGet, listPath, nil))
