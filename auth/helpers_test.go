@@ -1,0 +1,487 @@
+package auth_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/gin-gonic/gin"
+	"gorm.io/gorm"
+
+	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/auth"
+	"github.com/walletauth/walletauth/kv"
+	"github.com/walletauth/walletauth/kv/kvtest"
+	"github.com/walletauth/walletauth/ratelimit"
+	"github.com/walletauth/walletauth/storage"
+	"github.com/walletauth/walletauth/storage/storagetest"
+	"github.com/walletauth/walletauth/users"
+	"github.com/walletauth/walletauth/wallet"
+)
+
+// The configured SIWE domain and URI of the test service.
+const (
+	testDomain   = "app.example.com"
+	testURI      = "https://app.example.com/login"
+	challengeTTL = 5 * time.Minute
+	skew         = 30 * time.Second
+	clientIP     = "198.51.100.7"
+)
+
+// testChains are the allowed chains; the first is the challenge default.
+var testChains = []uint64{1, 137}
+
+func init() { gin.SetMode(gin.TestMode) }
+
+// testClock is the injected clock: it only moves when advanced.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newTestClock() *testClock {
+	return &testClock{t: time.Date(2026, 1, 22, 8, 36, 58, 0, time.UTC)}
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// env is a router wired like cmd/walletauth with the real pieces: the user
+// store and sessions on a test database, wallet login over a kv store, the
+// rate limiter over the same store, the api middleware.
+type env struct {
+	router *gin.Engine
+	clock  *testClock
+	db     *storage.DB
+	users  *users.Store
+	store  kv.Store
+	cfg    auth.WalletConfig
+}
+
+type envConfig struct {
+	db        *storage.DB
+	store     kv.Store
+	clock     *testClock
+	contracts auth.ContractVerifier
+	wallet    auth.WalletConfig
+}
+
+type envOption func(*envConfig)
+
+// withDB uses db instead of a fresh SQLite file.
+func withDB(db *storage.DB) envOption { return func(c *envConfig) { c.db = db } }
+
+// withStore uses st instead of an in-memory store on the test clock.
+func withStore(st kv.Store) envOption { return func(c *envConfig) { c.store = st } }
+
+// withContracts verifies smart-contract wallets with v.
+func withContracts(v auth.ContractVerifier) envOption {
+	return func(c *envConfig) { c.contracts = v }
+}
+
+// withClock shares a clock (a ContractVerifier's, say) with the service.
+func withClock(cl *testClock) envOption { return func(c *envConfig) { c.clock = cl } }
+
+// withWallet changes the wallet login rules.
+func withWallet(f func(*auth.WalletConfig)) envOption {
+	return func(c *envConfig) { f(&c.wallet) }
+}
+
+func newEnv(tb testing.TB, opts ...envOption) *env {
+	tb.Helper()
+	c := envConfig{wallet: auth.WalletConfig{
+		Domain:         testDomain,
+		URI:            testURI,
+		Statement:      "Sign in to the example app.",
+		AllowedDomains: []string{testDomain},
+		ChainIDs:       testChains,
+		ChallengeTTL:   challengeTTL,
+		Skew:           skew,
+	}}
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.clock == nil {
+		c.clock = newTestClock()
+	}
+	if c.db == nil {
+		c.db = storagetest.OpenSQLite(tb)
+	}
+	if c.store == nil {
+		m := kv.NewMemory(c.clock.Now)
+		tb.Cleanup(func() { _ = m.Close() })
+		c.store = m
+	}
+	us := users.NewStore(c.db, c.clock.Now, nil)
+	sessions := auth.NewSessions(c.db, c.clock.Now, 30*24*time.Hour, nil)
+	limiter := ratelimit.New(c.store, "rl:")
+	wl := auth.NewWallet(us, sessions, c.store, c.contracts, limiter, c.wallet, c.clock.Now, nil)
+
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	if err := r.SetTrustedProxies(nil); err != nil {
+		tb.Fatalf("trusted proxies: %v", err)
+	}
+	r.Use(api.Recover(log), api.RequestID(), api.LimitBody(), api.Deadline(10*time.Second))
+	r.NoRoute(api.NoRoute)
+	r.NoMethod(api.NoMethod)
+	v1 := r.Group("/v1")
+	authed := v1.Group("", sessions.RequireUser())
+	me := authed.Group("/users/me")
+	users.NewHandlers(us).Routes(me)
+	wl.Routes(v1.Group("/auth/wallet"))
+	wl.MeRoutes(me)
+	return &env{router: r, clock: c.clock, db: c.db, users: us, store: c.store, cfg: c.wallet}
+}
+
+// backend is a database and shared store pair the service runs on.
+type backend struct {
+	name string
+	open func(t *testing.T) []envOption
+}
+
+// backends are SQLite with the in-memory store, always, and PostgreSQL with
+// Redis when their test URLs are set (required when CI=true).
+func backends(t *testing.T) []backend {
+	t.Helper()
+	bs := []backend{{name: "sqlite+memory", open: func(*testing.T) []envOption { return nil }}}
+	pg := storagetest.PostgresURL(t)
+	rd := os.Getenv(kvtest.RedisURLEnv)
+	if rd == "" && os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true but %s is not set: the Redis tests are required in CI", kvtest.RedisURLEnv)
+	}
+	if pg != "" && rd != "" {
+		bs = append(bs, backend{name: "postgres+redis", open: func(t *testing.T) []envOption {
+			return []envOption{withDB(storagetest.OpenPostgres(t)), withStore(kvtest.Redis(t))}
+		}})
+	}
+	return bs
+}
+
+// do sends a request through the router; body is JSON-encoded unless it is
+// a string or []byte, sent as is.
+func (e *env) do(tb testing.TB, method, path string, body any, token string) *httptest.ResponseRecorder {
+	tb.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			tb.Fatalf("encode body: %v", err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	req.RemoteAddr = clientIP + ":40000"
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	e.router.ServeHTTP(rec, req)
+	return rec
+}
+
+// errorBody is the contract's error shape.
+type errorBody struct {
+	Error *struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// wantError asserts the exact status and code, and the error shape.
+func wantError(tb testing.TB, rec *httptest.ResponseRecorder, status int, code string) {
+	tb.Helper()
+	var b errorBody
+	dec := json.NewDecoder(bytes.NewReader(rec.Body.Bytes()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil || b.Error == nil {
+		tb.Fatalf("status %d, body %s: not the error shape (%v)", rec.Code, rec.Body, err)
+	}
+	if rec.Code != status || b.Error.Code != code {
+		tb.Fatalf("got %d %s (%s), want %d %s", rec.Code, b.Error.Code, b.Error.Message, status, code)
+	}
+	if b.Error.Message == "" {
+		tb.Fatalf("%d %s: empty message", rec.Code, code)
+	}
+}
+
+type walletJSON struct {
+	Address  string `json:"address"`
+	ChainID  uint64 `json:"chain_id"`
+	Type     string `json:"type"`
+	Primary  bool   `json:"primary"`
+	LinkedAt string `json:"linked_at"`
+}
+
+type userJSON struct {
+	ID           string       `json:"id"`
+	Username     string       `json:"username"`
+	Email        *string      `json:"email"`
+	Address      *string      `json:"address"`
+	Wallets      []walletJSON `json:"wallets"`
+	ReferralCode string       `json:"referral_code"`
+	Referrer     *string      `json:"referrer"`
+	RefereeCount int64        `json:"referee_count"`
+	JoinedAt     string       `json:"joined_at"`
+}
+
+type loginJSON struct {
+	AuthToken string   `json:"auth_token"`
+	User      userJSON `json:"user"`
+	Created   *bool    `json:"created"`
+}
+
+type challengeJSON struct {
+	Message   string `json:"message"`
+	Nonce     string `json:"nonce"`
+	ExpiresAt string `json:"expires_at"`
+}
+
+func decodeOK[T any](tb testing.TB, rec *httptest.ResponseRecorder) T {
+	tb.Helper()
+	var v T
+	if rec.Code != http.StatusOK {
+		tb.Fatalf("status %d, want 200: %s", rec.Code, rec.Body)
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+		tb.Fatalf("decode %s: %v", rec.Body, err)
+	}
+	return v
+}
+
+// wantLogin asserts a successful login answer for address.
+func wantLogin(tb testing.TB, rec *httptest.ResponseRecorder, address common.Address, created bool) loginJSON {
+	tb.Helper()
+	l := decodeOK[loginJSON](tb, rec)
+	if !strings.HasPrefix(l.AuthToken, auth.TokenPrefix) || l.User.ID == "" {
+		tb.Fatalf("login answer without token or user: %s", rec.Body)
+	}
+	if l.Created == nil || *l.Created != created {
+		tb.Fatalf("created = %v, want %v: %s", l.Created, created, rec.Body)
+	}
+	if !hasWallet(l.User, address) {
+		tb.Fatalf("user %s has no wallet %s: %s", l.User.ID, address.Hex(), rec.Body)
+	}
+	return l
+}
+
+func hasWallet(u userJSON, a common.Address) bool {
+	for _, w := range u.Wallets {
+		if w.Address == a.Hex() { // EIP-55, exactly
+			return true
+		}
+	}
+	return false
+}
+
+// signer is a wallet key.
+type signer struct {
+	key  *ecdsa.PrivateKey
+	addr common.Address
+}
+
+func newSigner(tb testing.TB) signer {
+	tb.Helper()
+	k, err := crypto.GenerateKey()
+	if err != nil {
+		tb.Fatalf("generate key: %v", err)
+	}
+	return signer{key: k, addr: crypto.PubkeyToAddress(k.PublicKey)}
+}
+
+// sign returns the 65-byte personal_sign signature of msg, v = 0/1.
+func (s signer) sign(tb testing.TB, msg string) []byte {
+	tb.Helper()
+	h := wallet.HashEIP191([]byte(msg))
+	sig, err := crypto.Sign(h[:], s.key)
+	if err != nil {
+		tb.Fatalf("sign: %v", err)
+	}
+	return sig
+}
+
+// hex0x is a signature as clients send it.
+func hex0x(b []byte) string { return "0x" + hex.EncodeToString(b) }
+
+// with27 turns v 0/1 into 27/28, as wallets' personal_sign returns it.
+func with27(sig []byte) []byte {
+	out := append([]byte{}, sig...)
+	out[64] += 27
+	return out
+}
+
+// compact is the 64-byte EIP-2098 form of a 65-byte signature.
+func compact(sig []byte) []byte {
+	out := append([]byte{}, sig[:64]...)
+	if sig[64]%27 == 1 {
+		out[32] |= 0x80
+	}
+	return out
+}
+
+// challenge asks GET /challenge for addr on the default chain.
+func (e *env) challenge(tb testing.TB, addr string) challengeJSON {
+	tb.Helper()
+	return decodeOK[challengeJSON](tb, e.do(tb, http.MethodGet, "/v1/auth/wallet/challenge?address="+addr, nil, ""))
+}
+
+// nonce asks GET /nonce.
+func (e *env) nonce(tb testing.TB) string {
+	tb.Helper()
+	n := decodeOK[map[string]string](tb, e.do(tb, http.MethodGet, "/v1/auth/wallet/nonce", nil, ""))
+	if n["nonce"] == "" || n["expires_at"] == "" {
+		tb.Fatalf("nonce answer %v", n)
+	}
+	return n["nonce"]
+}
+
+// selfMessage builds the message a client library (siwe, viem) makes around a
+// nonce from GET /nonce: the configured domain and URI, its own Issued At with
+// milliseconds, as JavaScript's toISOString writes it. edit may change it.
+func (e *env) selfMessage(tb testing.TB, addr common.Address, nonce string, edit ...func(*wallet.Message)) string {
+	tb.Helper()
+	st := "Sign in with Ethereum to the app."
+	m := &wallet.Message{
+		Domain: testDomain, Address: addr, Statement: &st, URI: "https://app.example.com",
+		Version: "1", ChainID: 1, Nonce: nonce,
+		IssuedAt: e.clock.Now().Add(-1234 * time.Millisecond).Truncate(time.Millisecond),
+	}
+	for _, f := range edit {
+		f(m)
+	}
+	if err := m.Validate(); err != nil {
+		tb.Fatalf("self-built message: %v", err)
+	}
+	return m.String()
+}
+
+// login posts a {message, signature} body.
+func (e *env) login(tb testing.TB, msg string, sig []byte) *httptest.ResponseRecorder {
+	tb.Helper()
+	return e.do(tb, http.MethodPost, "/v1/auth/wallet/login", map[string]string{"message": msg, "signature": hex0x(sig)}, "")
+}
+
+// loginRec logs s in through a fresh challenge.
+func (e *env) loginRec(tb testing.TB, s signer) *httptest.ResponseRecorder {
+	tb.Helper()
+	ch := e.challenge(tb, s.addr.Hex())
+	return e.login(tb, ch.Message, s.sign(tb, ch.Message))
+}
+
+// mustLogin logs s in through a fresh challenge and returns the answer.
+func (e *env) mustLogin(tb testing.TB, s signer) loginJSON {
+	tb.Helper()
+	return decodeOK[loginJSON](tb, e.loginRec(tb, s))
+}
+
+// linkBody is a signed body proving s for POST /v1/users/me/wallets.
+func (e *env) linkBody(tb testing.TB, s signer) map[string]string {
+	tb.Helper()
+	ch := e.challenge(tb, s.addr.Hex())
+	return map[string]string{"message": ch.Message, "signature": hex0x(s.sign(tb, ch.Message))}
+}
+
+// parallel runs f(i) for i < n on goroutines released together.
+func parallel(n int, f func(i int)) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			f(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+}
+
+// testCtx bounds the store calls the tests make directly.
+func testCtx(tb testing.TB) context.Context {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	tb.Cleanup(cancel)
+	return ctx
+}
+
+// barrier holds, once done, the first n reads of table selecting only
+// column made outside a transaction, until all n have been done (or a second
+// passed), so concurrent requests all read before any of them writes: it makes a
+// check-then-create race happen every time instead of by chance. It counts
+// the reads it held.
+type barrier struct {
+	mu      sync.Mutex
+	n, seen int
+	all     chan struct{}
+}
+
+func armBarrier(tb testing.TB, db *storage.DB, table, column string, n int) *barrier {
+	tb.Helper()
+	b := &barrier{n: n, all: make(chan struct{})}
+	name := "test:barrier:" + tb.Name()
+	err := db.Callback().Query().After("gorm:query").Register(name, func(tx *gorm.DB) {
+		if st := tx.Statement; st.Table != table || len(st.Selects) != 1 || st.Selects[0] != column {
+			return
+		}
+		if _, inTx := tx.Statement.ConnPool.(gorm.TxCommitter); inTx {
+			return
+		}
+		b.mu.Lock()
+		if b.seen >= b.n {
+			b.mu.Unlock()
+			return
+		}
+		b.seen++
+		if b.seen == b.n {
+			close(b.all)
+		}
+		b.mu.Unlock()
+		select {
+		case <-b.all:
+		case <-time.After(time.Second):
+		}
+	})
+	if err != nil {
+		tb.Fatalf("register barrier: %v", err)
+	}
+	tb.Cleanup(func() { _ = db.Callback().Query().Remove(name) })
+	return b
+}
+
+func (b *barrier) held() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.seen
+}
