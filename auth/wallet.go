@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"net/http"
 	"strconv"
 	"strings"
@@ -127,18 +126,23 @@ func challengeKey(a common.Address) string { return "challenge:" + strings.ToLow
 
 const nonceAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
-// newNonce returns 24 alphanumerics from the OS CSPRNG (~143 bits).
+// newNonce returns 24 alphanumerics from the OS CSPRNG (~142 bits): one
+// read, with rejection sampling so every character is uniform.
 func newNonce() (string, error) {
-	b := make([]byte, 24)
-	max := big.NewInt(int64(len(nonceAlphabet)))
-	for i := range b {
-		k, err := rand.Int(rand.Reader, max)
-		if err != nil {
+	const n = 24
+	out := make([]byte, 0, n)
+	var buf [48]byte
+	for len(out) < n {
+		if _, err := rand.Read(buf[:]); err != nil {
 			return "", fmt.Errorf("auth: nonce entropy: %w", err)
 		}
-		b[i] = nonceAlphabet[k.Int64()]
+		for _, b := range buf {
+			if int(b) < 4*len(nonceAlphabet) && len(out) < n { // 248 = 4×62: no modulo bias
+				out = append(out, nonceAlphabet[int(b)%len(nonceAlphabet)])
+			}
+		}
 	}
-	return string(b), nil
+	return string(out), nil
 }
 
 type challengeRequest struct {
@@ -407,28 +411,26 @@ func noContractError(keyShaped bool, chain uint64) error {
 	return ErrInvalidSignature.WithMessage("not a 64/65-byte key signature, and chain %d has no RPC configured to verify smart-contract wallet signatures", chain)
 }
 
-// consumeNonce checks the nonce was issued here for this address and uses
-// it up atomically.
+// consumeNonce uses up the nonce atomically, if it was issued here to this
+// address (a challenge) or to nobody (a bare nonce): one compare-and-delete
+// on the store for a challenge's nonce, two for a bare one. A nonce issued to
+// another address is left alone.
 func (w *Wallet) consumeNonce(ctx context.Context, msg *wallet.Message) error {
-	b, err := w.store.Get(ctx, nonceKey(msg.Nonce))
-	if errors.Is(err, kv.ErrNotFound) {
-		return ErrNonceInvalid
-	}
+	key := nonceKey(msg.Nonce)
+	bound, _ := json.Marshal(nonceRecord{Address: msg.Address.Hex()})
+	ok, err := w.store.CompareAndDelete(ctx, key, bound)
 	if err != nil {
 		return err
 	}
-	var rec nonceRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return fmt.Errorf("auth: nonce record: %w", err)
+	if ok {
+		return nil
 	}
-	if rec.Address != "" && rec.Address != msg.Address.Hex() {
-		return ErrNonceInvalid.WithMessage("the nonce was issued to another address")
-	}
-	if _, err := w.store.Consume(ctx, nonceKey(msg.Nonce)); err != nil {
-		if errors.Is(err, kv.ErrNotFound) {
-			return ErrNonceInvalid
-		}
+	unbound, _ := json.Marshal(nonceRecord{})
+	if ok, err = w.store.CompareAndDelete(ctx, key, unbound); err != nil {
 		return err
+	}
+	if !ok {
+		return ErrNonceInvalid
 	}
 	return nil
 }
@@ -526,7 +528,7 @@ func (w *Wallet) findOrCreate(ctx context.Context, v *verified, referral string)
 	var tok string
 	u, err = w.users.Create(ctx, users.NewUser{ReferralCode: referral}, func(tx *gorm.DB, u *users.User) error {
 		wl := &users.Wallet{Address: addr, UserID: u.ID, ChainID: v.msg.ChainID, Type: v.kind, LinkedAt: u.JoinedAt}
-		if err := users.InsertWalletTx(tx, wl); err != nil {
+		if err := users.InsertFirstWalletTx(tx, wl); err != nil {
 			return err
 		}
 		u.Wallets = []users.Wallet{*wl}

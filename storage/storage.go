@@ -57,9 +57,12 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 	gcfg := &gorm.Config{
 		TranslateError:         false, // we translate at the store boundary, keeping the constraint name (UniqueViolation)
 		SkipDefaultTransaction: true,
-		PrepareStmt:            false,
-		Logger:                 logger.Discard,
-		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+		// PrepareStmt stays off: gorm prepares on the pool, which with
+		// SQLite's single connection deadlocks inside a transaction (seen:
+		// the referrals tests hung); pgx caches statements on PostgreSQL.
+		PrepareStmt: false,
+		Logger:      logger.Discard,
+		NowFunc:     func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
 	}
 	var (
 		gdb     *gorm.DB

@@ -245,7 +245,9 @@ func (s *Store) GetByEmail(ctx context.Context, email string) (*User, error) {
 	return s.load(ctx, s.db.DB, "lower(u.email) = lower(?)", email)
 }
 
-// GetByWallet finds the user owning a 20-byte address: ErrNotFound.
+// GetByWallet finds the user owning a 20-byte address: ErrNotFound. The
+// user record may come from the cache (see GetCached); the returned user
+// must not be modified.
 func (s *Store) GetByWallet(ctx context.Context, addr []byte) (*User, error) {
 	var w Wallet
 	err := s.db.WithContext(ctx).Select("user_id").Where("address = ?", addr).Take(&w).Error
@@ -255,7 +257,7 @@ func (s *Store) GetByWallet(ctx context.Context, addr []byte) (*User, error) {
 	if err != nil {
 		return nil, fmt.Errorf("users: get by wallet: %w", err)
 	}
-	return s.Get(ctx, w.UserID)
+	return s.GetCached(ctx, w.UserID)
 }
 
 // Patch is a profile change; nil fields are left alone.

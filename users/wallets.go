@@ -39,6 +39,22 @@ func InsertWalletTx(tx *gorm.DB, w *Wallet) error {
 	return nil
 }
 
+// InsertFirstWalletTx links the first wallet of a user created in the same
+// transaction tx: it is primary, and a unique violation means another user
+// has it (returned as ErrWalletTaken for the caller to read the winner).
+// It saves the owner lookup and the count of InsertWalletTx on every first
+// login.
+func InsertFirstWalletTx(tx *gorm.DB, w *Wallet) error {
+	w.IsPrimary = true
+	if err := tx.Create(w).Error; err != nil {
+		if _, ok := storage.UniqueViolation(err); ok {
+			return ErrWalletTaken
+		}
+		return fmt.Errorf("users: insert wallet: %w", err)
+	}
+	return nil
+}
+
 // AddWallet links a wallet to an existing user: ErrWalletTaken, ErrNotFound.
 func (s *Store) AddWallet(ctx context.Context, w Wallet) (*User, error) {
 	if w.LinkedAt.IsZero() {

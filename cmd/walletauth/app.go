@@ -281,7 +281,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, stderr)
+	logOut := newBufferedLog(stderr)
+	defer logOut.Close()
+	log := newLogger(cfg, logOut)
 	if opt == nil {
 		opt = &appOptions{}
 	}
