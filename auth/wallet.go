@@ -104,8 +104,8 @@ func (w *Wallet) Routes(g *gin.RouterGroup) {
 // MeRoutes registers wallet linking on the authenticated /v1/users/me group.
 func (w *Wallet) MeRoutes(me *gin.RouterGroup) {
 	me.POST("/wallets", api.Handle(w.link))
-	me.DELETE("/wallets/:address", api.Handle(w.unlink))
-	me.PUT("/wallets/:address/primary", api.Handle(w.setPrimary))
+	me.DELETE("/wallets/:address", api.Handle(w.onWallet(w.users.RemoveWallet)))
+	me.PUT("/wallets/:address/primary", api.Handle(w.onWallet(w.users.SetPrimaryWallet)))
 }
 
 // nonceRecord is what the store keeps under a nonce: the address it was
@@ -574,38 +574,25 @@ func (w *Wallet) link(c *gin.Context) error {
 	return nil
 }
 
-func (w *Wallet) unlink(c *gin.Context) error {
-	id, err := users.CurrentUserID(c)
-	if err != nil {
-		return err
+// onWallet serves the /v1/users/me/wallets/{address} endpoints: op runs on
+// the current user and the path's address (unlink, make primary).
+func (w *Wallet) onWallet(op func(ctx context.Context, userID string, addr []byte) (*users.User, error)) api.HandlerFunc {
+	return func(c *gin.Context) error {
+		id, err := users.CurrentUserID(c)
+		if err != nil {
+			return err
+		}
+		addr, err := wallet.ParseAddress(c.Param("address"))
+		if err != nil {
+			return ErrInvalidAddress
+		}
+		u, err := op(c.Request.Context(), id, addr.Bytes())
+		if err != nil {
+			return err
+		}
+		c.JSON(http.StatusOK, u.View())
+		return nil
 	}
-	addr, err := wallet.ParseAddress(c.Param("address"))
-	if err != nil {
-		return ErrInvalidAddress
-	}
-	u, err := w.users.RemoveWallet(c.Request.Context(), id, addr.Bytes())
-	if err != nil {
-		return err
-	}
-	c.JSON(http.StatusOK, u.View())
-	return nil
-}
-
-func (w *Wallet) setPrimary(c *gin.Context) error {
-	id, err := users.CurrentUserID(c)
-	if err != nil {
-		return err
-	}
-	addr, err := wallet.ParseAddress(c.Param("address"))
-	if err != nil {
-		return ErrInvalidAddress
-	}
-	u, err := w.users.SetPrimaryWallet(c.Request.Context(), id, addr.Bytes())
-	if err != nil {
-		return err
-	}
-	c.JSON(http.StatusOK, u.View())
-	return nil
 }
 
 func isUniqueViolation(err error) bool {
