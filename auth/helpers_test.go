@@ -47,25 +47,10 @@ var testChains = []uint64{1, 137}
 func init() { gin.SetMode(gin.TestMode) }
 
 // testClock is the injected clock: it only moves when advanced.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type testClock = kvtest.Clock
 
 func newTestClock() *testClock {
-	return &testClock{t: time.Date(2026, 1, 22, 8, 36, 58, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+	return kvtest.NewClock(time.Date(2026, 1, 22, 8, 36, 58, 0, time.UTC))
 }
 
 // env is a router wired like cmd/walletauth with the real pieces: the user

@@ -20,13 +20,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/walletauth/walletauth/config"
+	"github.com/walletauth/walletauth/kv/kvtest"
 	"github.com/walletauth/walletauth/passwords"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/storage/storagetest"
@@ -45,24 +45,9 @@ var testStart = time.Date(2026, 1, 22, 8, 36, 58, 0, time.UTC)
 
 // testClock is a fake clock, safe for concurrent use, that moves only when
 // advanced.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type testClock = kvtest.Clock
 
-func newTestClock() *testClock { return &testClock{now: testStart} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newTestClock() *testClock { return kvtest.NewClock(testStart) }
 
 // testApp is the wired service with its test clock. Requests made with do
 // come from clientIP.
