@@ -66,6 +66,8 @@ type LoginResult struct {
 	LoginCode          string
 	LoginCodeExpiresAt time.Time
 	User               *users.User
+
+	touched bool // the identity changed: the user was marked changed
 }
 
 var (
@@ -146,11 +148,18 @@ func (s *Service) loginExisting(ctx context.Context, p Partner, in LoginInput) (
 			return fmt.Errorf("find identity: %w", err)
 		}
 		if set := identityChanges(id, in); len(set) > 0 {
-			set["updated_at"] = s.users.Now()
+			now := s.users.Now()
+			set["updated_at"] = now
 			if err := tx.Model(&Identity{}).Where("partner_id = ? AND external_id = ?", p.ID, in.ExternalID).
 				Updates(set).Error; err != nil {
 				return fmt.Errorf("update identity: %w", err)
 			}
+			// What the partner knows of its user changed: the user moves to
+			// the end of GET /v1/partner/users?updated_since= for sync.
+			if err := users.TouchTx(tx, now, id.UserID); err != nil {
+				return fmt.Errorf("touch user: %w", err)
+			}
+			res.touched = true
 		}
 		if err := s.issue(ctx, tx, id.UserID, res); err != nil {
 			return err
@@ -164,6 +173,9 @@ func (s *Service) loginExisting(ctx context.Context, p Partner, in LoginInput) (
 	})
 	switch {
 	case err == nil:
+		if res.touched {
+			s.users.Changed(ctx, res.User.ID)
+		}
 		return res, nil
 	case errors.Is(err, errNoIdentity), errors.Is(err, users.ErrNotFound), storage.ForeignKeyViolation(err):
 		return nil, errNoIdentity // deleted meanwhile: register anew

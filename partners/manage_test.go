@@ -174,6 +174,17 @@ func TestListUsers(t *testing.T) {
 			t.Fatalf("updated_since mid-way: %v", got)
 		}
 
+		// A login that changes what the partner keeps on its identity moves
+		// the user too; one that changes nothing does not.
+		e.clock.Advance(time.Second)
+		e.login(a, map[string]any{"external_id": "c", "first_name": "Cleo"})
+		e.clock.Advance(time.Second)
+		e.login(a, map[string]any{"external_id": "d"})
+		want = []string{"a", "d", "e", "f", "g", "b", "c"}
+		if got := all(url.Values{"limit": {"3"}}); !equal(got, want) {
+			t.Fatalf("after an identity change: %v, want %v", got, want)
+		}
+
 		for _, q := range []string{"limit=0", "limit=1001", "limit=x", "updated_since=yesterday"} {
 			wantError(t, e.signed(a, http.MethodGet, "/v1/partner/users?"+q, nil), 400, "invalid_parameter")
 		}
