@@ -269,6 +269,8 @@ type LoginRequest struct {
 	Address      string `json:"address"`
 	Signature    string `json:"signature"`
 	ReferralCode string `json:"referral_code"`
+
+	parsed *wallet.Message // Message, once parsed (peekAddress), so it is parsed once
 }
 
 // verified is a message whose signature checked out.
@@ -322,8 +324,10 @@ func (w *Wallet) checkLogin(ctx context.Context, req LoginRequest, ip string, su
 		err       error
 	)
 	if text != "" {
-		if msg, err = wallet.ParseMessage(text); err != nil {
-			return nil, ErrInvalidMessage.WithMessage("%s", err.Error()).Wrap(err)
+		if msg = req.parsed; msg == nil {
+			if msg, err = wallet.ParseMessage(text); err != nil {
+				return nil, ErrInvalidMessage.WithMessage("%s", err.Error()).Wrap(err)
+			}
 		}
 	}
 	if req.Signature == "" {
@@ -472,7 +476,7 @@ func (w *Wallet) doLogin(ctx context.Context, req LoginRequest, ip string) (*Log
 	// An invalid referral code must not use up the nonce: check it first,
 	// when it can matter (the address has no user yet).
 	if req.ReferralCode != "" {
-		if addr, ok := w.peekAddress(req); ok {
+		if addr, ok := w.peekAddress(&req); ok {
 			if _, err := w.users.GetByWallet(ctx, addr.Bytes()); errors.Is(err, users.ErrNotFound) {
 				if err := w.users.CheckReferralCode(ctx, req.ReferralCode); err != nil {
 					return nil, err
@@ -500,12 +504,13 @@ func (w *Wallet) doLogin(ctx context.Context, req LoginRequest, ip string) (*Log
 }
 
 // peekAddress returns the address a login body is about, without checks.
-func (w *Wallet) peekAddress(req LoginRequest) (common.Address, bool) {
+func (w *Wallet) peekAddress(req *LoginRequest) (common.Address, bool) {
 	if req.Message != "" {
 		m, err := wallet.ParseMessage(req.Message)
 		if err != nil {
 			return common.Address{}, false
 		}
+		req.parsed = m
 		return m.Address, true
 	}
 	a, err := wallet.ParseAddress(strings.TrimSpace(req.Address))
@@ -557,7 +562,7 @@ func (w *Wallet) link(c *gin.Context) error {
 	}
 	ctx := c.Request.Context()
 	// Refuse a wallet owned by someone else before using up the nonce.
-	if addr, ok := w.peekAddress(req); ok {
+	if addr, ok := w.peekAddress(&req); ok {
 		if owner, err := w.users.GetByWallet(ctx, addr.Bytes()); err == nil && owner.ID != id {
 			return users.ErrWalletTaken
 		}
