@@ -72,9 +72,20 @@ func NewSessions(db *storage.DB, now func() time.Time, ttl time.Duration, cache 
 func HashToken(token string) [32]byte { return sha256.Sum256([]byte(token)) }
 
 // Issue creates a session for userID and returns its token (shown once) and
-// expiry (nil: none).
+// expiry (nil: none). The committed session is cached at once, so the
+// client's first request with it needs no database read.
 func (s *Sessions) Issue(ctx context.Context, userID string) (string, *time.Time, error) {
-	return s.IssueTx(ctx, s.db.DB, userID)
+	var version uint64
+	if s.cache != nil {
+		version = s.cache.Version()
+	}
+	token, exp, err := s.IssueTx(ctx, s.db.DB, userID)
+	if err == nil && s.cache != nil {
+		// Skipped if anything was revoked meanwhile (a logout-all of this
+		// user racing the login): the database then decides.
+		s.cache.PutIf(HashToken(token), Session{UserID: userID, ExpiresAt: exp}, version)
+	}
+	return token, exp, err
 }
 
 // IssueTx is Issue inside a caller's transaction.
