@@ -258,6 +258,19 @@ func TestFaultPostgresDown(t *testing.T) {
 	if err := pg.Stop(); err != nil {
 		t.Fatal(err)
 	}
+	// "Down" starts when the port refuses connections, not when the
+	// postmaster's exit was reaped: /readyz answers before that moment are
+	// not an outage answer (one such 200, 11 ms after Stop returned, made
+	// this test flaky).
+	if !waitFor(10*time.Second, 10*time.Millisecond, func() bool {
+		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", pg.port), 200*time.Millisecond)
+		if err == nil {
+			_ = conn.Close()
+		}
+		return err != nil
+	}) {
+		t.Fatal("PostgreSQL still accepts connections 10 s after it was stopped")
+	}
 	down := time.Now()
 	t.Logf("postgres stopped")
 	time.Sleep(4 * time.Second)
