@@ -258,10 +258,7 @@ func TestFaultPostgresDown(t *testing.T) {
 	if err := pg.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	// "Down" starts when the port refuses connections, not when the
-	// postmaster's exit was reaped: /readyz answers before that moment are
-	// not an outage answer (one such 200, 11 ms after Stop returned, made
-	// this test flaky).
+	// "Down" starts when the port refuses connections.
 	if !waitFor(10*time.Second, 10*time.Millisecond, func() bool {
 		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", pg.port), 200*time.Millisecond)
 		if err == nil {
@@ -274,6 +271,10 @@ func TestFaultPostgresDown(t *testing.T) {
 	down := time.Now()
 	t.Logf("postgres stopped")
 	time.Sleep(4 * time.Second)
+	// The outage ends when the restart begins, not when Start returns: the
+	// server accepts connections while Start is still polling for it (a
+	// /readyz 200 in that gap made this test flaky).
+	restarting := time.Now()
 	if err := pg.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +317,7 @@ func TestFaultPostgresDown(t *testing.T) {
 	var during, after []*answer
 	for _, a := range answers {
 		switch {
-		case a.start.After(down) && a.start.Add(a.dur).Before(up):
+		case a.start.After(down) && a.start.Add(a.dur).Before(restarting):
 			during = append(during, a)
 		case a.start.After(recoveredAt):
 			after = append(after, a)
@@ -356,7 +357,7 @@ func TestFaultPostgresDown(t *testing.T) {
 		if v := contractViolation(a, requestTimeout+answerSlack, 200); v != "" {
 			t.Errorf("/readyz: %v: %s", a, v)
 		}
-		if a.start.After(down) && a.start.Add(a.dur).Before(up) {
+		if a.start.After(down) && a.start.Add(a.dur).Before(restarting) {
 			switch a.status {
 			case 503:
 				ready503++
@@ -822,12 +823,14 @@ func TestFaultPostgresHung(t *testing.T) {
 	workers := l.run(ctx, t, 4, 5000)
 
 	time.Sleep(time.Second)
-	frozen := time.Now()
+	// The window is taken inside the outage (after Freeze, before Thaw) so
+	// an answer on either edge is not mistaken for one during it.
 	pg.Freeze()
+	frozen := time.Now()
 	t.Logf("postgres frozen")
 	time.Sleep(5 * time.Second)
-	pg.Thaw()
 	thawed := time.Now()
+	pg.Thaw()
 	t.Logf("postgres thawed")
 
 	probe := newClient(clientTimeout, true)
