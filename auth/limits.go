@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"math"
-	"net/http"
 	"time"
 
 	"github.com/walletauth/walletauth/api"
@@ -23,11 +22,8 @@ type limiter interface {
 	Hit(ctx context.Context, name, key string, lim ratelimit.Limit) error
 }
 
-// ErrRateLimited is answered 429 with Retry-After.
-var ErrRateLimited = api.NewError(http.StatusTooManyRequests, "rate_limited", "too many attempts, retry later")
-
 func rateLimited(retry time.Duration) error {
-	return ErrRateLimited.WithRetryAfter(int(math.Ceil(retry.Seconds())))
+	return api.ErrRateLimited.WithRetryAfter(int(math.Ceil(retry.Seconds())))
 }
 
 // allow counts one attempt and refuses it past the limit.
