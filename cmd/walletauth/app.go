@@ -153,15 +153,18 @@ func (a *app) wire(opt appOptions) error {
 	if err != nil {
 		return err
 	}
+	bg, stop := context.WithCancel(context.Background()) // background work, ended by close
+	a.stop = stop
 	if bus != nil {
 		a.bus = bus
-		ctx, stop := context.WithCancel(context.Background())
-		a.stop = stop
-		go bus.Run(ctx)
+		go bus.Run(bg)
 		a.users.EnableCache(bus, 100_000, time.Minute)
 		sessionCache = auth.NewMemorySessionCache(bus, 200_000, time.Minute, a.now)
 	}
 	a.sessions = auth.NewSessions(a.db, a.now, cfg.TokenTTL, sessionCache)
+	if cfg.TokenTTL > 0 {
+		go a.sweepSessions(bg, time.Hour)
+	}
 	policy, err := passwords.NewPolicy()
 	if err != nil {
 		return err
@@ -246,6 +249,26 @@ func optionalVerifier(v *wallet.ContractVerifier) auth.ContractVerifier {
 		return nil
 	}
 	return v
+}
+
+// sweepSessions deletes expired sessions every period until ctx ends: they
+// are refused anyway, but would otherwise pile up in the database.
+func (a *app) sweepSessions(ctx context.Context, period time.Duration) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := a.sessions.DeleteExpired(ctx)
+			if err != nil {
+				a.log.Warn("deleting expired sessions", "error", err)
+			} else if n > 0 {
+				a.log.Info("deleted expired sessions", "count", n)
+			}
+		}
+	}
 }
 
 func (a *app) readyz(c *gin.Context) error {
