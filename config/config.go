@@ -34,6 +34,7 @@ func (r Rate) String() string {
 // Config is every setting of the service.
 type Config struct {
 	HTTPAddr        string
+	DebugAddr       string
 	DatabaseURL     string
 	RedisURL        string
 	SIWEDomain      string
@@ -74,6 +75,7 @@ type Setting struct {
 func Settings() []Setting {
 	return []Setting{
 		{"HTTP_ADDR", "127.0.0.1:8080", "listen address (host:port; port 0 picks a free one)"},
+		{"DEBUG_ADDR", "(empty: off)", "loopback host:port serving Go's net/http/pprof profiles (for profiling; never expose it)"},
 		{"DATABASE_URL", "sqlite://walletauth.db", "sqlite:///absolute/path.db, sqlite://relative.db, sqlite://:memory: or postgres://user@host:5432/db"},
 		{"REDIS_URL", "(empty: in-process store)", "redis://host:6379/0, rediss://…, or a cluster/sentinel URL (see README)"},
 		{"SIWE_DOMAIN", "host:port of HTTP_ADDR", "domain named in issued EIP-4361 challenges"},
@@ -132,6 +134,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c := Config{
 		HTTPAddr:            get("HTTP_ADDR", "127.0.0.1:8080"),
+		DebugAddr:           get("DEBUG_ADDR", ""),
 		DatabaseURL:         get("DATABASE_URL", "sqlite://walletauth.db"),
 		RedisURL:            get("REDIS_URL", ""),
 		SIWEStatement:       get("SIWE_STATEMENT", "Sign in with your wallet."),
@@ -154,6 +157,11 @@ func Load(getenv func(string) string) (Config, error) {
 
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		errs = append(errs, fmt.Errorf("%sHTTP_ADDR=%q: want host:port: %w", Prefix, c.HTTPAddr, err))
+	}
+	if c.DebugAddr != "" {
+		if host, _, err := net.SplitHostPort(c.DebugAddr); err != nil || !isLoopback(host) {
+			errs = append(errs, fmt.Errorf("%sDEBUG_ADDR=%q: want a loopback host:port such as 127.0.0.1:6060 (profiles must not be public)", Prefix, c.DebugAddr))
+		}
 	}
 	if err := validateDatabaseURL(c.DatabaseURL); err != nil {
 		errs = append(errs, fmt.Errorf("%sDATABASE_URL: %w", Prefix, err))
@@ -312,4 +320,13 @@ func list(s string) []string {
 		}
 	}
 	return out
+}
+
+// isLoopback reports whether host is localhost or a loopback IP.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

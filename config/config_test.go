@@ -123,6 +123,11 @@ func TestValues(t *testing.T) {
 		mustLoad(t, "DATABASE_URL", u)
 	}
 	mustLoad(t, "CORS_ORIGINS", "*")
+	for _, a := range []string{"127.0.0.1:6060", "localhost:0", "[::1]:6060"} {
+		if c := mustLoad(t, "DEBUG_ADDR", a); c.DebugAddr != a {
+			t.Errorf("DebugAddr = %q, want %q", c.DebugAddr, a)
+		}
+	}
 }
 
 // Every bad value is refused with an error that names its variable.
@@ -130,6 +135,9 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 	cases := []struct{ name, value string }{
 		{"HTTP_ADDR", "localhost"},
 		{"HTTP_ADDR", "http://127.0.0.1:8080"},
+		{"DEBUG_ADDR", "0.0.0.0:6060"},
+		{"DEBUG_ADDR", ":6060"},
+		{"DEBUG_ADDR", "localhost"},
 		{"DATABASE_URL", "mysql://db/walletauth"},
 		{"DATABASE_URL", "sqlite://"},
 		{"DATABASE_URL", "walletauth.db"},

@@ -320,6 +320,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}()
 
+	if cfg.DebugAddr != "" {
+		if _, err := serveDebug(ctx, cfg.DebugAddr, log); err != nil {
+			return err
+		}
+	}
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
