@@ -21,7 +21,8 @@ type Store struct {
 	db       *storage.DB
 	now      func() time.Time
 	onChange func(ctx context.Context, ids ...string)
-	views    *cache.TTLMap[string, *User] // nil: GetCached reads the database
+	views    *cache.TTLMap[string, *User]  // nil: GetCached reads the database
+	owners   *cache.TTLMap[string, string] // wallet address bytes → user ID, a hint checked against views
 	bus      *cache.Bus
 }
 
@@ -30,12 +31,13 @@ type Store struct {
 // published on bus, which drops the entry here and on every other instance.
 func (s *Store) EnableCache(bus *cache.Bus, max int, ttl time.Duration) {
 	s.views = cache.NewTTLMap[string, *User](max, ttl, s.now)
+	s.owners = cache.NewTTLMap[string, string](max, ttl, s.now)
 	s.bus = bus
 	bus.OnEvent(func(e cache.Event) {
 		if e.Kind == cache.KindUserChanged || e.Kind == cache.KindUserTokens {
 			s.views.Delete(e.Key)
 		}
-	}, s.views.Clear)
+	}, func() { s.views.Clear(); s.owners.Clear() })
 	next := s.onChange
 	s.onChange = func(ctx context.Context, ids ...string) {
 		for _, id := range ids {
@@ -248,7 +250,32 @@ func (s *Store) GetByEmail(ctx context.Context, email string) (*User, error) {
 // GetByWallet finds the user owning a 20-byte address: ErrNotFound. The
 // user record may come from the cache (see GetCached); the returned user
 // must not be modified.
+//
+// With the cache on, a returning wallet costs no query: the address's owner
+// is remembered, and believed only when that user's cached record (dropped
+// on every change of the user, its wallets included, on every instance)
+// still lists the address. An unlinked or moved wallet therefore falls
+// through to the database.
 func (s *Store) GetByWallet(ctx context.Context, addr []byte) (*User, error) {
+	if s.owners != nil && s.bus.Healthy() {
+		if id, ok := s.owners.Get(string(addr)); ok {
+			if u, err := s.GetCached(ctx, id); err == nil && u.hasWallet(addr) {
+				return u, nil
+			} else if err != nil && !errors.Is(err, ErrNotFound) {
+				return nil, err
+			}
+		}
+		version := s.owners.Version()
+		u, err := s.getByWallet(ctx, addr)
+		if err == nil {
+			s.owners.PutIf(string(addr), u.ID, version)
+		}
+		return u, err
+	}
+	return s.getByWallet(ctx, addr)
+}
+
+func (s *Store) getByWallet(ctx context.Context, addr []byte) (*User, error) {
 	var w Wallet
 	err := s.db.WithContext(ctx).Select("user_id").Where("address = ?", addr).Take(&w).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {

@@ -8,11 +8,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"gorm.io/gorm"
 
+	"github.com/walletauth/walletauth/cache"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/storage/storagetest"
 	"github.com/walletauth/walletauth/users"
@@ -612,5 +614,59 @@ func TestConcurrentAddWallet(t *testing.T) {
 		if won != 1 {
 			t.Errorf("%d users linked the same address, want 1", won)
 		}
+	})
+}
+
+// With the cache on, a returning wallet is looked up without a query, and
+// the cached owner is never believed once the wallet left that user.
+func TestGetByWalletCached(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
+		f := newFixture(db)
+		f.store.EnableCache(cache.NewLocalBus(), 100, time.Minute)
+		ctx := context.Background()
+		var queries atomic.Int64
+		if err := db.Callback().Query().Before("gorm:query").Register("test:count", func(*gorm.DB) { queries.Add(1) }); err != nil {
+			t.Fatal(err)
+		}
+		a, b := f.create(t, users.NewUser{}), f.create(t, users.NewUser{})
+		f.addWallet(t, a.ID, addr(7))
+		f.addWallet(t, a.ID, addr(8)) // a keeps a login method after losing 7
+
+		lookup := func(want string) {
+			t.Helper()
+			u, err := f.store.GetByWallet(ctx, addr(7))
+			if want == "" {
+				if !errors.Is(err, users.ErrNotFound) {
+					t.Fatalf("GetByWallet = %v, %v; want ErrNotFound", u, err)
+				}
+				return
+			}
+			if err != nil || u.ID != want {
+				t.Fatalf("GetByWallet = %v, %v; want user %s", u, err, want)
+			}
+		}
+		lookup(a.ID)
+		before := queries.Load()
+		for range 3 {
+			lookup(a.ID)
+		}
+		if n := queries.Load() - before; n != 0 {
+			t.Errorf("returning lookups ran %d queries, want 0", n)
+		}
+
+		// Moved to b: the remembered owner a no longer lists it.
+		if _, err := f.store.RemoveWallet(ctx, a.ID, addr(7)); err != nil {
+			t.Fatal(err)
+		}
+		lookup("")
+		f.addWallet(t, b.ID, addr(7))
+		lookup(b.ID)
+		lookup(b.ID)
+
+		// Its owner deleted: not found, not the deleted user.
+		if err := f.store.Delete(ctx, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		lookup("")
 	})
 }

@@ -4,6 +4,7 @@
 package users
 
 import (
+	"bytes"
 	"net/http"
 	"regexp"
 	"strings"
@@ -48,6 +49,16 @@ type Wallet struct {
 	Type      string
 	IsPrimary bool `gorm:"column:is_primary"`
 	LinkedAt  time.Time
+}
+
+// hasWallet reports whether addr is one of u's wallets.
+func (u *User) hasWallet(addr []byte) bool {
+	for i := range u.Wallets {
+		if bytes.Equal(u.Wallets[i].Address, addr) {
+			return true
+		}
+	}
+	return false
 }
 
 // Hex returns the wallet's EIP-55 address.
