@@ -162,3 +162,39 @@ func TestNewRedisClientURLs(t *testing.T) {
 		})
 	}
 }
+
+// TestRedisScriptsReloaded checks the EVAL fallback: after SCRIPT FLUSH (a
+// restarted or failed-over Redis has no scripts) every scripted call still
+// works.
+func TestRedisScriptsReloaded(t *testing.T) {
+	st := kvtest.Redis(t)
+	client, err := kv.NewRedisClient(kvtest.RedisURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ctx := t.Context()
+	for range 2 {
+		if err := client.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if n, _, err := st.Incr(ctx, "n", time.Minute); err != nil || n < 1 {
+			t.Fatalf("Incr = %d, %v", n, err)
+		}
+		if err := client.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if n, ttl, err := st.Count(ctx, "n"); err != nil || n < 1 || ttl <= 0 {
+			t.Fatalf("Count = %d, %v, %v", n, ttl, err)
+		}
+		if err := st.Set(ctx, "k", []byte("v"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := client.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := st.CompareAndDelete(ctx, "k", []byte("v")); err != nil || !ok {
+			t.Fatalf("CompareAndDelete = %v, %v", ok, err)
+		}
+	}
+}
