@@ -38,10 +38,11 @@ type Session struct {
 
 // Sessions issues, checks and revokes auth tokens.
 type Sessions struct {
-	db    *storage.DB
-	now   func() time.Time
-	ttl   time.Duration
-	cache SessionCache
+	db     *storage.DB
+	now    func() time.Time
+	ttl    time.Duration
+	cache  SessionCache
+	writer *sessionWriter
 }
 
 // SessionCache keeps checked sessions off the database on the hot path; the
@@ -65,7 +66,7 @@ func NewSessions(db *storage.DB, now func() time.Time, ttl time.Duration, cache 
 	if now == nil {
 		now = time.Now
 	}
-	return &Sessions{db: db, now: now, ttl: ttl, cache: cache}
+	return &Sessions{db: db, now: now, ttl: ttl, cache: cache, writer: newSessionWriter(db)}
 }
 
 // HashToken is the stored form of a token.
@@ -79,20 +80,39 @@ func (s *Sessions) Issue(ctx context.Context, userID string) (string, *time.Time
 	if s.cache != nil {
 		version = s.cache.Version()
 	}
-	token, exp, err := s.IssueTx(ctx, s.db.DB, userID)
-	if err == nil && s.cache != nil {
+	token, sess, err := s.newSession(userID)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := s.writer.insert(ctx, sess); err != nil {
+		return "", nil, err
+	}
+	exp := sess.ExpiresAt
+	if s.cache != nil {
 		// Skipped if anything was revoked meanwhile (a logout-all of this
 		// user racing the login): the database then decides.
 		s.cache.PutIf(HashToken(token), Session{UserID: userID, ExpiresAt: exp}, version)
 	}
-	return token, exp, err
+	return token, exp, nil
 }
 
 // IssueTx is Issue inside a caller's transaction.
 func (s *Sessions) IssueTx(ctx context.Context, tx *gorm.DB, userID string) (string, *time.Time, error) {
+	token, sess, err := s.newSession(userID)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := tx.WithContext(ctx).Create(&sess).Error; err != nil {
+		return "", nil, fmt.Errorf("auth: create session: %w", err)
+	}
+	return token, sess.ExpiresAt, nil
+}
+
+// newSession makes a fresh token and its row.
+func (s *Sessions) newSession(userID string) (string, Session, error) {
 	var raw [tokenBytes]byte
 	if _, err := rand.Read(raw[:]); err != nil {
-		return "", nil, fmt.Errorf("auth: token entropy: %w", err)
+		return "", Session{}, fmt.Errorf("auth: token entropy: %w", err)
 	}
 	token := TokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
 	h := HashToken(token)
@@ -102,10 +122,7 @@ func (s *Sessions) IssueTx(ctx context.Context, tx *gorm.DB, userID string) (str
 		exp := now.Add(s.ttl)
 		sess.ExpiresAt = &exp
 	}
-	if err := tx.WithContext(ctx).Create(&sess).Error; err != nil {
-		return "", nil, fmt.Errorf("auth: create session: %w", err)
-	}
-	return token, sess.ExpiresAt, nil
+	return token, sess, nil
 }
 
 // Check returns the live session of token: api.ErrUnauthorized for an

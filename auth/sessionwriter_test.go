@@ -1,0 +1,167 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/walletauth/walletauth/storage"
+	"github.com/walletauth/walletauth/storage/storagetest"
+	"github.com/walletauth/walletauth/users"
+)
+
+// gate holds the first session INSERT until opened, and counts them all.
+type gate struct {
+	inserts atomic.Int64
+	once    sync.Once
+	entered chan struct{}
+	open    chan struct{}
+}
+
+func newGate(t *testing.T, db *storage.DB) *gate {
+	g := &gate{entered: make(chan struct{}), open: make(chan struct{})}
+	err := db.Callback().Create().Before("gorm:create").Register("test:gate", func(tx *gorm.DB) {
+		if tx.Statement.Table != "sessions" {
+			return
+		}
+		g.inserts.Add(1)
+		g.once.Do(func() {
+			close(g.entered)
+			<-g.open
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// queued waits until n rows wait in w's queue.
+func queued(t *testing.T, w *sessionWriter, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		w.mu.Lock()
+		got := len(w.queue)
+		w.mu.Unlock()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d rows queued, want %d", got, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func writerFixture(t *testing.T, db *storage.DB, nUsers int) (*Sessions, *gate, []string) {
+	t.Helper()
+	us := users.NewStore(db, nil, nil)
+	var ids []string
+	for range nUsers {
+		u, err := us.Create(context.Background(), users.NewUser{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, u.ID)
+	}
+	s := NewSessions(db, nil, time.Hour, nil)
+	s.writer.slots = 1 // deterministic batches
+	return s, newGate(t, db), ids
+}
+
+// Logins arriving while a session INSERT is in flight are written together
+// in the next one, and every token works.
+func TestSessionWriterGroupsConcurrentLogins(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
+		s, g, ids := writerFixture(t, db, 5)
+		ctx := context.Background()
+		const n = 40
+		tokens := make([]string, n+1)
+		errs := make([]error, n+1)
+		var wg sync.WaitGroup
+		wg.Go(func() { tokens[0], _, errs[0] = s.Issue(ctx, ids[0]) })
+		<-g.entered
+		for i := 1; i <= n; i++ {
+			wg.Go(func() { tokens[i], _, errs[i] = s.Issue(ctx, ids[i%len(ids)]) })
+		}
+		queued(t, s.writer, n)
+		close(g.open)
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("Issue %d: %v", i, err)
+			}
+			if _, err := s.Check(ctx, tokens[i]); err != nil {
+				t.Fatalf("token %d: %v", i, err)
+			}
+		}
+		if got := g.inserts.Load(); got != 2 {
+			t.Errorf("%d INSERTs for %d sessions, want 2 (the first alone, the rest together)", got, n+1)
+		}
+		var rows int64
+		if err := db.Model(&Session{}).Count(&rows).Error; err != nil || rows != n+1 {
+			t.Fatalf("%d session rows (%v), want %d", rows, err, n+1)
+		}
+	})
+}
+
+// A row that cannot be written (its user is gone) fails only its own login.
+func TestSessionWriterBadRowFailsAlone(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
+		s, g, ids := writerFixture(t, db, 1)
+		ctx := context.Background()
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if _, _, err := s.Issue(ctx, ids[0]); err != nil {
+				t.Errorf("first Issue: %v", err)
+			}
+		})
+		<-g.entered
+		const good = 6
+		errs := make([]error, good+1)
+		for i := range good {
+			wg.Go(func() { _, _, errs[i] = s.Issue(ctx, ids[0]) })
+		}
+		wg.Go(func() { _, _, errs[good] = s.Issue(ctx, "0190aaaa-0000-7000-8000-000000000000") })
+		queued(t, s.writer, good+1)
+		close(g.open)
+		wg.Wait()
+		for i := range good {
+			if errs[i] != nil {
+				t.Errorf("good login %d failed with the bad one: %v", i, errs[i])
+			}
+		}
+		if errs[good] == nil {
+			t.Error("a session for a user that does not exist was written")
+		}
+	})
+}
+
+// A caller whose deadline passes while its row waits gets its deadline's
+// error at once, not when the batch is done.
+func TestSessionWriterCallerDeadline(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
+		s, g, ids := writerFixture(t, db, 1)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		defer close(g.open)
+		wg.Go(func() { _, _, _ = s.Issue(context.Background(), ids[0]) })
+		<-g.entered
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		began := time.Now()
+		_, _, err := s.Issue(ctx, ids[0])
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Issue = %v, want DeadlineExceeded", err)
+		}
+		if d := time.Since(began); d > 5*time.Second {
+			t.Fatalf("Issue returned after %v", d)
+		}
+	})
+}
