@@ -203,31 +203,58 @@ func (s *Store) Create(ctx context.Context, nu NewUser, attach Attach) (*User, e
 	return nil, fmt.Errorf("users: create: %d collisions of generated values: %w", createAttempts, lastErr)
 }
 
-// selectUser reads users with the referrer's username.
-func selectUser(tx *gorm.DB) *gorm.DB {
-	return tx.Table("users AS u").
-		Select("u.*, r.username AS referrer_username").
-		Joins("LEFT JOIN users AS r ON r.id = u.referrer_id")
-}
-
+// userRow is a user with its referrer's username and one of its wallets
+// (all W fields NULL when it has none): load reads a user and its wallets in
+// one query, a row per wallet.
 type userRow struct {
 	User
 	ReferrerUsername *string
+	WAddress         []byte
+	WChainID         *uint64
+	WType            *string
+	WIsPrimary       *bool
+	WLinkedAt        *time.Time
 }
 
 func (s *Store) load(ctx context.Context, tx *gorm.DB, where string, args ...any) (*User, error) {
-	var row userRow
-	err := selectUser(tx.WithContext(ctx)).Where(where, args...).Take(&row).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
-	}
+	var rows []userRow
+	err := tx.WithContext(ctx).Table("users AS u").
+		Select("u.*, r.username AS referrer_username, w.address AS w_address, w.chain_id AS w_chain_id, " +
+			"w.type AS w_type, w.is_primary AS w_is_primary, w.linked_at AS w_linked_at").
+		Joins("LEFT JOIN users AS r ON r.id = u.referrer_id").
+		Joins("LEFT JOIN wallets AS w ON w.user_id = u.id").
+		Where(where, args...).
+		Order("w.linked_at, w.address").
+		Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("users: get: %w", err)
 	}
-	u := row.User
-	u.ReferrerUsername = row.ReferrerUsername
-	if err := tx.WithContext(ctx).Where("user_id = ?", u.ID).Order("linked_at, address").Find(&u.Wallets).Error; err != nil {
-		return nil, fmt.Errorf("users: get wallets: %w", err)
+	if len(rows) == 0 {
+		return nil, ErrNotFound
+	}
+	u := rows[0].User
+	u.ReferrerUsername = rows[0].ReferrerUsername
+	for _, r := range rows {
+		if r.User.ID != u.ID {
+			return nil, fmt.Errorf("users: get: %q matched more than one user", where)
+		}
+		if r.WAddress == nil {
+			continue
+		}
+		w := Wallet{Address: r.WAddress, UserID: u.ID}
+		if r.WChainID != nil {
+			w.ChainID = *r.WChainID
+		}
+		if r.WType != nil {
+			w.Type = *r.WType
+		}
+		if r.WIsPrimary != nil {
+			w.IsPrimary = *r.WIsPrimary
+		}
+		if r.WLinkedAt != nil {
+			w.LinkedAt = *r.WLinkedAt
+		}
+		u.Wallets = append(u.Wallets, w)
 	}
 	return &u, nil
 }
@@ -275,16 +302,22 @@ func (s *Store) GetByWallet(ctx context.Context, addr []byte) (*User, error) {
 	return s.getByWallet(ctx, addr)
 }
 
+// getByWallet reads the owner of addr and its wallets in one query, and
+// caches the record like GetCached.
 func (s *Store) getByWallet(ctx context.Context, addr []byte) (*User, error) {
-	var w Wallet
-	err := s.db.WithContext(ctx).Select("user_id").Where("address = ?", addr).Take(&w).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, ErrNotFound
+	var version uint64
+	cached := s.views != nil && s.bus.Healthy()
+	if cached {
+		version = s.views.Version()
 	}
+	u, err := s.load(ctx, s.db.DB, "u.id IN (SELECT user_id FROM wallets WHERE address = ?)", addr)
 	if err != nil {
-		return nil, fmt.Errorf("users: get by wallet: %w", err)
+		return nil, err
 	}
-	return s.GetCached(ctx, w.UserID)
+	if cached {
+		s.views.PutIf(u.ID, u, version)
+	}
+	return u, nil
 }
 
 // Patch is a profile change; nil fields are left alone.

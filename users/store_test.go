@@ -645,8 +645,12 @@ func TestGetByWalletCached(t *testing.T) {
 				t.Fatalf("GetByWallet = %v, %v; want user %s", u, err, want)
 			}
 		}
-		lookup(a.ID)
 		before := queries.Load()
+		lookup(a.ID)
+		if n := queries.Load() - before; n != 1 {
+			t.Errorf("a first lookup ran %d queries, want 1 (owner and wallets together)", n)
+		}
+		before = queries.Load()
 		for range 3 {
 			lookup(a.ID)
 		}
