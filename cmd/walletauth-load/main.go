@@ -31,6 +31,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -87,6 +88,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "per-request timeout")
 	fs.StringVar(&o.seed, "seed", "", "derive the wallet keys from this seed (keccak256(seed, i)) instead of crypto.GenerateKey, so a second run signs in the same addresses again (returning logins)")
 	fs.DurationVar(&o.warmup, "warmup", 0, "run the scenario this long first, unmeasured (counts against nothing)")
+	cpuProfile := fs.String("cpuprofile", "", "write the load generator's own CPU profile of the measured run to this file")
 	serveBare := fs.String("serve-bare", "", "serve a bare Gin constant handler on this loopback address (GET /bare and GET /healthz) until SIGINT/SIGTERM")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -144,9 +146,22 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if o.warmup > 0 {
 		_ = drive(ctx, sc, o.c, o.n, o.warmup)
 	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+	}
 	cpu0 := cpuTime()
 	res := drive(ctx, sc, o.c, o.n, o.duration)
 	cpu := cpuTime() - cpu0
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	res.ClientCPUms = float64(cpu.Microseconds()) / 1000
 	if res.Ops > 0 {
 		res.ClientCPUusPerOp = float64(cpu.Microseconds()) / float64(res.Ops)
