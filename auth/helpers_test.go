@@ -421,8 +421,8 @@ func testCtx(tb testing.TB) context.Context {
 	return ctx
 }
 
-// barrier holds, once done, the first n reads of table selecting only
-// column made outside a transaction, until all n have been done (or a second
+// barrier holds, once done, the first n reads that match made outside a
+// transaction, until all n have been done (or a second
 // passed), so concurrent requests all read before any of them writes: it makes a
 // check-then-create race happen every time instead of by chance. It counts
 // the reads it held.
@@ -432,12 +432,12 @@ type barrier struct {
 	all     chan struct{}
 }
 
-func armBarrier(tb testing.TB, db *storage.DB, table, column string, n int) *barrier {
+func armBarrier(tb testing.TB, db *storage.DB, match func(*gorm.Statement) bool, n int) *barrier {
 	tb.Helper()
 	b := &barrier{n: n, all: make(chan struct{})}
 	name := "test:barrier:" + tb.Name()
 	err := db.Callback().Query().After("gorm:query").Register(name, func(tx *gorm.DB) {
-		if st := tx.Statement; st.Table != table || len(st.Selects) != 1 || st.Selects[0] != column {
+		if !match(tx.Statement) {
 			return
 		}
 		if _, inTx := tx.Statement.ConnPool.(gorm.TxCommitter); inTx {

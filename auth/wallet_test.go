@@ -18,6 +18,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/ethclient/simulated"
+	"gorm.io/gorm"
 
 	"github.com/walletauth/walletauth/auth"
 	"github.com/walletauth/walletauth/kv"
@@ -872,7 +873,9 @@ func TestWalletLoginConcurrent(t *testing.T) {
 				}
 				// Every request looks the wallet's owner up before any
 				// creates it (users.Store.GetByWallet).
-				bar := armBarrier(t, e.db, "wallets", "user_id", n)
+				bar := armBarrier(t, e.db, func(st *gorm.Statement) bool {
+					return strings.Contains(st.SQL.String(), "SELECT user_id FROM wallets WHERE address")
+				}, n)
 				recs := make([]*httptest.ResponseRecorder, n)
 				parallel(n, func(i int) { recs[i] = e.login(t, msgs[i], sigs[i]) })
 				if bar.held() != n {
