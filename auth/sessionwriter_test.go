@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,8 +26,8 @@ type gate struct {
 
 func newGate(t *testing.T, db *storage.DB) *gate {
 	g := &gate{entered: make(chan struct{}), open: make(chan struct{})}
-	err := db.Callback().Create().Before("gorm:create").Register("test:gate", func(tx *gorm.DB) {
-		if tx.Statement.Table != "sessions" {
+	err := db.Callback().Raw().Before("gorm:raw").Register("test:gate", func(tx *gorm.DB) {
+		if !strings.HasPrefix(tx.Statement.SQL.String(), "INSERT INTO sessions") {
 			return
 		}
 		g.inserts.Add(1)
