@@ -13,10 +13,20 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
+// defaultGCPercent replaces Go's GOGC=100 when GOGC is not set: the live
+// heap is small (tens of MiB) and short-lived garbage per request is most
+// of what is allocated, so a larger heap target buys ~7 % of server CPU
+// per wallet sign-in (BENCHMARKS.md) for some tens of MiB.
+const defaultGCPercent = 400
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
