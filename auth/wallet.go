@@ -54,6 +54,7 @@ type WalletConfig struct {
 // nonceStore is what wallet login needs of the shared store.
 type nonceStore interface {
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	SetMany(ctx context.Context, ttl time.Duration, entries ...kv.Entry) error
 	Get(ctx context.Context, key string) ([]byte, error)
 	Consume(ctx context.Context, key string) ([]byte, error)
 	CompareAndDelete(ctx context.Context, key string, value []byte) (bool, error)
@@ -206,12 +207,12 @@ func (w *Wallet) challenge(c *gin.Context) error {
 		return fmt.Errorf("auth: issue challenge: %w", err) // a configuration bug: 500
 	}
 	text := msg.String()
-	ctx := c.Request.Context()
-	if err := w.saveNonce(ctx, nonce, nonceRecord{Address: addr.Hex()}); err != nil {
-		return err
-	}
+	// The nonce, and the address's last challenge (for the {address,
+	// signature} login form), in one round trip.
+	bound, _ := json.Marshal(nonceRecord{Address: addr.Hex()})
 	rec, _ := json.Marshal(challengeRecord{Nonce: nonce, Message: text})
-	if err := w.store.Set(ctx, challengeKey(addr), rec, w.nonceTTL()); err != nil {
+	if err := w.store.SetMany(c.Request.Context(), w.nonceTTL(),
+		kv.Entry{Key: nonceKey(nonce), Value: bound}, kv.Entry{Key: challengeKey(addr), Value: rec}); err != nil {
 		return err
 	}
 	c.JSON(http.StatusOK, challengeResponse{Message: text, Nonce: nonce, ExpiresAt: exp.Format(time.RFC3339)})

@@ -38,6 +38,9 @@ var errInvalidTTL = errors.New("kv: invalid ttl")
 type Store interface {
 	// Set stores value under key, replacing any value and expiry.
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// SetMany is Set of each entry, all with expiry ttl, in one round trip
+	// (not atomically: after an error some may be set).
+	SetMany(ctx context.Context, ttl time.Duration, entries ...Entry) error
 	// Get returns the value of key, or ErrNotFound.
 	Get(ctx context.Context, key string) ([]byte, error)
 	// SetNX stores value only if key is absent; true if it was set.
@@ -61,6 +64,12 @@ type Store interface {
 	Ping(ctx context.Context) error
 	// Close releases the store; later calls fail with ErrUnavailable.
 	Close() error
+}
+
+// Entry is one key and value of SetMany.
+type Entry struct {
+	Key   string
+	Value []byte
 }
 
 func unavailable(op string, err error) error {

@@ -111,6 +111,23 @@ func (m *Memory) Set(ctx context.Context, key string, value []byte, ttl time.Dur
 	return nil
 }
 
+// SetMany implements Store.
+func (m *Memory) SetMany(ctx context.Context, ttl time.Duration, entries ...Entry) error {
+	if ttl < 0 {
+		return fmt.Errorf("kv: set: %w: %v", errInvalidTTL, ttl)
+	}
+	now, err := m.lock(ctx, "set")
+	if err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	for _, e := range entries {
+		m.items[e.Key] = entry{value: bytes.Clone(e.Value), expires: expiry(now, ttl)}
+	}
+	m.wrote(now)
+	return nil
+}
+
 // Get implements Store; ErrNotFound when absent or expired.
 func (m *Memory) Get(ctx context.Context, key string) ([]byte, error) {
 	now, err := m.lock(ctx, "get")

@@ -294,6 +294,47 @@ func (r *Redis) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	return nil
 }
 
+// SetMany implements Store: the SETs are queued together, so they share a
+// pipeline (keys in different cluster slots may go to different nodes).
+func (r *Redis) SetMany(ctx context.Context, ttl time.Duration, entries ...Entry) error {
+	if ttl < 0 {
+		return fmt.Errorf("kv: set: %w: %v", errInvalidTTL, ttl)
+	}
+	cmds := make([]*redis.StatusCmd, len(entries))
+	for i, e := range entries {
+		args := []any{"set", r.key(e.Key), e.Value}
+		if ttl > 0 {
+			args = append(args, "px", pxArg(ttl))
+		}
+		cmds[i] = redis.NewStatusCmd(ctx, args...)
+	}
+	if r.ap == nil {
+		_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, c := range cmds {
+				_ = p.Process(ctx, c)
+			}
+			return nil
+		})
+		if err != nil {
+			return r.fail("set", err)
+		}
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return r.fail("set", err)
+	}
+	futures := make([]redis.AutoFuture, len(cmds))
+	for i, c := range cmds {
+		futures[i] = r.ap.Submit(ctx, c)
+	}
+	for _, f := range futures {
+		if err := f.WaitContext(ctx); err != nil {
+			return r.fail("set", err)
+		}
+	}
+	return nil
+}
+
 // Get implements Store; ErrNotFound when absent or expired.
 func (r *Redis) Get(ctx context.Context, key string) ([]byte, error) {
 	cmd := redis.NewStringCmd(ctx, "get", r.key(key))

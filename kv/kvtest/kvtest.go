@@ -82,6 +82,7 @@ func Run(t *testing.T, newStore func(t *testing.T) kv.Store, opts ...Option) {
 	t.Run("SetGet", s.setGet)
 	t.Run("SetTTL", s.setTTL)
 	t.Run("SetInvalidTTL", s.setInvalidTTL)
+	t.Run("SetMany", s.setMany)
 	t.Run("SetNX", s.setNX)
 	t.Run("SetNXConcurrent", s.setNXConcurrent)
 	t.Run("Consume", s.consume)
@@ -203,6 +204,39 @@ func (s *suite) setInvalidTTL(t *testing.T) {
 	}
 	_, err := st.Get(ctx, "k")
 	wantNotFound(t, "Get after invalid Set", err)
+}
+
+func (s *suite) setMany(t *testing.T) {
+	st := s.newStore(t)
+	ctx := t.Context()
+	if err := st.SetMany(ctx, ttl); err != nil {
+		t.Fatalf("SetMany of nothing: %v", err)
+	}
+	mustSet(t, st, "b", "old", 0)
+	if err := st.SetMany(ctx, ttl, kv.Entry{Key: "a", Value: []byte("1")}, kv.Entry{Key: "b", Value: []byte("2")}); err != nil {
+		t.Fatalf("SetMany: %v", err)
+	}
+	if err := st.SetMany(ctx, 0, kv.Entry{Key: "c", Value: []byte("3")}); err != nil {
+		t.Fatalf("SetMany without expiry: %v", err)
+	}
+	mustGet(t, st, "a", "1")
+	mustGet(t, st, "b", "2")
+	if s.exact {
+		s.advance(ttl)
+	} else {
+		s.advance(past)
+	}
+	for _, k := range []string{"a", "b"} { // both got the ttl, "b" its new one
+		_, err := st.Get(ctx, k)
+		wantNotFound(t, "Get "+k+" after ttl", err)
+	}
+	mustGet(t, st, "c", "3")
+	err := st.SetMany(ctx, -time.Second, kv.Entry{Key: "d", Value: []byte("4")})
+	if err == nil || errors.Is(err, kv.ErrUnavailable) {
+		t.Errorf("SetMany with a negative ttl: err = %v, want an argument error", err)
+	}
+	_, err = st.Get(ctx, "d")
+	wantNotFound(t, "Get after invalid SetMany", err)
 }
 
 func (s *suite) setNX(t *testing.T) {
