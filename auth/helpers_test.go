@@ -421,11 +421,13 @@ func testCtx(tb testing.TB) context.Context {
 	return ctx
 }
 
-// barrier holds, once done, the first n reads that match made outside a
-// transaction, until all n have been done (or a second
-// passed), so concurrent requests all read before any of them writes: it makes a
-// check-then-create race happen every time instead of by chance. It counts
-// the reads it held.
+// barrier holds, once done, the first n row reads (gorm's Rows, as
+// users.Store reads users) that match made outside a transaction, until all
+// n have been done (or a second passed), so concurrent requests all read
+// before any of them writes: it makes a check-then-create race happen every
+// time instead of by chance. It counts the reads it held. A held read keeps
+// its connection (the rows are open), so it needs a pool of more than one:
+// PostgreSQL, not SQLite.
 type barrier struct {
 	mu      sync.Mutex
 	n, seen int
@@ -436,7 +438,7 @@ func armBarrier(tb testing.TB, db *storage.DB, match func(*gorm.Statement) bool,
 	tb.Helper()
 	b := &barrier{n: n, all: make(chan struct{})}
 	name := "test:barrier:" + tb.Name()
-	err := db.Callback().Query().After("gorm:query").Register(name, func(tx *gorm.DB) {
+	err := db.Callback().Row().After("gorm:row").Register(name, func(tx *gorm.DB) {
 		if !match(tx.Statement) {
 			return
 		}
@@ -461,7 +463,7 @@ func armBarrier(tb testing.TB, db *storage.DB, match func(*gorm.Statement) bool,
 	if err != nil {
 		tb.Fatalf("register barrier: %v", err)
 	}
-	tb.Cleanup(func() { _ = db.Callback().Query().Remove(name) })
+	tb.Cleanup(func() { _ = db.Callback().Row().Remove(name) })
 	return b
 }
 

@@ -22,6 +22,7 @@ import (
 
 	"github.com/walletauth/walletauth/auth"
 	"github.com/walletauth/walletauth/kv"
+	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/wallet"
 )
 
@@ -871,14 +872,19 @@ func TestWalletLoginConcurrent(t *testing.T) {
 				for i, m := range msgs {
 					sigs[i] = s.sign(t, m)
 				}
-				// Every request looks the wallet's owner up before any
-				// creates it (users.Store.GetByWallet).
-				bar := armBarrier(t, e.db, func(st *gorm.Statement) bool {
-					return strings.Contains(st.SQL.String(), "SELECT user_id FROM wallets WHERE address")
-				}, n)
+				// On PostgreSQL every request looks the wallet's owner up
+				// (users.Store.GetByWallet) before any creates it. SQLite's
+				// one connection serializes the requests, and a held read
+				// would hold it, so there the race happens as it comes.
+				var bar *barrier
+				if e.db.Dialect == storage.Postgres {
+					bar = armBarrier(t, e.db, func(st *gorm.Statement) bool {
+						return strings.Contains(st.SQL.String(), "SELECT user_id FROM wallets WHERE address")
+					}, n)
+				}
 				recs := make([]*httptest.ResponseRecorder, n)
 				parallel(n, func(i int) { recs[i] = e.login(t, msgs[i], sigs[i]) })
-				if bar.held() != n {
+				if bar != nil && bar.held() != n {
 					t.Fatalf("%d of %d requests looked the wallet up", bar.held(), n)
 				}
 				created, ids := 0, map[string]bool{}

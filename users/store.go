@@ -203,60 +203,72 @@ func (s *Store) Create(ctx context.Context, nu NewUser, attach Attach) (*User, e
 	return nil, fmt.Errorf("users: create: %d collisions of generated values: %w", createAttempts, lastErr)
 }
 
-// userRow is a user with its referrer's username and one of its wallets
-// (all W fields NULL when it has none): load reads a user and its wallets in
-// one query, a row per wallet.
-type userRow struct {
-	User
-	ReferrerUsername *string
-	WAddress         []byte
-	WChainID         *uint64
-	WType            *string
-	WIsPrimary       *bool
-	WLinkedAt        *time.Time
-}
+// loadSQL reads a user, its referrer's username and its wallets in one
+// query, a row per wallet (the wallet columns NULL when it has none).
+const loadSQL = `SELECT u.id, u.username, u.email, u.email_verified, u.password_hash, u.language,
+	u.points, u.referral_code, u.referrer_id, u.referee_count, u.joined_at, u.updated_at,
+	r.username, w.address, w.chain_id, w.type, w.is_primary, w.linked_at
+FROM users AS u
+LEFT JOIN users AS r ON r.id = u.referrer_id
+LEFT JOIN wallets AS w ON w.user_id = u.id
+WHERE `
 
+// load reads the user matching where (one user at most). The rows are
+// scanned by hand: on a wallet sign-in that is not cached this is the only
+// query, and gorm's reflective Scan cost more CPU than the query itself.
 func (s *Store) load(ctx context.Context, tx *gorm.DB, where string, args ...any) (*User, error) {
-	var rows []userRow
-	err := tx.WithContext(ctx).Table("users AS u").
-		Select("u.*, r.username AS referrer_username, w.address AS w_address, w.chain_id AS w_chain_id, " +
-			"w.type AS w_type, w.is_primary AS w_is_primary, w.linked_at AS w_linked_at").
-		Joins("LEFT JOIN users AS r ON r.id = u.referrer_id").
-		Joins("LEFT JOIN wallets AS w ON w.user_id = u.id").
-		Where(where, args...).
-		Order("w.linked_at, w.address").
-		Find(&rows).Error
+	rows, err := tx.WithContext(ctx).Raw(loadSQL+where+" ORDER BY w.linked_at, w.address", args...).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("users: get: %w", err)
 	}
-	if len(rows) == 0 {
-		return nil, ErrNotFound
-	}
-	u := rows[0].User
-	u.ReferrerUsername = rows[0].ReferrerUsername
-	for _, r := range rows {
-		if r.User.ID != u.ID {
+	defer rows.Close()
+	var u *User
+	for rows.Next() {
+		var (
+			row      User
+			referrer *string
+			addr     []byte
+			chainID  *uint64
+			kind     *string
+			primary  *bool
+			linkedAt *time.Time
+		)
+		if err := rows.Scan(&row.ID, &row.Username, &row.Email, &row.EmailVerified, &row.PasswordHash, &row.Language,
+			&row.Points, &row.ReferralCode, &row.ReferrerID, &row.RefereeCount, &row.JoinedAt, &row.UpdatedAt,
+			&referrer, &addr, &chainID, &kind, &primary, &linkedAt); err != nil {
+			return nil, fmt.Errorf("users: get: scan: %w", err)
+		}
+		if u == nil {
+			row.ReferrerUsername = referrer
+			u = &row
+		} else if row.ID != u.ID {
 			return nil, fmt.Errorf("users: get: %q matched more than one user", where)
 		}
-		if r.WAddress == nil {
+		if addr == nil {
 			continue
 		}
-		w := Wallet{Address: r.WAddress, UserID: u.ID}
-		if r.WChainID != nil {
-			w.ChainID = *r.WChainID
+		w := Wallet{Address: addr, UserID: u.ID}
+		if chainID != nil {
+			w.ChainID = *chainID
 		}
-		if r.WType != nil {
-			w.Type = *r.WType
+		if kind != nil {
+			w.Type = *kind
 		}
-		if r.WIsPrimary != nil {
-			w.IsPrimary = *r.WIsPrimary
+		if primary != nil {
+			w.IsPrimary = *primary
 		}
-		if r.WLinkedAt != nil {
-			w.LinkedAt = *r.WLinkedAt
+		if linkedAt != nil {
+			w.LinkedAt = *linkedAt
 		}
 		u.Wallets = append(u.Wallets, w)
 	}
-	return &u, nil
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("users: get: %w", err)
+	}
+	if u == nil {
+		return nil, ErrNotFound
+	}
+	return u, nil
 }
 
 // Get returns the user with its wallets: ErrNotFound.

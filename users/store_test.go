@@ -625,7 +625,11 @@ func TestGetByWalletCached(t *testing.T) {
 		f.store.EnableCache(cache.NewLocalBus(), 100, time.Minute)
 		ctx := context.Background()
 		var queries atomic.Int64
-		if err := db.Callback().Query().Before("gorm:query").Register("test:count", func(*gorm.DB) { queries.Add(1) }); err != nil {
+		count := func(*gorm.DB) { queries.Add(1) }
+		if err := db.Callback().Query().Before("gorm:query").Register("test:count", count); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Callback().Row().Before("gorm:row").Register("test:count", count); err != nil {
 			t.Fatal(err)
 		}
 		a, b := f.create(t, users.NewUser{}), f.create(t, users.NewUser{})
