@@ -20,12 +20,21 @@ import (
 // defaultGCPercent replaces Go's GOGC=100 when GOGC is not set: the live
 // heap is small (tens of MiB) and short-lived garbage per request is most
 // of what is allocated, so a larger heap target buys ~7 % of server CPU
-// per wallet sign-in (BENCHMARKS.md) for some tens of MiB.
-const defaultGCPercent = 400
+// per wallet sign-in (BENCHMARKS.md). defaultMemoryLimit, when GOMEMLIMIT
+// is not set, keeps that from letting garbage pile up where one request
+// allocates a lot: argon2id takes 19 MiB per email login, and at GOGC=400
+// alone email-login load measured ~1 GiB of RSS.
+const (
+	defaultGCPercent   = 400
+	defaultMemoryLimit = 512 << 20
+)
 
 func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGCPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
