@@ -11,9 +11,9 @@ import (
 )
 
 // sessionWriter inserts the sessions of concurrent logins together (group
-// commit): the first login to find a free writer slot inserts every session
-// queued by then in one multi-row INSERT and one commit, and logins arriving
-// meanwhile go in the next. A lone login is written at once, without
+// commit): a writer goroutine inserts every session queued by then in one
+// multi-row INSERT and one commit, and logins arriving meanwhile go in the
+// next. A lone login is written at once, without
 // waiting; under load a sign-in costs a fraction of a round trip and of a
 // commit instead of one each. A caller returns only after its row is
 // committed, so durability is what it was.
@@ -46,14 +46,13 @@ func (w *sessionWriter) insert(ctx context.Context, row Session) error {
 	p := &pendingSession{row: row, done: make(chan error, 1)}
 	w.mu.Lock()
 	w.queue = append(w.queue, p)
-	lead := w.running < w.slots
-	if lead {
+	if w.running < w.slots {
 		w.running++
+		// On a goroutine of its own, so that no caller waits past its
+		// deadline for a batch (its own or others') the database holds.
+		go w.drain()
 	}
 	w.mu.Unlock()
-	if lead {
-		w.flush(true)
-	}
 	select {
 	case err := <-p.done:
 		return err
@@ -62,11 +61,9 @@ func (w *sessionWriter) insert(ctx context.Context, row Session) error {
 	}
 }
 
-// flush writes one batch from the queue while holding a slot. The caller's
-// own batch is written on its goroutine; what queued meanwhile is written
-// by a new goroutine that inherits the slot, so no caller waits for rows
-// queued after its own.
-func (w *sessionWriter) flush(first bool) {
+// drain writes batches from the queue while holding a slot, until the
+// queue is empty.
+func (w *sessionWriter) drain() {
 	for {
 		w.mu.Lock()
 		n := min(len(w.queue), w.maxBatch)
@@ -78,21 +75,7 @@ func (w *sessionWriter) flush(first bool) {
 		batch := w.queue[:n:n]
 		w.queue = w.queue[n:]
 		w.mu.Unlock()
-
 		w.write(batch)
-
-		if first {
-			w.mu.Lock()
-			more := len(w.queue) > 0
-			if !more {
-				w.running--
-			}
-			w.mu.Unlock()
-			if more {
-				go w.flush(false)
-			}
-			return
-		}
 	}
 }
 

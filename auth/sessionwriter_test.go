@@ -145,24 +145,37 @@ func TestSessionWriterBadRowFailsAlone(t *testing.T) {
 }
 
 // A caller whose deadline passes while its row waits gets its deadline's
-// error at once, not when the batch is done.
+// error at once, not when the batch is done: both the caller whose row is
+// in the batch the database holds, and one queued behind it.
 func TestSessionWriterCallerDeadline(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
 		s, g, ids := writerFixture(t, db, 1)
-		var wg sync.WaitGroup
-		defer wg.Wait()
 		defer close(g.open)
-		wg.Go(func() { _, _, _ = s.Issue(context.Background(), ids[0]) })
-		<-g.entered
-		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-		defer cancel()
-		began := time.Now()
-		_, _, err := s.Issue(ctx, ids[0])
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Issue = %v, want DeadlineExceeded", err)
+		issue := func(d time.Duration) (time.Duration, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), d)
+			defer cancel()
+			began := time.Now()
+			_, _, err := s.Issue(ctx, ids[0])
+			return time.Since(began), err
 		}
-		if d := time.Since(began); d > 5*time.Second {
-			t.Fatalf("Issue returned after %v", d)
+		type result struct {
+			err error
+			d   time.Duration
+		}
+		first := make(chan result, 1)
+		go func() { d, err := issue(200 * time.Millisecond); first <- result{err, d} }()
+		<-g.entered // the first row's INSERT is held
+		d, err := issue(50 * time.Millisecond)
+		if !errors.Is(err, context.DeadlineExceeded) || d > 5*time.Second {
+			t.Errorf("queued caller: %v after %v, want DeadlineExceeded at its deadline", err, d)
+		}
+		select {
+		case r := <-first:
+			if !errors.Is(r.err, context.DeadlineExceeded) {
+				t.Errorf("held caller: %v, want DeadlineExceeded", r.err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the caller whose INSERT the database holds waited past its deadline")
 		}
 	})
 }
