@@ -3,6 +3,7 @@ package users
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -57,7 +58,11 @@ func (h *Handlers) get(c *gin.Context) error {
 	if err != nil {
 		return notFoundIsUnauthorized(err)
 	}
-	c.JSON(http.StatusOK, u.View())
+	b, err := u.ViewJSON()
+	if err != nil {
+		return fmt.Errorf("users: encode view: %w", err)
+	}
+	c.Data(http.StatusOK, "application/json; charset=utf-8", b)
 	return nil
 }
 

@@ -59,6 +59,7 @@ func (s *Store) GetCached(ctx context.Context, id string) (*User, error) {
 	version := s.views.Version()
 	u, err := s.Get(ctx, id)
 	if err == nil {
+		u.memoizeView()
 		s.views.PutIf(id, u, version)
 	}
 	return u, err
@@ -327,6 +328,7 @@ func (s *Store) getByWallet(ctx context.Context, addr []byte) (*User, error) {
 		return nil, err
 	}
 	if cached {
+		u.memoizeView()
 		s.views.PutIf(u.ID, u, version)
 	}
 	return u, nil

@@ -2,6 +2,7 @@ package users_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -676,5 +677,53 @@ func TestGetByWalletCached(t *testing.T) {
 			t.Fatal(err)
 		}
 		lookup("")
+	})
+}
+
+// A cached record's view JSON is made once and is what encoding its view
+// gives; a changed user, or a changed copy, encodes afresh.
+func TestViewJSONOfCachedUsers(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
+		f := newFixture(db)
+		f.store.EnableCache(cache.NewLocalBus(), 100, time.Minute)
+		ctx := context.Background()
+		u := f.create(t, users.NewUser{Username: "alice_1"})
+		f.addWallet(t, u.ID, addr(9))
+		encode := func(u *users.User) string {
+			b, err := json.Marshal(u.View())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(b)
+		}
+		viewJSON := func(u *users.User) string {
+			b, err := u.ViewJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(b)
+		}
+		cached, err := f.store.GetCached(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := viewJSON(cached), encode(cached); got != want || !strings.Contains(got, `"alice_1"`) {
+			t.Fatalf("ViewJSON = %s, want %s", got, want)
+		}
+		if _, err := f.store.Update(ctx, u.ID, users.Patch{Username: ptr("alice_2")}); err != nil {
+			t.Fatal(err)
+		}
+		again, err := f.store.GetCached(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := viewJSON(again); !strings.Contains(got, `"alice_2"`) || got != encode(again) {
+			t.Fatalf("after the change: ViewJSON = %s", got)
+		}
+		cp := *again
+		cp.Username = "alice_3"
+		if got := viewJSON(&cp); !strings.Contains(got, `"alice_3"`) {
+			t.Fatalf("a changed copy: ViewJSON = %s", got)
+		}
 	})
 }

@@ -5,6 +5,7 @@ package users
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"regexp"
 	"strings"
@@ -38,6 +39,33 @@ type User struct {
 
 	Wallets          []Wallet `gorm:"-"`
 	ReferrerUsername *string  `gorm:"-"`
+
+	memo *viewMemo `gorm:"-"` // set once, before the record is shared through the cache
+}
+
+// viewMemo is the JSON of a cached record's View, made when it is cached:
+// GET /v1/users/me then writes bytes instead of building and encoding the
+// view on every request. It belongs to one *User (owner): a copy of the
+// record, which may have been changed, encodes afresh.
+type viewMemo struct {
+	owner *User
+	json  []byte
+}
+
+// memoizeView makes u's view JSON once. Only for a record about to be
+// cached, which nobody may change afterwards.
+func (u *User) memoizeView() {
+	if b, err := json.Marshal(u.View()); err == nil {
+		u.memo = &viewMemo{owner: u, json: b}
+	}
+}
+
+// ViewJSON is json.Marshal(u.View()), made once for a cached record.
+func (u *User) ViewJSON() ([]byte, error) {
+	if m := u.memo; m != nil && m.owner == u {
+		return m.json, nil
+	}
+	return json.Marshal(u.View())
 }
 
 // Wallet is a row of wallets: an address linked to a user, keyed by its 20
