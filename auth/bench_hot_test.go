@@ -107,6 +107,29 @@ func BenchmarkHotIssueSession(b *testing.B) {
 	}
 }
 
+// BenchmarkHotIssueSessionParallel is Issue from 64 goroutines: their rows
+// share INSERTs and commits (group commit), so ns/op is well under the
+// single caller's round trip and commit.
+func BenchmarkHotIssueSessionParallel(b *testing.B) {
+	db := storagetest.OpenSQLite(b)
+	s, _ := hotSessions(b, db, nil)
+	us := users.NewStore(db, nil, nil)
+	u, err := us.Create(context.Background(), users.NewUser{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, _, err := s.Issue(context.Background(), u.ID); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
 // hotRouter is the wallet part of cmd/walletauth's router (same api
 // middleware but the access log and metrics) over SQLite and an in-memory
 // store, rate limits off.
