@@ -3,6 +3,7 @@ package users
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math/big"
@@ -22,7 +23,7 @@ type Store struct {
 	now      func() time.Time
 	onChange func(ctx context.Context, ids ...string)
 	views    *cache.TTLMap[string, *User]  // nil: GetCached reads the database
-	owners   *cache.TTLMap[string, string] // wallet address bytes → user ID, a hint checked against views
+	owners   *cache.TTLMap[string, string] // wallet address bytes → user ID: which record to try; the database confirms
 	bus      *cache.Bus
 }
 
@@ -291,28 +292,46 @@ func (s *Store) GetByEmail(ctx context.Context, email string) (*User, error) {
 // user record may come from the cache (see GetCached); the returned user
 // must not be modified.
 //
-// With the cache on, a returning wallet costs no query: the address's owner
-// is remembered, and believed only when that user's cached record (dropped
-// on every change of the user, its wallets included, on every instance)
-// still lists the address. An unlinked or moved wallet therefore falls
-// through to the database.
+// Who owns the wallet is always the database's answer, never the cache's:
+// a wallet unlinked, moved or deleted on another instance must not sign in
+// to its old account while the invalidation is on its way. The cache saves
+// the rest: when the remembered owner's record is cached and lists the
+// address, one primary-key lookup confirms the owner and the record is
+// used; otherwise one query reads the owner with its wallets.
 func (s *Store) GetByWallet(ctx context.Context, addr []byte) (*User, error) {
-	if s.owners != nil && s.bus.Healthy() {
-		if id, ok := s.owners.Get(string(addr)); ok {
-			if u, err := s.GetCached(ctx, id); err == nil && u.hasWallet(addr) {
+	if s.owners == nil || !s.bus.Healthy() {
+		return s.getByWallet(ctx, addr)
+	}
+	if id, ok := s.owners.Get(string(addr)); ok {
+		if u, ok := s.views.Get(id); ok && u.hasWallet(addr) {
+			owner, err := s.walletOwner(ctx, addr)
+			if err == nil && owner == id {
 				return u, nil
-			} else if err != nil && !errors.Is(err, ErrNotFound) {
+			}
+			if err != nil && !errors.Is(err, ErrNotFound) {
 				return nil, err
 			}
 		}
-		version := s.owners.Version()
-		u, err := s.getByWallet(ctx, addr)
-		if err == nil {
-			s.owners.PutIf(string(addr), u.ID, version)
-		}
-		return u, err
 	}
-	return s.getByWallet(ctx, addr)
+	version := s.owners.Version()
+	u, err := s.getByWallet(ctx, addr)
+	if err == nil {
+		s.owners.PutIf(string(addr), u.ID, version)
+	}
+	return u, err
+}
+
+// walletOwner is the ID of the user owning addr: ErrNotFound.
+func (s *Store) walletOwner(ctx context.Context, addr []byte) (string, error) {
+	var id string
+	err := s.db.WithContext(ctx).Raw("SELECT user_id FROM wallets WHERE address = ?", addr).Row().Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("users: wallet owner: %w", err)
+	}
+	return id, nil
 }
 
 // getByWallet reads the owner of addr and its wallets in one query, and

@@ -618,15 +618,23 @@ func TestConcurrentAddWallet(t *testing.T) {
 	})
 }
 
-// With the cache on, a returning wallet is looked up without a query, and
-// the cached owner is never believed once the wallet left that user.
+// With the cache on, a returning wallet costs one primary-key query (the
+// owner, from the database) and no user load; the owner is never taken from
+// the cache, not even when another instance's change has not reached this
+// one's cache.
 func TestGetByWalletCached(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
 		f := newFixture(db)
 		f.store.EnableCache(cache.NewLocalBus(), 100, time.Minute)
 		ctx := context.Background()
 		var queries atomic.Int64
-		count := func(*gorm.DB) { queries.Add(1) }
+		var joins atomic.Int64
+		count := func(tx *gorm.DB) {
+			queries.Add(1)
+			if strings.Contains(tx.Statement.SQL.String(), "JOIN") {
+				joins.Add(1)
+			}
+		}
 		if err := db.Callback().Query().Before("gorm:query").Register("test:count", count); err != nil {
 			t.Fatal(err)
 		}
@@ -655,13 +663,27 @@ func TestGetByWalletCached(t *testing.T) {
 		if n := queries.Load() - before; n != 1 {
 			t.Errorf("a first lookup ran %d queries, want 1 (owner and wallets together)", n)
 		}
-		before = queries.Load()
+		before, beforeJoins := queries.Load(), joins.Load()
 		for range 3 {
 			lookup(a.ID)
 		}
-		if n := queries.Load() - before; n != 0 {
-			t.Errorf("returning lookups ran %d queries, want 0", n)
+		if n, j := queries.Load()-before, joins.Load()-beforeJoins; n != 3 || j != 0 {
+			t.Errorf("3 returning lookups ran %d queries (%d loading the user), want 3 owner checks and no load", n, j)
 		}
+
+		// Another instance (its own cache, its invalidations never arrive
+		// here) unlinks the wallet: this instance's cache still lists it,
+		// and must not be believed.
+		other := users.NewStore(db, nil, nil)
+		other.EnableCache(cache.NewLocalBus(), 100, time.Minute)
+		if _, err := other.RemoveWallet(ctx, a.ID, addr(7)); err != nil {
+			t.Fatal(err)
+		}
+		lookup("")
+		if _, err := other.AddWallet(ctx, users.Wallet{Address: addr(7), UserID: a.ID, ChainID: 1, Type: users.WalletEOA}); err != nil {
+			t.Fatal(err)
+		}
+		lookup(a.ID)
 
 		// Moved to b: the remembered owner a no longer lists it.
 		if _, err := f.store.RemoveWallet(ctx, a.ID, addr(7)); err != nil {
