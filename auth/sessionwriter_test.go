@@ -11,6 +11,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/storage/storagetest"
 	"github.com/walletauth/walletauth/users"
@@ -176,6 +177,54 @@ func TestSessionWriterCallerDeadline(t *testing.T) {
 			}
 		case <-time.After(5 * time.Second):
 			t.Fatal("the caller whose INSERT the database holds waited past its deadline")
+		}
+	})
+}
+
+// A caller that gave up while its row waited leaves no session behind, and
+// past maxQueue waiting rows a login is refused at once with 503.
+func TestSessionWriterDropsAbandonedRowsAndBoundsTheQueue(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
+		s, g, ids := writerFixture(t, db, 1)
+		s.writer.maxQueue = 2
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if _, _, err := s.Issue(context.Background(), ids[0]); err != nil {
+				t.Errorf("first Issue: %v", err)
+			}
+		})
+		<-g.entered
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		if _, _, err := s.Issue(ctx, ids[0]); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("abandoned Issue = %v, want DeadlineExceeded", err)
+		}
+		held, cancelHeld := context.WithCancel(context.Background())
+		wg.Go(func() { _, _, _ = s.Issue(held, ids[0]) })
+		queued(t, s.writer, 2) // the abandoned row and this one
+		_, _, err := s.Issue(context.Background(), ids[0])
+		if e := api.Classify(err); !errors.Is(err, errSessionQueueFull) || e.Status != 503 {
+			t.Fatalf("Issue with the queue full = %v (%d), want 503", err, e.Status)
+		}
+		cancelHeld()
+		close(g.open)
+		wg.Wait()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			s.writer.mu.Lock()
+			idle := s.writer.running == 0
+			s.writer.mu.Unlock()
+			if idle {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the writer did not go idle")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		var rows int64
+		if err := db.Model(&Session{}).Count(&rows).Error; err != nil || rows != 1 {
+			t.Fatalf("%d session rows (%v), want 1: abandoned rows are not written", rows, err)
 		}
 	})
 }
