@@ -10,21 +10,27 @@ import (
 	"time"
 )
 
-// serveDebug serves Go's pprof profiles on addr (a loopback address, as
-// config checks) until ctx ends. It returns the bound address once the
-// socket is open.
+// serveDebug serves Go's pprof profiles on addr (config admits only a
+// loopback address; the bound socket is checked again) until ctx ends. It
+// returns the bound address once the socket is open. The command line is
+// not served, and requests must name a loopback host, so a web page cannot
+// reach the profiles through DNS rebinding.
 func serveDebug(ctx context.Context, addr string, log *slog.Logger) (net.Addr, error) {
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("debug listen %s: %w", addr, err)
 	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
+		_ = ln.Close()
+		return nil, fmt.Errorf("debug listen %s: bound %s, which is not a loopback address", addr, ln.Addr())
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	mux.HandleFunc("/debug/pprof/cmdline", http.NotFound)
+	srv := &http.Server{Handler: loopbackHostOnly(mux), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()
@@ -36,4 +42,20 @@ func serveDebug(ctx context.Context, addr string, log *slog.Logger) (net.Addr, e
 	}()
 	log.Info("pprof listening", "addr", ln.Addr().String())
 	return ln.Addr(), nil
+}
+
+// loopbackHostOnly refuses requests whose Host is not localhost or a
+// loopback IP (403).
+func loopbackHostOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.Host)
+		if err != nil {
+			host = r.Host
+		}
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			http.Error(w, "forbidden", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
