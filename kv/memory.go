@@ -98,20 +98,10 @@ func expiry(now time.Time, ttl time.Duration) time.Time {
 
 // Set implements Store. A negative ttl is an error.
 func (m *Memory) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	if ttl < 0 {
-		return fmt.Errorf("kv: set: %w: %v", errInvalidTTL, ttl)
-	}
-	now, err := m.lock(ctx, "set")
-	if err != nil {
-		return err
-	}
-	defer m.mu.Unlock()
-	m.items[key] = entry{value: bytes.Clone(value), expires: expiry(now, ttl)}
-	m.wrote(now)
-	return nil
+	return m.SetMany(ctx, ttl, Entry{Key: key, Value: value})
 }
 
-// SetMany implements Store.
+// SetMany implements Store (under one lock, so all at once).
 func (m *Memory) SetMany(ctx context.Context, ttl time.Duration, entries ...Entry) error {
 	if ttl < 0 {
 		return fmt.Errorf("kv: set: %w: %v", errInvalidTTL, ttl)

@@ -269,8 +269,15 @@ func (r *Redis) eval(ctx context.Context, s script, keys []string, args ...any) 
 	return cmd, err
 }
 
-// pxArg is the PX argument of a positive ttl (at least 1 ms).
-func pxArg(ttl time.Duration) int64 { return max(ttl.Milliseconds(), 1) }
+// setArgs is SET key value [PX ms] (at least 1 ms for a positive ttl).
+func (r *Redis) setArgs(key string, value []byte, ttl time.Duration) []any {
+	args := make([]any, 3, 6)
+	args[0], args[1], args[2] = "set", r.key(key), value
+	if ttl > 0 {
+		args = append(args, "px", max(ttl.Milliseconds(), 1))
+	}
+	return args
+}
 
 func (r *Redis) fail(op string, err error) error {
 	if errors.Is(err, redis.Nil) {
@@ -284,11 +291,7 @@ func (r *Redis) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	if ttl < 0 {
 		return fmt.Errorf("kv: set: %w: %v", errInvalidTTL, ttl)
 	}
-	args := []any{"set", r.key(key), value}
-	if ttl > 0 {
-		args = append(args, "px", pxArg(ttl))
-	}
-	if err := r.do(ctx, redis.NewStatusCmd(ctx, args...)); err != nil {
+	if err := r.do(ctx, redis.NewStatusCmd(ctx, r.setArgs(key, value, ttl)...)); err != nil {
 		return r.fail("set", err)
 	}
 	return nil
@@ -302,11 +305,7 @@ func (r *Redis) SetMany(ctx context.Context, ttl time.Duration, entries ...Entry
 	}
 	cmds := make([]*redis.StatusCmd, len(entries))
 	for i, e := range entries {
-		args := []any{"set", r.key(e.Key), e.Value}
-		if ttl > 0 {
-			args = append(args, "px", pxArg(ttl))
-		}
-		cmds[i] = redis.NewStatusCmd(ctx, args...)
+		cmds[i] = redis.NewStatusCmd(ctx, r.setArgs(e.Key, e.Value, ttl)...)
 	}
 	if r.ap == nil {
 		_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -349,11 +348,7 @@ func (r *Redis) SetNX(ctx context.Context, key string, value []byte, ttl time.Du
 	if ttl < 0 {
 		return false, fmt.Errorf("kv: setnx: %w: %v", errInvalidTTL, ttl)
 	}
-	args := []any{"set", r.key(key), value}
-	if ttl > 0 {
-		args = append(args, "px", pxArg(ttl))
-	}
-	cmd := redis.NewBoolCmd(ctx, append(args, "nx")...)
+	cmd := redis.NewBoolCmd(ctx, append(r.setArgs(key, value, ttl), "nx")...)
 	err := r.do(ctx, cmd)
 	if errors.Is(err, redis.Nil) {
 		return false, nil
