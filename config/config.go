@@ -159,7 +159,7 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("%sHTTP_ADDR=%q: want host:port: %w", Prefix, c.HTTPAddr, err))
 	}
 	if c.DebugAddr != "" {
-		if host, _, err := net.SplitHostPort(c.DebugAddr); err != nil || !isLoopback(host) {
+		if host, _, err := net.SplitHostPort(c.DebugAddr); err != nil || !IsLoopbackHost(host) {
 			errs = append(errs, fmt.Errorf("%sDEBUG_ADDR=%q: want a loopback host:port such as 127.0.0.1:6060 (profiles must not be public)", Prefix, c.DebugAddr))
 		}
 	}
@@ -322,11 +322,12 @@ func list(s string) []string {
 	return out
 }
 
-// isLoopback reports whether host is localhost or a loopback IP.
-func isLoopback(host string) bool {
-	if host == "localhost" {
+// IsLoopbackHost reports whether host (no port) is localhost or a loopback
+// IP (an IPv4-mapped one too).
+func IsLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }

@@ -123,7 +123,7 @@ func TestValues(t *testing.T) {
 		mustLoad(t, "DATABASE_URL", u)
 	}
 	mustLoad(t, "CORS_ORIGINS", "*")
-	for _, a := range []string{"127.0.0.1:6060", "localhost:0", "[::1]:6060"} {
+	for _, a := range []string{"127.0.0.1:6060", "localhost:0", "[::1]:6060", "[::ffff:127.0.0.1]:6060"} {
 		if c := mustLoad(t, "DEBUG_ADDR", a); c.DebugAddr != a {
 			t.Errorf("DebugAddr = %q, want %q", c.DebugAddr, a)
 		}

@@ -25,7 +25,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -43,6 +42,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/valyala/fasthttp"
 
+	"github.com/walletauth/walletauth/config"
 	"github.com/walletauth/walletauth/wallet"
 )
 
@@ -192,19 +192,11 @@ func checkTarget(raw string) (*url.URL, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("-target %q: want http://host:port", raw)
 	}
-	if !loopbackHost(u.Hostname()) {
+	if !config.IsLoopbackHost(u.Hostname()) {
 		return nil, fmt.Errorf("-target %q: only loopback hosts (127.0.0.0/8, ::1, localhost) are allowed", raw)
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	return u, nil
-}
-
-func loopbackHost(h string) bool {
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(h)
-	return err == nil && a.Unmap().IsLoopback()
 }
 
 // ---------------------------------------------------------------- driver
@@ -377,6 +369,7 @@ func newClient(base *url.URL, o options) *client {
 		MaxConnsPerHost:               o.c,
 		MaxIdleConnDuration:           90 * time.Second,
 		MaxConnWaitTimeout:            o.timeout,
+		MaxIdemponentCallAttempts:     1, // a failed request is an error, not silently sent again
 		ReadTimeout:                   o.timeout,
 		WriteTimeout:                  o.timeout,
 		NoDefaultUserAgentHeader:      true,
@@ -683,7 +676,7 @@ func (sr *signRecover) do(_ context.Context, _ int, i int64) (int, bool) {
 // with one GET route answering a constant JSON body.
 func serveBareGin(addr string, stdout io.Writer) error {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil || !loopbackHost(host) {
+	if err != nil || !config.IsLoopbackHost(host) {
 		return fmt.Errorf("-serve-bare %q: want a loopback host:port", addr)
 	}
 	gin.SetMode(gin.ReleaseMode)

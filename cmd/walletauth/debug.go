@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"github.com/walletauth/walletauth/config"
 )
 
 // serveDebug serves Go's pprof profiles on addr (config admits only a
@@ -52,7 +54,7 @@ func loopbackHostOnly(next http.Handler) http.Handler {
 		if err != nil {
 			host = r.Host
 		}
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		if !config.IsLoopbackHost(host) {
 			http.Error(w, "forbidden", http.StatusForbidden)
 			return
 		}
