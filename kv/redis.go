@@ -234,20 +234,42 @@ func applyDefaults(dial, read, write, pool *time.Duration, dialerRetries, maxRet
 
 func (r *Redis) key(k string) string { return r.prefix + k }
 
-// do runs cmd, batched with other callers' commands, and waits for its
-// reply or for ctx. A queued command no longer sees its caller's context
-// (its batch runs on the pipeliner's), so the wait is what keeps a deadline;
-// a command given up on may still run later, and every caller treats that
-// outcome as unknown (a nonce consumed stays consumed, an extra count errs
-// towards limiting), as with a reply lost on the wire.
-func (r *Redis) do(ctx context.Context, cmd redis.Cmder) error {
+// do runs cmds, batched with other callers' commands, and waits for their
+// replies or for ctx; the error is the first command's that failed. A
+// queued command no longer sees its caller's context (its batch runs on the
+// pipeliner's), so the wait is what keeps a deadline; a command given up
+// on may still run later, and every caller treats that outcome as unknown
+// (a nonce consumed stays consumed, an extra count errs towards limiting),
+// as with a reply lost on the wire.
+func (r *Redis) do(ctx context.Context, cmds ...redis.Cmder) error {
 	if r.ap == nil {
-		return r.client.Process(ctx, cmd)
+		if len(cmds) == 1 {
+			return r.client.Process(ctx, cmds[0])
+		}
+		_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, c := range cmds {
+				_ = p.Process(ctx, c)
+			}
+			return nil
+		})
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return r.ap.Submit(ctx, cmd).WaitContext(ctx)
+	if len(cmds) == 1 {
+		return r.ap.Submit(ctx, cmds[0]).WaitContext(ctx)
+	}
+	futures := make([]redis.AutoFuture, len(cmds))
+	for i, c := range cmds {
+		futures[i] = r.ap.Submit(ctx, c)
+	}
+	for _, f := range futures {
+		if err := f.WaitContext(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // eval runs s on keys and args: EVALSHA, then EVAL if Redis lacks it.
@@ -303,33 +325,12 @@ func (r *Redis) SetMany(ctx context.Context, ttl time.Duration, entries ...Entry
 	if ttl < 0 {
 		return fmt.Errorf("kv: set: %w: %v", errInvalidTTL, ttl)
 	}
-	cmds := make([]*redis.StatusCmd, len(entries))
+	cmds := make([]redis.Cmder, len(entries))
 	for i, e := range entries {
 		cmds[i] = redis.NewStatusCmd(ctx, r.setArgs(e.Key, e.Value, ttl)...)
 	}
-	if r.ap == nil {
-		_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, c := range cmds {
-				_ = p.Process(ctx, c)
-			}
-			return nil
-		})
-		if err != nil {
-			return r.fail("set", err)
-		}
-		return nil
-	}
-	if err := ctx.Err(); err != nil {
+	if err := r.do(ctx, cmds...); err != nil {
 		return r.fail("set", err)
-	}
-	futures := make([]redis.AutoFuture, len(cmds))
-	for i, c := range cmds {
-		futures[i] = r.ap.Submit(ctx, c)
-	}
-	for _, f := range futures {
-		if err := f.WaitContext(ctx); err != nil {
-			return r.fail("set", err)
-		}
 	}
 	return nil
 }
