@@ -92,16 +92,10 @@ func BenchmarkHotCheckColdPostgres(b *testing.B) {
 // BenchmarkHotIssueSession: one session insert (every wallet sign-in does
 // one) on SQLite.
 func BenchmarkHotIssueSession(b *testing.B) {
-	db := storagetest.OpenSQLite(b)
-	s, _ := hotSessions(b, db, nil)
-	us := users.NewStore(db, nil, nil)
-	u, err := us.Create(context.Background(), users.NewUser{}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	s, userID := hotIssueFixture(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := s.Issue(context.Background(), u.ID); err != nil {
+		if _, _, err := s.Issue(context.Background(), userID); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -111,23 +105,29 @@ func BenchmarkHotIssueSession(b *testing.B) {
 // share INSERTs and commits (group commit), so ns/op is well under the
 // single caller's round trip and commit.
 func BenchmarkHotIssueSessionParallel(b *testing.B) {
-	db := storagetest.OpenSQLite(b)
-	s, _ := hotSessions(b, db, nil)
-	us := users.NewStore(db, nil, nil)
-	u, err := us.Create(context.Background(), users.NewUser{}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	s, userID := hotIssueFixture(b)
 	b.ReportAllocs()
 	b.SetParallelism(32)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, _, err := s.Issue(context.Background(), u.ID); err != nil {
+			if _, _, err := s.Issue(context.Background(), userID); err != nil {
 				b.Error(err)
 				return
 			}
 		}
 	})
+}
+
+// hotIssueFixture is sessions over a fresh SQLite database with one user.
+func hotIssueFixture(b *testing.B) (*auth.Sessions, string) {
+	b.Helper()
+	db := storagetest.OpenSQLite(b)
+	s, _ := hotSessions(b, db, nil)
+	u, err := users.NewStore(db, nil, nil).Create(context.Background(), users.NewUser{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s, u.ID
 }
 
 // hotRouter is the wallet part of cmd/walletauth's router (same api
