@@ -91,7 +91,7 @@ func (s *Sessions) Issue(ctx context.Context, userID string) (string, *time.Time
 	if s.cache != nil {
 		// Skipped if anything was revoked meanwhile (a logout-all of this
 		// user racing the login): the database then decides.
-		s.cache.PutIf(HashToken(token), Session{UserID: userID, ExpiresAt: exp}, version)
+		s.cache.PutIf([32]byte(sess.TokenHash), Session{UserID: userID, ExpiresAt: exp}, version)
 	}
 	return token, exp, nil
 }
