@@ -23,6 +23,7 @@ import (
 
 	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/auth"
+	"github.com/walletauth/walletauth/cache"
 	"github.com/walletauth/walletauth/kv"
 	"github.com/walletauth/walletauth/kv/kvtest"
 	"github.com/walletauth/walletauth/ratelimit"
@@ -71,6 +72,7 @@ type envConfig struct {
 	clock     *testClock
 	contracts auth.ContractVerifier
 	wallet    auth.WalletConfig
+	userCache bool
 }
 
 type envOption func(*envConfig)
@@ -85,6 +87,10 @@ func withStore(st kv.Store) envOption { return func(c *envConfig) { c.store = st
 func withContracts(v auth.ContractVerifier) envOption {
 	return func(c *envConfig) { c.contracts = v }
 }
+
+// withUserCache caches user records in process (invalidated over a bus of
+// this env's own), as the service does with Redis.
+func withUserCache() envOption { return func(c *envConfig) { c.userCache = true } }
 
 // withClock shares a clock (a ContractVerifier's, say) with the service.
 func withClock(cl *testClock) envOption { return func(c *envConfig) { c.clock = cl } }
@@ -120,6 +126,9 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 		c.store = m
 	}
 	us := users.NewStore(c.db, c.clock.Now, nil)
+	if c.userCache {
+		us.EnableCache(cache.NewLocalBus(), 1000, time.Hour)
+	}
 	sessions := auth.NewSessions(c.db, c.clock.Now, 30*24*time.Hour, nil)
 	limiter := ratelimit.New(c.store, "rl:")
 	wl := auth.NewWallet(us, sessions, c.store, c.contracts, limiter, c.wallet, c.clock.Now, nil)

@@ -76,6 +76,26 @@ func HashToken(token string) [32]byte { return sha256.Sum256([]byte(token)) }
 // expiry (nil: none). The committed session is cached at once, so the
 // client's first request with it needs no database read.
 func (s *Sessions) Issue(ctx context.Context, userID string) (string, *time.Time, error) {
+	return s.issue(ctx, userID, nil)
+}
+
+// ErrNotOwner is IssueForWallet's answer when the user does not own the
+// wallet (nothing was written).
+var ErrNotOwner = errors.New("auth: the wallet is not the user's")
+
+// IssueForWallet is Issue for a wallet sign-in whose user came from a
+// cache: the session is written only if userID owns the 20-byte address
+// wallet when it is written, checked by the database in the INSERT itself
+// (no read before it, and nothing can change in between). ErrNotOwner
+// otherwise: the caller then looks the owner up in the database.
+func (s *Sessions) IssueForWallet(ctx context.Context, userID string, wallet []byte) (string, *time.Time, error) {
+	if wallet == nil {
+		return "", nil, ErrNotOwner
+	}
+	return s.issue(ctx, userID, wallet)
+}
+
+func (s *Sessions) issue(ctx context.Context, userID string, wallet []byte) (string, *time.Time, error) {
 	var version uint64
 	if s.cache != nil {
 		version = s.cache.Version()
@@ -84,7 +104,7 @@ func (s *Sessions) Issue(ctx context.Context, userID string) (string, *time.Time
 	if err != nil {
 		return "", nil, err
 	}
-	if err := s.writer.insert(ctx, sess); err != nil {
+	if err := s.writer.insert(ctx, sess, wallet); err != nil {
 		return "", nil, err
 	}
 	exp := sess.ExpiresAt

@@ -3,13 +3,10 @@ package auth
 import (
 	"context"
 	"errors"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"gorm.io/gorm"
 
 	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/storage"
@@ -25,20 +22,14 @@ type gate struct {
 	open    chan struct{}
 }
 
-func newGate(t *testing.T, db *storage.DB) *gate {
+func newGate(w *sessionWriter) *gate {
 	g := &gate{entered: make(chan struct{}), open: make(chan struct{})}
-	err := db.Callback().Raw().Before("gorm:raw").Register("test:gate", func(tx *gorm.DB) {
-		if !strings.HasPrefix(tx.Statement.SQL.String(), "INSERT INTO sessions") {
-			return
-		}
+	w.beforeExec = func(int) {
 		g.inserts.Add(1)
 		g.once.Do(func() {
 			close(g.entered)
 			<-g.open
 		})
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	return g
 }
@@ -74,7 +65,7 @@ func writerFixture(t *testing.T, db *storage.DB, nUsers int) (*Sessions, *gate, 
 	}
 	s := NewSessions(db, nil, time.Hour, nil)
 	s.writer.slots = 1 // deterministic batches
-	return s, newGate(t, db), ids
+	return s, newGate(s.writer), ids
 }
 
 // Logins arriving while a session INSERT is in flight are written together
@@ -109,6 +100,78 @@ func TestSessionWriterGroupsConcurrentLogins(t *testing.T) {
 		var rows int64
 		if err := db.Model(&Session{}).Count(&rows).Error; err != nil || rows != n+1 {
 			t.Fatalf("%d session rows (%v), want %d", rows, err, n+1)
+		}
+	})
+}
+
+// IssueForWallet writes a session only if its user owns the wallet at that
+// moment, decided by the INSERT itself, and rows of both kinds share one
+// batch: the owner's session is written, a session for the wallet's former
+// owner or for a wallet nobody owns is not (ErrNotOwner), a plain one is.
+func TestSessionWriterChecksTheWalletOwner(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
+		s, g, ids := writerFixture(t, db, 3)
+		ctx := context.Background()
+		us := users.NewStore(db, nil, nil)
+		wallet := func(b byte) []byte { a := make([]byte, 20); a[19] = b; return a }
+		if _, err := us.AddWallet(ctx, users.Wallet{Address: wallet(1), UserID: ids[0], ChainID: 1, Type: users.WalletEOA}); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if _, _, err := s.Issue(ctx, ids[2]); err != nil {
+				t.Errorf("first Issue: %v", err)
+			}
+		})
+		<-g.entered
+		type call struct {
+			user   string
+			wallet []byte
+			want   error
+		}
+		calls := []call{
+			{ids[0], wallet(1), nil},         // the owner
+			{ids[1], wallet(1), ErrNotOwner}, // not the owner
+			{ids[0], wallet(2), ErrNotOwner}, // nobody's wallet
+			{ids[1], nil, nil},               // Issue: no condition
+			{ids[0], wallet(1), nil},
+		}
+		toks := make([]string, len(calls))
+		errs := make([]error, len(calls))
+		for i, c := range calls {
+			wg.Go(func() {
+				if c.wallet == nil {
+					toks[i], _, errs[i] = s.Issue(ctx, c.user)
+				} else {
+					toks[i], _, errs[i] = s.IssueForWallet(ctx, c.user, c.wallet)
+				}
+			})
+		}
+		queued(t, s.writer, len(calls))
+		close(g.open)
+		wg.Wait()
+		if got := g.inserts.Load(); got != 2 {
+			t.Errorf("%d INSERTs, want 2 (the first alone, the rest together)", got)
+		}
+		for i, c := range calls {
+			if !errors.Is(errs[i], c.want) || (c.want == nil) != (errs[i] == nil) {
+				t.Errorf("call %d (%+v): error %v", i, c, errs[i])
+				continue
+			}
+			sess, err := s.Check(ctx, toks[i])
+			switch {
+			case c.want == nil && (err != nil || sess.UserID != c.user):
+				t.Errorf("call %d: token checks as %+v, %v; want user %s", i, sess, err, c.user)
+			case c.want != nil && toks[i] != "":
+				t.Errorf("call %d: refused, yet a token was returned", i)
+			}
+		}
+		var rows int64
+		if err := db.Model(&Session{}).Count(&rows).Error; err != nil || rows != 4 {
+			t.Fatalf("%d session rows (%v), want 4", rows, err)
+		}
+		if _, _, err := s.IssueForWallet(ctx, ids[0], nil); !errors.Is(err, ErrNotOwner) {
+			t.Fatalf("IssueForWallet without a wallet = %v, want ErrNotOwner", err)
 		}
 	})
 }

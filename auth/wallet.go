@@ -491,15 +491,9 @@ func (w *Wallet) doLogin(ctx context.Context, req LoginRequest, ip string) (*Log
 	if err != nil {
 		return nil, err
 	}
-	u, tok, err := w.findOrCreate(ctx, v, req.ReferralCode)
+	u, tok, created, err := w.signIn(ctx, v, req.ReferralCode)
 	if err != nil {
 		return nil, err
-	}
-	created := tok != ""
-	if !created {
-		if tok, _, err = w.sessions.Issue(ctx, u.ID); err != nil {
-			return nil, err
-		}
 	}
 	return &LoginResponse{AuthToken: tok, User: u.View(), Created: created}, nil
 }
@@ -516,6 +510,30 @@ func (w *Wallet) peekAddress(req *LoginRequest) (common.Address, bool) {
 	}
 	a, err := wallet.ParseAddress(strings.TrimSpace(req.Address))
 	return a, err == nil
+}
+
+// signIn returns the user owning the wallet and a new session's token,
+// creating the user (with its wallet and session, in one transaction) on
+// the first login. A returning wallet whose owner is cached costs one
+// statement: the session INSERT, which checks the ownership itself.
+func (w *Wallet) signIn(ctx context.Context, v *verified, referral string) (u *users.User, tok string, created bool, err error) {
+	addr := v.msg.Address.Bytes()
+	if u, ok := w.users.CachedByWallet(addr); ok {
+		tok, _, err := w.sessions.IssueForWallet(ctx, u.ID, addr)
+		if !errors.Is(err, ErrNotOwner) {
+			return u, tok, false, err
+		}
+		// Moved or unlinked meanwhile: the database says who owns it now.
+	}
+	u, tok, err = w.findOrCreate(ctx, v, referral)
+	if err != nil {
+		return nil, "", false, err
+	}
+	if tok != "" {
+		return u, tok, true, nil
+	}
+	tok, _, err = w.sessions.Issue(ctx, u.ID)
+	return u, tok, false, err
 }
 
 // findOrCreate returns the user owning the wallet, creating it on the first

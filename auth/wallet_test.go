@@ -23,6 +23,7 @@ import (
 	"github.com/walletauth/walletauth/auth"
 	"github.com/walletauth/walletauth/kv"
 	"github.com/walletauth/walletauth/storage"
+	"github.com/walletauth/walletauth/users"
 	"github.com/walletauth/walletauth/wallet"
 )
 
@@ -833,6 +834,84 @@ func testWalletLinking(t *testing.T, e *env) {
 	l := wantLogin(t, e.loginRec(t, stranger), stranger.addr, true)
 	if l.User.ID == theirs.User.ID {
 		t.Fatal("an unlinked wallet still logs in to its old user")
+	}
+}
+
+// A returning sign-in whose owner is cached writes its session only if the
+// database agrees on the owner: when another instance (whose invalidations
+// never arrive here) has moved the wallet to another user or unlinked it,
+// the stale record is not signed in to.
+func TestWalletLoginStaleOwnerHint(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			e := newEnv(t, append(b.open(t), withUserCache())...)
+			other := users.NewStore(e.db, e.clock.Now, nil) // another instance
+			ctx := testCtx(t)
+			w, spare := newSigner(t), newSigner(t)
+			a := e.mustLogin(t, w).User
+			wantLogin(t, e.loginRec(t, w), w.addr, false) // caches a as w's owner
+			if u, ok := e.users.CachedByWallet(w.addr.Bytes()); !ok || u.ID != a.ID {
+				t.Fatalf("CachedByWallet = %v, %v; want the hint this test is about", u, ok)
+			}
+			l := wantLogin(t, e.loginRec(t, w), w.addr, false)
+			if l.User.ID != a.ID {
+				t.Fatalf("logged in to %s, want %s", l.User.ID, a.ID)
+			}
+			sessionsOf := func(id string) int64 {
+				var n int64
+				if err := e.db.Model(&auth.Session{}).Where("user_id = ?", id).Count(&n).Error; err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			if n := sessionsOf(a.ID); n != 3 {
+				t.Fatalf("a has %d sessions, want 3", n)
+			}
+
+			// Elsewhere: a keeps a spare wallet, w moves to a new user b.
+			if _, err := other.AddWallet(ctx, users.Wallet{Address: spare.addr.Bytes(), UserID: a.ID, ChainID: 1, Type: users.WalletEOA}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := other.RemoveWallet(ctx, a.ID, w.addr.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+			bu, err := other.Create(ctx, users.NewUser{}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := other.AddWallet(ctx, users.Wallet{Address: w.addr.Bytes(), UserID: bu.ID, ChainID: 1, Type: users.WalletEOA}); err != nil {
+				t.Fatal(err)
+			}
+			if u, ok := e.users.CachedByWallet(w.addr.Bytes()); !ok || u.ID != a.ID {
+				t.Fatalf("the hint here should still (wrongly) name a: %v, %v", u, ok)
+			}
+			l = wantLogin(t, e.loginRec(t, w), w.addr, false)
+			if l.User.ID != bu.ID {
+				t.Fatalf("w logs in to %s after moving to %s", l.User.ID, bu.ID)
+			}
+			me := decodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, l.AuthToken))
+			if me.ID != bu.ID {
+				t.Fatalf("the token is %s's, want %s's", me.ID, bu.ID)
+			}
+			if n := sessionsOf(a.ID); n != 3 {
+				t.Fatalf("a has %d sessions after w moved, want still 3", n)
+			}
+
+			// Elsewhere again: w unlinked from b (b keeps another wallet).
+			if _, err := other.AddWallet(ctx, users.Wallet{Address: newSigner(t).addr.Bytes(), UserID: bu.ID, ChainID: 1, Type: users.WalletEOA}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := other.RemoveWallet(ctx, bu.ID, w.addr.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+			if u, ok := e.users.CachedByWallet(w.addr.Bytes()); !ok || u.ID != bu.ID {
+				t.Fatalf("the hint here should still (wrongly) name b: %v, %v", u, ok)
+			}
+			l = wantLogin(t, e.loginRec(t, w), w.addr, true)
+			if l.User.ID == a.ID || l.User.ID == bu.ID {
+				t.Fatalf("an unlinked wallet logged in to its old user %s", l.User.ID)
+			}
+		})
 	}
 }
 

@@ -3,7 +3,6 @@ package users
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"errors"
 	"fmt"
 	"math/big"
@@ -288,30 +287,13 @@ func (s *Store) GetByEmail(ctx context.Context, email string) (*User, error) {
 	return s.load(ctx, s.db.DB, "lower(u.email) = lower(?)", email)
 }
 
-// GetByWallet finds the user owning a 20-byte address: ErrNotFound. The
-// user record may come from the cache (see GetCached); the returned user
-// must not be modified.
-//
-// Who owns the wallet is always the database's answer, never the cache's:
-// a wallet unlinked, moved or deleted on another instance must not sign in
-// to its old account while the invalidation is on its way. The cache saves
-// the rest: when the remembered owner's record is cached and lists the
-// address, one primary-key lookup confirms the owner and the record is
-// used; otherwise one query reads the owner with its wallets.
+// GetByWallet finds the user owning a 20-byte address: ErrNotFound. Who
+// owns it is the database's answer, read with the user's record and
+// wallets in one query; the record is then cached like GetCached's and
+// remembered as the wallet's likely owner (see CachedByWallet).
 func (s *Store) GetByWallet(ctx context.Context, addr []byte) (*User, error) {
 	if s.owners == nil || !s.bus.Healthy() {
 		return s.getByWallet(ctx, addr)
-	}
-	if id, ok := s.owners.Get(string(addr)); ok {
-		if u, ok := s.views.Get(id); ok && u.hasWallet(addr) {
-			owner, err := s.walletOwner(ctx, addr)
-			if err == nil && owner == id {
-				return u, nil
-			}
-			if err != nil && !errors.Is(err, ErrNotFound) {
-				return nil, err
-			}
-		}
 	}
 	version := s.owners.Version()
 	u, err := s.getByWallet(ctx, addr)
@@ -321,17 +303,25 @@ func (s *Store) GetByWallet(ctx context.Context, addr []byte) (*User, error) {
 	return u, err
 }
 
-// walletOwner is the ID of the user owning addr: ErrNotFound.
-func (s *Store) walletOwner(ctx context.Context, addr []byte) (string, error) {
-	var id string
-	err := s.db.WithContext(ctx).Raw("SELECT user_id FROM wallets WHERE address = ?", addr).Row().Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", ErrNotFound
+// CachedByWallet is the cached record of the user that last owned addr,
+// without reading the database: a hint, not an answer. A wallet unlinked,
+// moved or deleted on another instance may still be listed here while the
+// invalidation is on its way, so the caller must have the database confirm
+// the owner in what it writes (auth.Sessions.IssueForWallet does). The
+// returned user must not be modified.
+func (s *Store) CachedByWallet(addr []byte) (*User, bool) {
+	if s.owners == nil || !s.bus.Healthy() {
+		return nil, false
 	}
-	if err != nil {
-		return "", fmt.Errorf("users: wallet owner: %w", err)
+	id, ok := s.owners.Get(string(addr))
+	if !ok {
+		return nil, false
 	}
-	return id, nil
+	u, ok := s.views.Get(id)
+	if !ok || !u.hasWallet(addr) {
+		return nil, false
+	}
+	return u, true
 }
 
 // getByWallet reads the owner of addr and its wallets in one query, and
