@@ -139,6 +139,11 @@ func Decode(body []byte, dst any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return ErrInvalidJSON.WithMessage("the request body is empty; a JSON object is expected")
 	}
+	// The common case, one valid object, in one pass; anything else is
+	// decoded again below for the precise message.
+	if json.Unmarshal(body, dst) == nil {
+		return nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(dst); err != nil {
 		var te *json.UnmarshalTypeError

@@ -165,8 +165,7 @@ func (e *Email) signup(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusCreated, LoginResponse{AuthToken: tok, User: u.View(), Created: true})
-	return nil
+	return writeLogin(c, http.StatusCreated, tok, u, true)
 }
 
 type loginRequest struct {
@@ -240,8 +239,7 @@ func (e *Email) doLogin(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, LoginResponse{AuthToken: tok, User: u.View(), Created: false})
-	return nil
+	return writeLogin(c, http.StatusOK, tok, u, false)
 }
 
 func (e *Email) addEmail(c *gin.Context) error {

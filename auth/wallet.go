@@ -463,39 +463,34 @@ func (w *Wallet) login(c *gin.Context) error {
 		return err
 	}
 	ctx := c.Request.Context()
-	resp, err := w.doLogin(ctx, req, c.ClientIP())
+	u, tok, created, err := w.doLogin(ctx, req, c.ClientIP())
 	if err != nil {
 		w.observe("wallet", api.Classify(err).Code)
 		return err
 	}
 	w.observe("wallet", "ok")
-	c.JSON(http.StatusOK, resp)
-	return nil
+	return writeLogin(c, http.StatusOK, tok, u, created)
 }
 
-func (w *Wallet) doLogin(ctx context.Context, req LoginRequest, ip string) (*LoginResponse, error) {
+func (w *Wallet) doLogin(ctx context.Context, req LoginRequest, ip string) (*users.User, string, bool, error) {
 	// An invalid referral code must not use up the nonce: check it first,
 	// when it can matter (the address has no user yet).
 	if req.ReferralCode != "" {
 		if addr, ok := w.peekAddress(&req); ok {
 			if _, err := w.users.GetByWallet(ctx, addr.Bytes()); errors.Is(err, users.ErrNotFound) {
 				if err := w.users.CheckReferralCode(ctx, req.ReferralCode); err != nil {
-					return nil, err
+					return nil, "", false, err
 				}
 			} else if err != nil {
-				return nil, err
+				return nil, "", false, err
 			}
 		}
 	}
 	v, err := w.verify(ctx, req, ip)
 	if err != nil {
-		return nil, err
+		return nil, "", false, err
 	}
-	u, tok, created, err := w.signIn(ctx, v, req.ReferralCode)
-	if err != nil {
-		return nil, err
-	}
-	return &LoginResponse{AuthToken: tok, User: u.View(), Created: created}, nil
+	return w.signIn(ctx, v, req.ReferralCode)
 }
 
 // peekAddress returns the address a login body is about, without checks.

@@ -1,0 +1,73 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/walletauth/walletauth/cache"
+	"github.com/walletauth/walletauth/storage/storagetest"
+	"github.com/walletauth/walletauth/users"
+)
+
+// writeLogin writes what encoding LoginResponse writes, byte for byte, for
+// a cached user (view JSON made once) and for one read afresh.
+func TestWriteLoginIsLoginResponse(t *testing.T) {
+	db := storagetest.OpenSQLite(t)
+	us := users.NewStore(db, nil, nil)
+	us.EnableCache(cache.NewLocalBus(), 10, time.Minute)
+	ctx := context.Background()
+	email := "Ann+<x>@example.com" // escaped by encoding/json: <, >
+	u, err := us.Create(ctx, users.NewUser{Username: "ann_1", Email: &email}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := us.AddWallet(ctx, users.Wallet{Address: make([]byte, 20), UserID: u.ID, ChainID: 1, Type: users.WalletEOA}); err != nil {
+		t.Fatal(err)
+	}
+	cached, err := us.GetCached(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := us.Get(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewSessions(db, nil, 0, nil)
+	tok, _, err := s.newSession(u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		u       *users.User
+		status  int
+		created bool
+	}{
+		{"cached", cached, http.StatusOK, false},
+		{"fresh", fresh, http.StatusCreated, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			c, _ := gin.CreateTestContext(rec)
+			if err := writeLogin(c, tc.status, tok, tc.u, tc.created); err != nil {
+				t.Fatal(err)
+			}
+			want, err := json.Marshal(LoginResponse{AuthToken: tok, User: tc.u.View(), Created: tc.created})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rec.Body.String(); got != string(want) {
+				t.Fatalf("writeLogin wrote\n%s\nwant\n%s", got, want)
+			}
+			if rec.Code != tc.status || rec.Header().Get("Content-Type") != "application/json; charset=utf-8" {
+				t.Fatalf("status %d, content type %q", rec.Code, rec.Header().Get("Content-Type"))
+			}
+		})
+	}
+}
