@@ -58,3 +58,36 @@ func TestRefusesNonLoopbackTargets(t *testing.T) {
 		}
 	}
 }
+
+// decode reads the answers the wallet scenario needs with fastjson as
+// encoding/json would, and refuses what is not there.
+func TestDecodeFast(t *testing.T) {
+	var ch challengeResp
+	body := `{"message":"example.com wants you to sign in\nwith \u003cyour\u003e key \"x\"","nonce":"abc123","expires_at":"2026-01-01T00:00:00Z"}`
+	if err := decode([]byte(body), &ch); err != nil {
+		t.Fatal(err)
+	}
+	var want challengeResp
+	if err := json.Unmarshal([]byte(body), &want); err != nil {
+		t.Fatal(err)
+	}
+	if ch != want {
+		t.Fatalf("decode = %+v, want %+v", ch, want)
+	}
+	var lr loginResp
+	if err := decode([]byte(`{"auth_token":"wat_x","user":{"id":"u","wallets":[{"a":1}]},"created":true}`), &lr); err != nil || lr != (loginResp{AuthToken: "wat_x", Created: true}) {
+		t.Fatalf("decode = %+v, %v", lr, err)
+	}
+	for _, bad := range []string{
+		`{"auth_token":"wat_x"}`,                 // no created
+		`{"created":false}`,                      // no token
+		`{"auth_token":1,"created":false}`,       // not a string
+		`{"auth_token":"wat_x","created":"yes"}`, // not a bool
+		`{"auth_token":"wat_x","created":false`,  // cut short
+		`{"auth_token":"wat_x","created":false} x`,
+	} {
+		if err := decode([]byte(bad), &loginResp{}); err == nil {
+			t.Errorf("decode(%s) = nil, want an error", bad)
+		}
+	}
+}
