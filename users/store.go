@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 
@@ -128,6 +129,13 @@ func (s *Store) Create(ctx context.Context, nu NewUser, attach Attach) (*User, e
 	if !ValidLanguage(lang) {
 		return nil, ErrInvalidLanguage
 	}
+	// Read before the transaction: an invalidation racing the create must
+	// keep the new record out of the caches (see cacheNew).
+	cached := s.views != nil && s.bus.Healthy()
+	var viewsVersion, ownersVersion uint64
+	if cached {
+		viewsVersion, ownersVersion = s.views.Version(), s.owners.Version()
+	}
 	var lastErr error
 	for attempt := 0; attempt < createAttempts; attempt++ {
 		u := &User{
@@ -176,6 +184,9 @@ func (s *Store) Create(ctx context.Context, nu NewUser, attach Attach) (*User, e
 			return nil
 		})
 		if err == nil {
+			if cached { // before the referrer's change bumps the versions
+				s.cacheNew(u, viewsVersion, ownersVersion)
+			}
 			if u.ReferrerID != nil {
 				s.onChange(ctx, *u.ReferrerID)
 			}
@@ -202,6 +213,20 @@ func (s *Store) Create(ctx context.Context, nu NewUser, attach Attach) (*User, e
 		lastErr = err // a generated username or code collided: try new ones
 	}
 	return nil, fmt.Errorf("users: create: %d collisions of generated values: %w", createAttempts, lastErr)
+}
+
+// cacheNew puts a committed new user in the caches, as GetByWallet would
+// after reading it, so that its next sign-in and GET /v1/users/me find it
+// warm. A copy: the caller may change the user it was given.
+func (s *Store) cacheNew(u *User, viewsVersion, ownersVersion uint64) {
+	c := *u
+	c.Wallets = slices.Clone(u.Wallets)
+	c.memo = nil
+	c.memoizeView()
+	s.views.PutIf(c.ID, &c, viewsVersion)
+	for _, w := range c.Wallets {
+		s.owners.PutIf(string(w.Address), c.ID, ownersVersion)
+	}
 }
 
 // loadSQL reads a user, its referrer's username and its wallets in one

@@ -716,6 +716,69 @@ func TestGetByWalletCached(t *testing.T) {
 	})
 }
 
+// A user created while the cache is on is cached as reading it back would
+// give it (same view JSON), with its wallets' owner hints, without a query;
+// changing the returned user does not change the cached one.
+func TestCreateCachesTheNewUser(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
+		f := newFixture(db)
+		f.store.EnableCache(cache.NewLocalBus(), 100, time.Minute)
+		ctx := context.Background()
+		referrer := f.create(t, users.NewUser{Username: "ref_1"})
+		email := "new@example.com"
+		u, err := f.store.Create(ctx, users.NewUser{Email: &email, ReferralCode: referrer.ReferralCode}, func(tx *gorm.DB, u *users.User) error {
+			w := &users.Wallet{Address: addr(3), UserID: u.ID, ChainID: 1, Type: users.WalletEOA, LinkedAt: u.JoinedAt}
+			if err := users.InsertFirstWalletTx(tx, w); err != nil {
+				return err
+			}
+			u.Wallets = []users.Wallet{*w}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh, err := f.store.Get(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := fresh.ViewJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Username = "changed_by_the_caller"
+		u.Wallets[0].ChainID = 99
+
+		var queries atomic.Int64
+		count := func(*gorm.DB) { queries.Add(1) }
+		if err := db.Callback().Query().Before("gorm:query").Register("test:count", count); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Callback().Row().Before("gorm:row").Register("test:count", count); err != nil {
+			t.Fatal(err)
+		}
+		hinted, ok := f.store.CachedByWallet(addr(3))
+		if !ok || hinted.ID != u.ID {
+			t.Fatalf("CachedByWallet = %v, %v; want the new user", hinted, ok)
+		}
+		cached, err := f.store.GetCached(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []*users.User{hinted, cached} {
+			got, err := c.ViewJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(want) {
+				t.Fatalf("cached view\n%s\nwant (read back)\n%s", got, want)
+			}
+		}
+		if n := queries.Load(); n != 0 {
+			t.Fatalf("%d queries, want none: the new user should be cached", n)
+		}
+	})
+}
+
 // A cached record's view JSON is made once and is what encoding its view
 // gives; a changed user, or a changed copy, encodes afresh.
 func TestViewJSONOfCachedUsers(t *testing.T) {
