@@ -58,12 +58,13 @@ func newTestClock() *testClock {
 // store and sessions on a test database, wallet login over a kv store, the
 // rate limiter over the same store, the api middleware.
 type env struct {
-	router *gin.Engine
-	clock  *testClock
-	db     *storage.DB
-	users  *users.Store
-	store  kv.Store
-	cfg    auth.WalletConfig
+	router   *gin.Engine
+	clock    *testClock
+	db       *storage.DB
+	users    *users.Store
+	sessions *auth.Sessions
+	store    kv.Store
+	cfg      auth.WalletConfig
 }
 
 type envConfig struct {
@@ -149,7 +150,7 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 	users.NewHandlers(us).Routes(me)
 	wl.Routes(v1.Group("/auth/wallet"))
 	wl.MeRoutes(me)
-	return &env{router: r, clock: c.clock, db: c.db, users: us, store: c.store, cfg: c.wallet}
+	return &env{router: r, clock: c.clock, db: c.db, users: us, sessions: sessions, store: c.store, cfg: c.wallet}
 }
 
 // backend is a database and shared store pair the service runs on.

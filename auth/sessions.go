@@ -83,11 +83,13 @@ func (s *Sessions) Issue(ctx context.Context, userID string) (string, *time.Time
 // wallet (nothing was written).
 var ErrNotOwner = errors.New("auth: the wallet is not the user's")
 
-// IssueForWallet is Issue for a wallet sign-in whose user came from a
-// cache: the session is written only if userID owns the 20-byte address
-// wallet when it is written, checked by the database in the INSERT itself
-// (no read before it, and nothing can change in between). ErrNotOwner
-// otherwise: the caller then looks the owner up in the database.
+// IssueForWallet is Issue for a wallet sign-in: the session is written
+// only if userID owns the 20-byte address wallet as of the INSERT's
+// snapshot, checked by the database in the INSERT itself (no read before
+// it). ErrNotOwner otherwise, also when the user was deleted meanwhile: the
+// caller then looks the owner up in the database. An unlink committing
+// while the INSERT runs is not seen by it (no lock is taken), as with any
+// read-then-write; it is ordered before the unlink's answer at worst.
 func (s *Sessions) IssueForWallet(ctx context.Context, userID string, wallet []byte) (string, *time.Time, error) {
 	if wallet == nil {
 		return "", nil, ErrNotOwner

@@ -510,25 +510,39 @@ func (w *Wallet) peekAddress(req *LoginRequest) (common.Address, bool) {
 // signIn returns the user owning the wallet and a new session's token,
 // creating the user (with its wallet and session, in one transaction) on
 // the first login. A returning wallet whose owner is cached costs one
-// statement: the session INSERT, which checks the ownership itself.
-func (w *Wallet) signIn(ctx context.Context, v *verified, referral string) (u *users.User, tok string, created bool, err error) {
+// statement: the session INSERT, which checks the ownership itself. Every
+// returning session is written on that condition, the owner read from the
+// database too, so a wallet moving between the read and the write is
+// looked up again rather than signed in to its former owner.
+func (w *Wallet) signIn(ctx context.Context, v *verified, referral string) (*users.User, string, bool, error) {
 	addr := v.msg.Address.Bytes()
-	if u, ok := w.users.CachedByWallet(addr); ok {
-		tok, _, err := w.sessions.IssueForWallet(ctx, u.ID, addr)
+	if hint, ok := w.users.CachedByWallet(addr); ok {
+		tok, _, err := w.sessions.IssueForWallet(ctx, hint.ID, addr)
+		if err == nil {
+			return hint, tok, false, nil
+		}
 		if !errors.Is(err, ErrNotOwner) {
-			return u, tok, false, err
+			return nil, "", false, err
 		}
 		// Moved or unlinked meanwhile: the database says who owns it now.
 	}
-	u, tok, err = w.findOrCreate(ctx, v, referral)
-	if err != nil {
-		return nil, "", false, err
+	for range 3 {
+		u, tok, err := w.findOrCreate(ctx, v, referral)
+		if err != nil {
+			return nil, "", false, err
+		}
+		if tok != "" {
+			return u, tok, true, nil
+		}
+		tok, _, err = w.sessions.IssueForWallet(ctx, u.ID, addr)
+		if err == nil {
+			return u, tok, false, nil
+		}
+		if !errors.Is(err, ErrNotOwner) {
+			return nil, "", false, err
+		}
 	}
-	if tok != "" {
-		return u, tok, true, nil
-	}
-	tok, _, err = w.sessions.Issue(ctx, u.ID)
-	return u, tok, false, err
+	return nil, "", false, api.ErrUnavailable.WithMessage("the wallet changed owner during the sign-in; retry")
 }
 
 // findOrCreate returns the user owning the wallet, creating it on the first

@@ -915,6 +915,53 @@ func TestWalletLoginStaleOwnerHint(t *testing.T) {
 	}
 }
 
+// A wallet that moves to another user between the database lookup of a
+// returning sign-in and its session INSERT signs in to its new owner: the
+// INSERT checks the owner, and the lookup is made again.
+func TestWalletLoginOwnerChangesDuringSignIn(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			e := newEnv(t, b.open(t)...) // no user cache: every lookup reads the database
+			other := users.NewStore(e.db, e.clock.Now, nil)
+			ctx := testCtx(t)
+			w, spare := newSigner(t), newSigner(t)
+			a := e.mustLogin(t, w).User
+			if _, err := other.AddWallet(ctx, users.Wallet{Address: spare.addr.Bytes(), UserID: a.ID, ChainID: 1, Type: users.WalletEOA}); err != nil {
+				t.Fatal(err)
+			}
+			bu, err := other.Create(ctx, users.NewUser{}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inserts := 0
+			auth.SetBeforeSessionInsert(e.sessions, func(int) {
+				inserts++
+				if inserts > 1 {
+					return
+				}
+				// After the lookup found a, before the session is written.
+				if _, err := other.RemoveWallet(ctx, a.ID, w.addr.Bytes()); err != nil {
+					t.Error(err)
+				}
+				if _, err := other.AddWallet(ctx, users.Wallet{Address: w.addr.Bytes(), UserID: bu.ID, ChainID: 1, Type: users.WalletEOA}); err != nil {
+					t.Error(err)
+				}
+			})
+			l := wantLogin(t, e.loginRec(t, w), w.addr, false)
+			if l.User.ID != bu.ID {
+				t.Fatalf("signed in to %s, want the new owner %s", l.User.ID, bu.ID)
+			}
+			if inserts != 2 {
+				t.Fatalf("%d session INSERTs, want 2 (refused for a, written for b)", inserts)
+			}
+			var n int64
+			if err := e.db.Model(&auth.Session{}).Where("user_id = ?", a.ID).Count(&n).Error; err != nil || n != 1 {
+				t.Fatalf("a has %d sessions (%v), want only its first", n, err)
+			}
+		})
+	}
+}
+
 // concurrency of logins, on every backend.
 func TestWalletLoginConcurrent(t *testing.T) {
 	for _, b := range backends(t) {

@@ -38,6 +38,10 @@ func TestWriteLoginIsLoginResponse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bare, err := us.Create(ctx, users.NewUser{}, nil) // no email, no wallet
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := NewSessions(db, nil, 0, nil)
 	tok, _, err := s.newSession(u.ID)
 	if err != nil {
@@ -46,19 +50,22 @@ func TestWriteLoginIsLoginResponse(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		u       *users.User
+		token   string
 		status  int
 		created bool
 	}{
-		{"cached", cached, http.StatusOK, false},
-		{"fresh", fresh, http.StatusCreated, true},
+		{"cached", cached, tok, http.StatusOK, false},
+		{"fresh", fresh, tok, http.StatusCreated, true},
+		{"no email, no wallet", bare, tok, http.StatusOK, false},
+		{"a token that needs escaping", cached, TokenPrefix + `a"b\c<d>` + "\u2028", http.StatusOK, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
 			c, _ := gin.CreateTestContext(rec)
-			if err := writeLogin(c, tc.status, tok, tc.u, tc.created); err != nil {
+			if err := writeLogin(c, tc.status, tc.token, tc.u, tc.created); err != nil {
 				t.Fatal(err)
 			}
-			want, err := json.Marshal(LoginResponse{AuthToken: tok, User: tc.u.View(), Created: tc.created})
+			want, err := json.Marshal(LoginResponse{AuthToken: tc.token, User: tc.u.View(), Created: tc.created})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -184,7 +184,10 @@ func (s *Store) Create(ctx context.Context, nu NewUser, attach Attach) (*User, e
 			return nil
 		})
 		if err == nil {
-			if cached { // before the referrer's change bumps the versions
+			// Not with a referrer: its username, read without a lock, may
+			// be renamed before this commit by a rename that does not yet
+			// see this referee, so the view could keep the old name.
+			if cached && u.ReferrerID == nil {
 				s.cacheNew(u, viewsVersion, ownersVersion)
 			}
 			if u.ReferrerID != nil {
@@ -315,7 +318,8 @@ func (s *Store) GetByEmail(ctx context.Context, email string) (*User, error) {
 // GetByWallet finds the user owning a 20-byte address: ErrNotFound. Who
 // owns it is the database's answer, read with the user's record and
 // wallets in one query; the record is then cached like GetCached's and
-// remembered as the wallet's likely owner (see CachedByWallet).
+// remembered as the wallet's likely owner (see CachedByWallet). The
+// returned user must not be modified.
 func (s *Store) GetByWallet(ctx context.Context, addr []byte) (*User, error) {
 	if s.owners == nil || !s.bus.Healthy() {
 		return s.getByWallet(ctx, addr)

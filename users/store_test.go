@@ -718,15 +718,15 @@ func TestGetByWalletCached(t *testing.T) {
 
 // A user created while the cache is on is cached as reading it back would
 // give it (same view JSON), with its wallets' owner hints, without a query;
-// changing the returned user does not change the cached one.
+// changing the returned user does not change the cached one. One created
+// with a referrer is not.
 func TestCreateCachesTheNewUser(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
 		f := newFixture(db)
 		f.store.EnableCache(cache.NewLocalBus(), 100, time.Minute)
 		ctx := context.Background()
-		referrer := f.create(t, users.NewUser{Username: "ref_1"})
 		email := "new@example.com"
-		u, err := f.store.Create(ctx, users.NewUser{Email: &email, ReferralCode: referrer.ReferralCode}, func(tx *gorm.DB, u *users.User) error {
+		u, err := f.store.Create(ctx, users.NewUser{Email: &email}, func(tx *gorm.DB, u *users.User) error {
 			w := &users.Wallet{Address: addr(3), UserID: u.ID, ChainID: 1, Type: users.WalletEOA, LinkedAt: u.JoinedAt}
 			if err := users.InsertFirstWalletTx(tx, w); err != nil {
 				return err
@@ -775,6 +775,18 @@ func TestCreateCachesTheNewUser(t *testing.T) {
 		}
 		if n := queries.Load(); n != 0 {
 			t.Fatalf("%d queries, want none: the new user should be cached", n)
+		}
+
+		// With a referrer it is not cached: the referrer's username in its
+		// view was read without a lock (a rename may race the create).
+		_, err = f.store.Create(ctx, users.NewUser{ReferralCode: u.ReferralCode}, func(tx *gorm.DB, r *users.User) error {
+			return users.InsertFirstWalletTx(tx, &users.Wallet{Address: addr(4), UserID: r.ID, ChainID: 1, Type: users.WalletEOA, LinkedAt: r.JoinedAt})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h, ok := f.store.CachedByWallet(addr(4)); ok {
+			t.Fatalf("a referee was cached at creation: %v", h.ID)
 		}
 	})
 }

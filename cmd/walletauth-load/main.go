@@ -435,7 +435,8 @@ type fastDecoder interface {
 var parsers fastjson.ParserPool
 
 // decode reads body into out: with fastjson when out is a fastDecoder
-// (the body is still checked to be one valid JSON value), else encoding/json.
+// (the body must parse as one JSON value with the fields read; fastjson's
+// parser does not check UTF-8 or every escape), else encoding/json.
 func decode(body []byte, out any) error {
 	fd, ok := out.(fastDecoder)
 	if !ok {
