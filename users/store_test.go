@@ -618,23 +618,31 @@ func TestConcurrentAddWallet(t *testing.T) {
 	})
 }
 
-// With the cache on, a returning wallet costs one primary-key query (the
-// owner, from the database) and no user load; the owner is never taken from
-// the cache, not even when another instance's change has not reached this
-// one's cache.
+// countQueries counts the reads db runs from now on (gorm's query and row
+// callbacks).
+func countQueries(t *testing.T, db *storage.DB) *atomic.Int64 {
+	t.Helper()
+	var n atomic.Int64
+	count := func(*gorm.DB) { n.Add(1) }
+	if err := db.Callback().Query().Before("gorm:query").Register("test:count", count); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Callback().Row().Before("gorm:row").Register("test:count", count); err != nil {
+		t.Fatal(err)
+	}
+	return &n
+}
+
+// With the cache on, GetByWallet still reads the owner from the database
+// (one query for the user and its wallets), and CachedByWallet gives the
+// last owner seen without a query: a hint, stale when another instance's
+// change has not reached this one's cache.
 func TestGetByWalletCached(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
 		f := newFixture(db)
 		f.store.EnableCache(cache.NewLocalBus(), 100, time.Minute)
 		ctx := context.Background()
-		var queries atomic.Int64
-		count := func(*gorm.DB) { queries.Add(1) }
-		if err := db.Callback().Query().Before("gorm:query").Register("test:count", count); err != nil {
-			t.Fatal(err)
-		}
-		if err := db.Callback().Row().Before("gorm:row").Register("test:count", count); err != nil {
-			t.Fatal(err)
-		}
+		queries := countQueries(t, db)
 		a, b := f.create(t, users.NewUser{}), f.create(t, users.NewUser{})
 		f.addWallet(t, a.ID, addr(7))
 		f.addWallet(t, a.ID, addr(8)) // a keeps a login method after losing 7
@@ -748,14 +756,7 @@ func TestCreateCachesTheNewUser(t *testing.T) {
 		u.Username = "changed_by_the_caller"
 		u.Wallets[0].ChainID = 99
 
-		var queries atomic.Int64
-		count := func(*gorm.DB) { queries.Add(1) }
-		if err := db.Callback().Query().Before("gorm:query").Register("test:count", count); err != nil {
-			t.Fatal(err)
-		}
-		if err := db.Callback().Row().Before("gorm:row").Register("test:count", count); err != nil {
-			t.Fatal(err)
-		}
+		queries := countQueries(t, db)
 		hinted, ok := f.store.CachedByWallet(addr(3))
 		if !ok || hinted.ID != u.ID {
 			t.Fatalf("CachedByWallet = %v, %v; want the new user", hinted, ok)
