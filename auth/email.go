@@ -154,17 +154,19 @@ func (e *Email) signup(c *gin.Context) error {
 	// The session is created in the user's transaction: a signup answered
 	// 503 leaves no account behind that a retry would find taken.
 	var tok string
+	issue := e.sessions.NewTxIssue()
 	u, err := e.users.Create(ctx, users.NewUser{
 		Username: req.Username, Email: &email, PasswordHash: &h,
 		Language: req.Language, ReferralCode: req.ReferralCode,
 	}, func(tx *gorm.DB, u *users.User) error {
 		var err error
-		tok, _, err = e.sessions.IssueTx(ctx, tx, u.ID)
+		tok, _, err = issue.Issue(ctx, tx, u.ID)
 		return err
 	})
 	if err != nil {
 		return err
 	}
+	issue.Committed()
 	return writeLogin(c, http.StatusCreated, tok, u, true)
 }
 

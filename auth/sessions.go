@@ -118,16 +118,57 @@ func (s *Sessions) issue(ctx context.Context, userID string, wallet []byte) (str
 	return token, exp, nil
 }
 
-// IssueTx is Issue inside a caller's transaction.
-func (s *Sessions) IssueTx(ctx context.Context, tx *gorm.DB, userID string) (string, *time.Time, error) {
+// createTx writes a new session in tx.
+func (s *Sessions) createTx(ctx context.Context, tx *gorm.DB, userID string) (string, Session, error) {
 	token, sess, err := s.newSession(userID)
+	if err != nil {
+		return "", Session{}, err
+	}
+	if err := tx.WithContext(ctx).Create(&sess).Error; err != nil {
+		return "", Session{}, fmt.Errorf("auth: create session: %w", err)
+	}
+	return token, sess, nil
+}
+
+// TxIssue is Issue inside a caller's transaction: it writes the session in
+// the transaction and caches it once the transaction has committed, so the
+// client's first request with the token needs no database read.
+// NewTxIssue before the transaction begins, Issue inside it, Committed
+// after the commit (not at all when it rolled back).
+type TxIssue struct {
+	s       *Sessions
+	version uint64
+	sess    *Session // the last issued: a retried transaction's earlier attempt rolled back
+}
+
+// NewTxIssue starts a TxIssue. Anything revoked from now on keeps the
+// session out of the cache (the database then decides).
+func (s *Sessions) NewTxIssue() *TxIssue {
+	t := &TxIssue{s: s}
+	if s.cache != nil {
+		t.version = s.cache.Version()
+	}
+	return t
+}
+
+// Issue writes a new session for userID in tx and returns its token (shown
+// once) and expiry (nil: none).
+func (t *TxIssue) Issue(ctx context.Context, tx *gorm.DB, userID string) (string, *time.Time, error) {
+	token, sess, err := t.s.createTx(ctx, tx, userID)
 	if err != nil {
 		return "", nil, err
 	}
-	if err := tx.WithContext(ctx).Create(&sess).Error; err != nil {
-		return "", nil, fmt.Errorf("auth: create session: %w", err)
-	}
+	t.sess = &sess
 	return token, sess.ExpiresAt, nil
+}
+
+// Committed caches the session issued, to be called only after the
+// transaction committed.
+func (t *TxIssue) Committed() {
+	if t.s.cache == nil || t.sess == nil {
+		return
+	}
+	t.s.cache.PutIf([32]byte(t.sess.TokenHash), Session{UserID: t.sess.UserID, ExpiresAt: t.sess.ExpiresAt}, t.version)
 }
 
 // newSession makes a fresh token and its row.

@@ -559,6 +559,7 @@ func (w *Wallet) findOrCreate(ctx context.Context, v *verified, referral string)
 		return nil, "", err
 	}
 	var tok string
+	issue := w.sessions.NewTxIssue()
 	u, err = w.users.Create(ctx, users.NewUser{ReferralCode: referral}, func(tx *gorm.DB, u *users.User) error {
 		wl := &users.Wallet{Address: addr, UserID: u.ID, ChainID: v.msg.ChainID, Type: v.kind, LinkedAt: u.JoinedAt}
 		if err := users.InsertFirstWalletTx(tx, wl); err != nil {
@@ -566,7 +567,7 @@ func (w *Wallet) findOrCreate(ctx context.Context, v *verified, referral string)
 		}
 		u.Wallets = []users.Wallet{*wl}
 		var err error
-		tok, _, err = w.sessions.IssueTx(ctx, tx, u.ID)
+		tok, _, err = issue.Issue(ctx, tx, u.ID)
 		return err
 	})
 	if errors.Is(err, users.ErrWalletTaken) || isUniqueViolation(err) {
@@ -576,6 +577,7 @@ func (w *Wallet) findOrCreate(ctx context.Context, v *verified, referral string)
 	if err != nil {
 		return nil, "", err
 	}
+	issue.Committed()
 	return u, tok, nil
 }
 

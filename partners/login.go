@@ -138,6 +138,7 @@ func (in *LoginInput) normalize() error {
 // partner told: errNoIdentity when there is none.
 func (s *Service) loginExisting(ctx context.Context, p Partner, in LoginInput) (*LoginResult, error) {
 	res := &LoginResult{}
+	issue := s.sessions.NewTxIssue()
 	err := s.users.DB().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var id Identity
 		err := tx.Where("partner_id = ? AND external_id = ?", p.ID, in.ExternalID).Take(&id).Error
@@ -161,7 +162,7 @@ func (s *Service) loginExisting(ctx context.Context, p Partner, in LoginInput) (
 			}
 			res.touched = true
 		}
-		if err := s.issue(ctx, tx, id.UserID, res); err != nil {
+		if err := s.issue(ctx, tx, issue, id.UserID, res); err != nil {
 			return err
 		}
 		u, err := s.users.GetTx(ctx, tx, id.UserID)
@@ -173,6 +174,7 @@ func (s *Service) loginExisting(ctx context.Context, p Partner, in LoginInput) (
 	})
 	switch {
 	case err == nil:
+		issue.Committed()
 		if res.touched {
 			s.users.Changed(ctx, res.User.ID)
 		}
@@ -188,6 +190,7 @@ func (s *Service) loginExisting(ctx context.Context, p Partner, in LoginInput) (
 // the identity first.
 func (s *Service) register(ctx context.Context, p Partner, in LoginInput) (*LoginResult, error) {
 	res := &LoginResult{Registered: true}
+	issue := s.sessions.NewTxIssue()
 	u, err := s.users.Create(ctx, users.NewUser{ReferralCode: in.ReferralCode}, func(tx *gorm.DB, u *users.User) error {
 		now := s.users.Now()
 		id := Identity{
@@ -201,7 +204,7 @@ func (s *Service) register(ctx context.Context, p Partner, in LoginInput) (*Logi
 			}
 			return fmt.Errorf("insert identity: %w", err)
 		}
-		return s.issue(ctx, tx, u.ID, res)
+		return s.issue(ctx, tx, issue, u.ID, res)
 	})
 	if err != nil {
 		if errors.Is(err, errIdentityExists) || errors.Is(err, users.ErrInvalidReferralCode) {
@@ -209,14 +212,16 @@ func (s *Service) register(ctx context.Context, p Partner, in LoginInput) (*Logi
 		}
 		return nil, wrap("register", err)
 	}
+	issue.Committed()
 	res.User = u
 	return res, nil
 }
 
 // issue creates the session and the login code of a login inside its
 // transaction: if the code cannot be stored, nothing of the login is kept.
-func (s *Service) issue(ctx context.Context, tx *gorm.DB, userID string, res *LoginResult) error {
-	tok, _, err := s.sessions.IssueTx(ctx, tx, userID)
+// The caller calls issue.Committed after the commit.
+func (s *Service) issue(ctx context.Context, tx *gorm.DB, issue *auth.TxIssue, userID string, res *LoginResult) error {
+	tok, _, err := issue.Issue(ctx, tx, userID)
 	if err != nil {
 		return err
 	}
