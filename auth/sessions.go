@@ -163,12 +163,16 @@ func (t *TxIssue) Issue(ctx context.Context, tx *gorm.DB, userID string) (string
 }
 
 // Committed caches the session issued, to be called only after the
-// transaction committed.
+// transaction committed; once (a second call does nothing). Anything
+// invalidated since NewTxIssue, on any instance, keeps it out: a sign-up
+// with a referral code (the referrer's change) is never cached here.
 func (t *TxIssue) Committed() {
-	if t.s.cache == nil || t.sess == nil {
+	sess := t.sess
+	t.sess = nil
+	if t.s.cache == nil || sess == nil {
 		return
 	}
-	t.s.cache.PutIf([32]byte(t.sess.TokenHash), Session{UserID: t.sess.UserID, ExpiresAt: t.sess.ExpiresAt}, t.version)
+	t.s.cache.PutIf([32]byte(sess.TokenHash), Session{UserID: sess.UserID, ExpiresAt: sess.ExpiresAt}, t.version)
 }
 
 // newSession makes a fresh token and its row.

@@ -30,15 +30,24 @@ func TestTxIssueCachesAfterCommit(t *testing.T) {
 		s := NewSessions(db, nil, time.Hour, sc)
 		// cachedOnly: the token checks out with its row gone from the
 		// database, which only the cache can answer.
+		// It must also answer what the row said.
 		cachedOnly := func(tok string) bool {
 			t.Helper()
 			h := HashToken(tok)
+			var row Session
+			err := db.Where("token_hash = ?", h[:]).Take(&row).Error
+			if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
+				t.Fatal(err)
+			}
 			if err := db.Where("token_hash = ?", h[:]).Delete(&Session{}).Error; err != nil {
 				t.Fatal(err)
 			}
-			_, err := s.Check(ctx, tok)
+			got, err := s.Check(ctx, tok)
 			if err != nil && !errors.Is(err, api.ErrUnauthorized) {
 				t.Fatal(err)
+			}
+			if err == nil && (got.UserID != u.ID || got.ExpiresAt == nil || row.ExpiresAt == nil || !got.ExpiresAt.Equal(*row.ExpiresAt)) {
+				t.Fatalf("cached session %+v, want user %s expiring at %v", got, u.ID, row.ExpiresAt)
 			}
 			return err == nil
 		}

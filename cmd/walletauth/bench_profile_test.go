@@ -297,6 +297,35 @@ func TestStatementsPerSignIn(t *testing.T) {
 	}
 }
 
+// An email sign-up's token is cached after its commit too: the first GET
+// /v1/users/me with it runs no SQL (the user was cached when created).
+func TestFirstRequestAfterEmailSignupNeedsNoSQL(t *testing.T) {
+	a := benchProfAppT(t)
+	w := benchProfDo(a.router, http.MethodPost, "/v1/auth/email/signup", "",
+		[]byte(`{"email":"first@example.com","password":"a long and unusual passphrase 42"}`))
+	if w.Code != http.StatusCreated {
+		t.Fatal(w.Code, w.Body.String())
+	}
+	var lr struct {
+		AuthToken string `json:"auth_token"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &lr); err != nil || lr.AuthToken == "" {
+		t.Fatal(w.Body.String(), err)
+	}
+	var statements atomic.Int64
+	count := func(*gorm.DB) { statements.Add(1) }
+	cb := a.db.DB.Callback()
+	_ = cb.Query().Before("gorm:query").Register("test:count_query", count)
+	_ = cb.Row().Before("gorm:row").Register("test:count_row", count)
+	_ = cb.Raw().Before("gorm:raw").Register("test:count_raw", count)
+	if w := benchProfDo(a.router, http.MethodGet, "/v1/users/me", lr.AuthToken, nil); w.Code != http.StatusOK {
+		t.Fatal(w.Code, w.Body.String())
+	}
+	if n := statements.Load(); n != 0 {
+		t.Fatalf("the first GET /v1/users/me after an email sign-up ran %d SQL statements, want none", n)
+	}
+}
+
 // The T variants of the helpers, for the statement count.
 func benchProfAppT(t *testing.T) *app {
 	env := map[string]string{
