@@ -123,7 +123,7 @@ type challengeRecord struct {
 }
 
 func nonceKey(n string) string             { return "nonce:" + n }
-func challengeKey(a common.Address) string { return "challenge:" + strings.ToLower(a.Hex()) }
+func challengeKey(a common.Address) string { return "challenge:" + wallet.LowerHex(a) }
 
 const nonceAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -359,7 +359,7 @@ func (w *Wallet) checkLogin(ctx context.Context, req LoginRequest, ip string, su
 			return nil, fmt.Errorf("auth: stored challenge does not parse: %w", err)
 		}
 	}
-	*subject = strings.ToLower(msg.Address.Hex())
+	*subject = wallet.LowerHex(msg.Address)
 	if err := exceeded(ctx, w.limiter, "wallet-fail-address", *subject, w.cfg.PerAddress); err != nil {
 		return nil, err
 	}
@@ -422,7 +422,7 @@ func noContractError(keyShaped bool, chain uint64) error {
 // another address is left alone.
 func (w *Wallet) consumeNonce(ctx context.Context, msg *wallet.Message) error {
 	key := nonceKey(msg.Nonce)
-	bound, _ := json.Marshal(nonceRecord{Address: msg.Address.Hex()})
+	bound, _ := json.Marshal(nonceRecord{Address: msg.AddressHex()})
 	ok, err := w.store.CompareAndDelete(ctx, key, bound)
 	if err != nil {
 		return err

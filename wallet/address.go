@@ -1,6 +1,7 @@
 package wallet
 
 import (
+	"encoding/hex"
 	"fmt"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -27,6 +28,15 @@ func ParseAddress(s string) (common.Address, error) {
 		return common.Address{}, fmt.Errorf("%w: bad EIP-55 checksum in %s (want %s)", ErrInvalidAddress, s, addr.Hex())
 	}
 	return addr, nil
+}
+
+// LowerHex returns a as "0x" and 40 lowercase hex digits: a stable key
+// for an address that, unlike Hex's EIP-55 form, costs no hashing.
+func LowerHex(a common.Address) string {
+	var b [42]byte
+	b[0], b[1] = '0', 'x'
+	hex.Encode(b[2:], a[:])
+	return string(b[:])
 }
 
 // parseChecksummedAddress parses an address that must be written exactly in

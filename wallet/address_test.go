@@ -8,6 +8,18 @@ import (
 	"github.com/walletauth/walletauth/wallet"
 )
 
+func TestLowerHex(t *testing.T) {
+	for _, s := range []string{"0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2", "0x0000000000000000000000000000000000000001", "0xFFfFfFffFFfffFFfFFfFFFFFffFFFffffFfFFFfF"} {
+		a, err := wallet.ParseAddress(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := wallet.LowerHex(a), strings.ToLower(s); got != want {
+			t.Errorf("LowerHex(%s) = %s, want %s", s, got, want)
+		}
+	}
+}
+
 func TestParseAddress(t *testing.T) {
 	const checksummed = "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2"
 	tests := []struct {

@@ -52,6 +52,11 @@ type Message struct {
 	// empty, non-nil slice means a "Resources:" line with no entries.
 	Resources []string
 
+	// parsedHex is the EIP-55 text of parsedAddr as read by ParseMessage,
+	// so AddressHex need not hash the address again (EIP-55 is a keccak).
+	parsedAddr common.Address
+	parsedHex  string
+
 	// The timestamps as written in the parsed text, for an exact round trip.
 	issuedAtText, expirationTimeText, notBeforeText writtenTime
 }
@@ -101,11 +106,12 @@ func ParseMessage(s string) (*Message, error) {
 		m.Domain = header
 	}
 
-	addr, err := parseChecksummedAddress(p.next())
+	line2 := p.next()
+	addr, err := parseChecksummedAddress(line2)
 	if err != nil {
 		return nil, invalidMessage("line 2: %v", err)
 	}
-	m.Address = addr
+	m.Address, m.parsedAddr, m.parsedHex = addr, addr, line2
 	if p.next() != "" {
 		return nil, invalidMessage("line 3 must be empty")
 	}
@@ -374,6 +380,15 @@ func invalidMessage(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidMessage}, args...)...)
 }
 
+// AddressHex returns m.Address in its EIP-55 form: the text ParseMessage
+// read when the address is still the parsed one, else computed.
+func (m *Message) AddressHex() string {
+	if m.parsedHex != "" && m.Address == m.parsedAddr {
+		return m.parsedHex
+	}
+	return m.Address.Hex()
+}
+
 // String returns the EIP-4361 text of m, the bytes a wallet signs. It does
 // not validate m: call Validate first on a Message you built.
 func (m *Message) String() string {
@@ -386,7 +401,7 @@ func (m *Message) String() string {
 	b.WriteString(m.Domain)
 	b.WriteString(headerSuffix)
 	b.WriteString("\n")
-	b.WriteString(m.Address.Hex())
+	b.WriteString(m.AddressHex())
 	b.WriteString("\n\n")
 	if m.Statement != nil {
 		b.WriteString(*m.Statement)

@@ -52,6 +52,30 @@ func TestParseMessageFullRoundTrip(t *testing.T) {
 	}
 }
 
+// TestAddressHexFollowsTheAddress: the EIP-55 text kept from parsing is
+// only used while the address is the parsed one.
+func TestAddressHexFollowsTheAddress(t *testing.T) {
+	m, err := wallet.ParseMessage(fullMessage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := m.AddressHex(), "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2"; got != want {
+		t.Fatalf("AddressHex() = %s, want %s", got, want)
+	}
+	other := common.HexToAddress("0x52908400098527886e0f7030069857d2e4169ee7")
+	m.Address = other
+	if got, want := m.AddressHex(), "0x52908400098527886E0F7030069857D2E4169EE7"; got != want {
+		t.Fatalf("AddressHex() after changing Address = %s, want %s", got, want)
+	}
+	if !strings.Contains(m.String(), "\n0x52908400098527886E0F7030069857D2E4169EE7\n") {
+		t.Fatalf("String() does not name the new address:\n%s", m.String())
+	}
+	built := wallet.Message{Address: other}
+	if got := built.AddressHex(); got != other.Hex() {
+		t.Fatalf("AddressHex() of a built message = %s, want %s", got, other.Hex())
+	}
+}
+
 // TestParseMessageRefuses changes one thing in fullMessage at a time.
 func TestParseMessageRefuses(t *testing.T) {
 	tests := []struct{ name, old, new string }{
