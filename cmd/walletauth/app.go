@@ -201,6 +201,10 @@ func (a *app) wire(opt appOptions) error {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
+	// Route on the path as sent, so a percent-encoded "/" (%2F) stays inside
+	// its segment: partner external IDs may contain one. Parameters are
+	// unescaped (UnescapePathValues, on by default).
+	r.UseRawPath = true
 	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
 		return fmt.Errorf("WALLETAUTH_TRUSTED_PROXIES: %w", err)
 	}

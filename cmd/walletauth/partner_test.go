@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -330,4 +331,66 @@ func TestPartnerCLIWithoutSecretKey(t *testing.T) {
 		"partner", "list"); bad.err == nil || !strings.Contains(bad.stderr, "SECRET_KEY") {
 		t.Fatalf("a malformed key must be refused: %v %q", bad.err, bad.stderr)
 	}
+}
+
+// TestPartnerExternalIDInPath: an external ID is any printable text, so the
+// per-user partner routes take it percent-encoded, "/" included (%2F), and
+// match it against the raw path.
+func TestPartnerExternalIDInPath(t *testing.T) {
+	a := newTestApp(t)
+	keys, err := loadKeyring(a.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secret, err := partners.NewRegistry(a.db, keys, a.now).Create(context.Background(), partners.NewPartner{Name: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer := []string{"Authorization", "Bearer " + secret}
+	for _, id := range []string{"team/42", "a%2Fb", "x?y#z", "two  spaces", "ünï/cødé", "/", "%"} {
+		t.Run(id, func(t *testing.T) {
+			rec := a.do(t, http.MethodPost, "/v1/partner/users/login", map[string]any{"external_id": id}, bearer...)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("login: %d %s", rec.Code, rec.Body)
+			}
+			var login struct {
+				User struct {
+					ID string `json:"id"`
+				} `json:"user"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &login); err != nil || login.User.ID == "" {
+				t.Fatalf("login body %s: %v", rec.Body, err)
+			}
+			path := "/v1/partner/users/" + url.PathEscape(id)
+
+			rec = a.do(t, http.MethodGet, path, nil, bearer...)
+			var got struct {
+				ID string `json:"id"`
+			}
+			if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &got) != nil || got.ID != login.User.ID {
+				t.Fatalf("GET %s: %d %s, want user %s", path, rec.Code, rec.Body, login.User.ID)
+			}
+			rec = a.do(t, http.MethodPost, path+"/points", map[string]any{"amount": 7, "reason": "test", "idempotency_key": "k-" + id}, bearer...)
+			if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"points":7`) {
+				t.Fatalf("POST %s/points: %d %s", path, rec.Code, rec.Body)
+			}
+			rec = a.do(t, http.MethodGet, path+"/ranking?n=1", nil, bearer...)
+			if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"external_id":`+string(mustJSON(t, id))) {
+				t.Fatalf("GET %s/ranking: %d %s", path, rec.Code, rec.Body)
+			}
+		})
+	}
+	// Another partner-ID shape is still unknown, not a routing accident.
+	if rec := a.do(t, http.MethodGet, "/v1/partner/users/"+url.PathEscape("team/43"), nil, bearer...); rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "user_not_found") {
+		t.Fatalf("unknown external ID: %d %s, want 404 user_not_found", rec.Code, rec.Body)
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
