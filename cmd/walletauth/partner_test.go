@@ -13,11 +13,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
+	"gorm.io/gorm"
 
 	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/auth"
@@ -393,4 +395,52 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestFirstRequestAfterPartnerLoginNeedsNoSQL: the session a partner login
+// issues (inside the transaction that creates the user, or for a returning
+// user) is cached once committed, so the user's first GET /v1/users/me with
+// it reads nothing from the database.
+func TestFirstRequestAfterPartnerLoginNeedsNoSQL(t *testing.T) {
+	a := newTestApp(t)
+	keys, err := loadKeyring(a.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secret, err := partners.NewRegistry(a.db, keys, a.now).Create(context.Background(), partners.NewPartner{Name: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var statements atomic.Int64
+	count := func(*gorm.DB) { statements.Add(1) }
+	cb := a.db.DB.Callback()
+	for name, err := range map[string]error{
+		"query": cb.Query().Before("gorm:query").Register("test:count_query", count),
+		"row":   cb.Row().Before("gorm:row").Register("test:count_row", count),
+		"raw":   cb.Raw().Before("gorm:raw").Register("test:count_raw", count),
+	} {
+		if err != nil {
+			t.Fatalf("register %s counter: %v", name, err)
+		}
+	}
+	for _, login := range []string{"first", "returning"} {
+		rec := a.do(t, http.MethodPost, "/v1/partner/users/login", map[string]any{"external_id": "u-1", "first_name": "Ada"}, "Authorization", "Bearer "+secret)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s login: %d %s", login, rec.Code, rec.Body)
+		}
+		var lr struct {
+			Registered bool   `json:"registered"`
+			AuthToken  string `json:"auth_token"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &lr); err != nil || lr.AuthToken == "" || lr.Registered != (login == "first") {
+			t.Fatalf("%s login body %s: %v", login, rec.Body, err)
+		}
+		statements.Store(0)
+		if rec := a.do(t, http.MethodGet, "/v1/users/me", nil, "Authorization", "Bearer "+lr.AuthToken); rec.Code != http.StatusOK {
+			t.Fatalf("GET /v1/users/me after the %s login: %d %s", login, rec.Code, rec.Body)
+		}
+		if n := statements.Load(); n != 0 {
+			t.Errorf("the first GET /v1/users/me after a %s partner login ran %d SQL statements, want none", login, n)
+		}
+	}
 }
