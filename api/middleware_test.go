@@ -1,0 +1,98 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+)
+
+// TestAccessLog: one JSON line per request with the request's facts, at
+// info for an answer and error for a 5xx; nothing below the logger's level.
+func TestAccessLog(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	newRouter := func(level slog.Level) (*gin.Engine, *bytes.Buffer) {
+		var buf bytes.Buffer
+		log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: level})).With("service", "walletauth")
+		r := gin.New()
+		r.Use(RequestID(), AccessLog(log))
+		r.GET("/things/:id", func(c *gin.Context) { c.String(http.StatusCreated, "hello") })
+		r.GET("/broken", func(c *gin.Context) {
+			_ = c.Error(errors.New("backend down"))
+			c.Status(http.StatusServiceUnavailable)
+		})
+		return r, &buf
+	}
+	serve := func(r *gin.Engine, path string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.RemoteAddr = "192.0.2.7:4321"
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		return w
+	}
+	lines := func(t *testing.T, buf *bytes.Buffer) []map[string]any {
+		t.Helper()
+		var out []map[string]any
+		for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+			if l == "" {
+				continue
+			}
+			var m map[string]any
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				t.Fatalf("not a JSON line: %q: %v", l, err)
+			}
+			out = append(out, m)
+		}
+		return out
+	}
+
+	r, buf := newRouter(slog.LevelInfo)
+	w := serve(r, "/things/42")
+	got := lines(t, buf)
+	if len(got) != 1 {
+		t.Fatalf("%d lines, want 1: %s", len(got), buf)
+	}
+	l := got[0]
+	want := map[string]any{
+		"level": "INFO", "msg": "request", "service": "walletauth", "request_id": w.Header().Get(RequestIDHeader),
+		"method": "GET", "route": "/things/:id", "path": "/things/42", "status": float64(201),
+		"client_ip": "192.0.2.7", "bytes": float64(5),
+	}
+	for k, v := range want {
+		if l[k] != v {
+			t.Errorf("%s = %v, want %v (line %v)", k, l[k], v, l)
+		}
+	}
+	if d, ok := l["duration"].(float64); !ok || d <= 0 {
+		t.Errorf("duration = %v, want a positive number of nanoseconds", l["duration"])
+	}
+	if _, ok := l["time"].(string); !ok {
+		t.Errorf("no time in %v", l)
+	}
+	if _, ok := l["error"]; ok {
+		t.Errorf("error attribute on a request without errors: %v", l)
+	}
+
+	buf.Reset()
+	serve(r, "/broken")
+	if got := lines(t, buf); len(got) != 1 || got[0]["level"] != "ERROR" || got[0]["status"] != float64(503) || got[0]["error"] != "Error #01: backend down\n" {
+		t.Fatalf("5xx line = %v", got)
+	}
+
+	// At warn only the 5xx is written.
+	r, buf = newRouter(slog.LevelWarn)
+	serve(r, "/things/1")
+	if buf.Len() != 0 {
+		t.Fatalf("a 2xx logged at warn level: %s", buf)
+	}
+	serve(r, "/broken")
+	if got := lines(t, buf); len(got) != 1 || got[0]["level"] != "ERROR" {
+		t.Fatalf("5xx at warn level = %v", got)
+	}
+}
