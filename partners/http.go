@@ -197,7 +197,7 @@ func (s *Service) handleGet(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	u, err := s.User(c.Request.Context(), p, c.Param("external_id"))
+	u, err := s.User(c.Request.Context(), p, api.PathParam(c, "external_id"))
 	if err != nil {
 		return err
 	}
@@ -286,7 +286,7 @@ func (s *Service) handlePoints(c *gin.Context) error {
 	if err := api.Bind(c, &req); err != nil {
 		return err
 	}
-	e, err := s.AddPoints(c.Request.Context(), p, c.Param("external_id"), req.Amount, req.Reason, req.IdempotencyKey)
+	e, err := s.AddPoints(c.Request.Context(), p, api.PathParam(c, "external_id"), req.Amount, req.Reason, req.IdempotencyKey)
 	if err != nil {
 		return err
 	}
@@ -323,7 +323,7 @@ func (s *Service) handleRanking(c *gin.Context) error {
 			return api.ErrInvalidParam.WithMessage("n must be an integer from 0 to %d", points.MaxNeighbours)
 		}
 	}
-	r, err := s.Ranking(c.Request.Context(), p, c.Param("external_id"), n)
+	r, err := s.Ranking(c.Request.Context(), p, api.PathParam(c, "external_id"), n)
 	if err != nil {
 		return err
 	}

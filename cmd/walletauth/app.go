@@ -202,9 +202,12 @@ func (a *app) wire(opt appOptions) error {
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
 	// Route on the path as sent, so a percent-encoded "/" (%2F) stays inside
-	// its segment: partner external IDs may contain one. Parameters are
-	// unescaped (UnescapePathValues, on by default).
+	// its segment: partner external IDs may contain one (handlers read them
+	// with api.PathParam). No trailing-slash redirects: they are built from
+	// the decoded path, so ".../x%2Fpoints/" would be sent to user x's
+	// points; such a path is 404 not_found instead.
 	r.UseRawPath = true
+	r.RedirectTrailingSlash = false
 	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
 		return fmt.Errorf("WALLETAUTH_TRUSTED_PROXIES: %w", err)
 	}

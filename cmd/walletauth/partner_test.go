@@ -336,8 +336,10 @@ func TestPartnerCLIWithoutSecretKey(t *testing.T) {
 }
 
 // TestPartnerExternalIDInPath: an external ID is any printable text, so the
-// per-user partner routes take it percent-encoded, "/" included (%2F), and
-// match it against the raw path.
+// per-user partner routes take it percent-encoded (url.PathEscape), "/"
+// included (%2F), and match it against the raw path. "+" stays "+": "a+b/c"
+// and "a b/c" are two users (Gin's own decoding of a raw path made "+" a
+// space).
 func TestPartnerExternalIDInPath(t *testing.T) {
 	a := newTestApp(t)
 	keys, err := loadKeyring(a.cfg)
@@ -349,7 +351,7 @@ func TestPartnerExternalIDInPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	bearer := []string{"Authorization", "Bearer " + secret}
-	for _, id := range []string{"team/42", "a%2Fb", "x?y#z", "two  spaces", "ünï/cødé", "/", "%"} {
+	for _, id := range []string{"a b/c", "a+b/c", "team/42", "a%2Fb", "x?y#z", "two  spaces", "ünï/cødé", "/", "%", "+", "1+1", "x/points"} {
 		t.Run(id, func(t *testing.T) {
 			rec := a.do(t, http.MethodPost, "/v1/partner/users/login", map[string]any{"external_id": id}, bearer...)
 			if rec.Code != http.StatusOK {
@@ -381,6 +383,15 @@ func TestPartnerExternalIDInPath(t *testing.T) {
 				t.Fatalf("GET %s/ranking: %d %s", path, rec.Code, rec.Body)
 			}
 		})
+	}
+	// No trailing-slash redirect: it would be built from the decoded path
+	// and name another user ("x/points" + "/" → user "x"'s points).
+	for _, path := range []string{"/v1/partner/users/x%2Fpoints/", "/v1/partner/users/team%2F42/"} {
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			if rec := a.do(t, method, path, map[string]any{"amount": 1, "reason": "r", "idempotency_key": "slash"}, bearer...); rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), `"not_found"`) {
+				t.Fatalf("%s %s: %d %s, want 404 not_found", method, path, rec.Code, rec.Body)
+			}
+		}
 	}
 	// Another partner-ID shape is still unknown, not a routing accident.
 	if rec := a.do(t, http.MethodGet, "/v1/partner/users/"+url.PathEscape("team/43"), nil, bearer...); rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "user_not_found") {

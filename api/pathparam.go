@@ -1,0 +1,31 @@
+package api
+
+import (
+	"net/url"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+)
+
+// PathParam returns the path parameter name as the client meant it: its
+// segment of the path as sent, percent-escapes decoded once and "+" kept.
+// Gin's own value differs when the router matches the raw path
+// (Engine.UseRawPath, so that %2F stays inside a segment): it decodes with
+// query rules, turning "+" into a space, so "a+b%2Fc" would name "a b/c".
+// It falls back to Gin's value for a route whose segments do not line up
+// with the path's (a catch-all parameter).
+func PathParam(c *gin.Context, name string) string {
+	route := strings.Split(c.FullPath(), "/")
+	path := strings.Split(c.Request.URL.EscapedPath(), "/")
+	if len(route) == len(path) {
+		for i, seg := range route {
+			if seg == ":"+name {
+				if v, err := url.PathUnescape(path[i]); err == nil {
+					return v
+				}
+				break
+			}
+		}
+	}
+	return c.Param(name)
+}
