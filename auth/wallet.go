@@ -49,6 +49,7 @@ type WalletConfig struct {
 	Skew           time.Duration // 30 s by default
 	PerAddress     Rate
 	PerIP          Rate
+	ChallengePerIP Rate // challenges and nonces issued per client IP
 }
 
 // nonceStore is what wallet login needs of the shared store.
@@ -158,6 +159,9 @@ type challengeResponse struct {
 }
 
 func (w *Wallet) challenge(c *gin.Context) error {
+	if err := w.allowIssue(c); err != nil {
+		return err
+	}
 	var req challengeRequest
 	chain := ""
 	if c.Request.Method == http.MethodPost {
@@ -251,7 +255,17 @@ func (w *Wallet) saveNonce(ctx context.Context, nonce string, rec nonceRecord) e
 	return w.store.Set(ctx, nonceKey(nonce), b, w.nonceTTL())
 }
 
+// allowIssue counts a challenge or nonce against the client IP's limit:
+// each is kept in the store for its lifetime, so issuing is limited even
+// though using one is not.
+func (w *Wallet) allowIssue(c *gin.Context) error {
+	return allow(c.Request.Context(), w.limiter, "wallet-issue-ip", c.ClientIP(), w.cfg.ChallengePerIP)
+}
+
 func (w *Wallet) nonce(c *gin.Context) error {
+	if err := w.allowIssue(c); err != nil {
+		return err
+	}
 	nonce, err := newNonce()
 	if err != nil {
 		return err

@@ -633,6 +633,44 @@ func TestWalletLoginRateLimits(t *testing.T) {
 	})
 }
 
+// TestWalletChallengeRateLimit: issuing challenges and nonces counts per
+// client IP (every one, not only failures: each is stored until it expires)
+// and is refused with 429 and Retry-After past the limit.
+func TestWalletChallengeRateLimit(t *testing.T) {
+	e := newEnv(t, withWallet(func(c *auth.WalletConfig) {
+		c.ChallengePerIP = auth.Rate{Max: 3, Window: time.Minute}
+	}))
+	s := newSigner(t)
+	e.challenge(t, s.addr.Hex())
+	decodeOK[challengeJSON](t, e.do(t, http.MethodPost, "/v1/auth/wallet/challenge", map[string]string{"address": s.addr.Hex()}, ""))
+	e.nonce(t)
+	for _, rec := range []*httptest.ResponseRecorder{
+		e.do(t, http.MethodGet, "/v1/auth/wallet/challenge?address="+s.addr.Hex(), nil, ""),
+		e.do(t, http.MethodPost, "/v1/auth/wallet/challenge", map[string]string{"address": s.addr.Hex()}, ""),
+		e.do(t, http.MethodGet, "/v1/auth/wallet/nonce", nil, ""),
+	} {
+		wantError(t, rec, http.StatusTooManyRequests, "rate_limited")
+		if got := rec.Header().Get("Retry-After"); got != "60" {
+			t.Fatalf("Retry-After %q, want 60", got)
+		}
+	}
+	// Signing in with a challenge issued before is not limited by it.
+	e.clock.Advance(time.Minute)
+	ch := e.challenge(t, s.addr.Hex())
+	for range 3 {
+		e.do(t, http.MethodGet, "/v1/auth/wallet/nonce", nil, "")
+	}
+	wantLogin(t, e.login(t, ch.Message, s.sign(t, ch.Message)), s.addr, true)
+	// Another client IP has its own count.
+	req := httptest.NewRequest(http.MethodGet, "/v1/auth/wallet/nonce", nil)
+	req.RemoteAddr = "203.0.113.9:1234"
+	rec := httptest.NewRecorder()
+	e.router.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("nonce from another IP: %d %s", rec.Code, rec.Body)
+	}
+}
+
 // hangingChain is a fake wallet.ChainReader whose calls never answer: they
 // block until their context ends, like an RPC node that does not respond.
 type hangingChain struct{ calls atomic.Int64 }

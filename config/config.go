@@ -61,6 +61,7 @@ type Config struct {
 	EmailFailPerIP      Rate
 	WalletPerAddress    Rate
 	WalletPerIP         Rate
+	ChallengePerIP      Rate
 	PartnerRate         Rate
 	SignupPerIP         Rate
 }
@@ -101,6 +102,7 @@ func Settings() []Setting {
 		{"EMAIL_FAIL_PER_IP", "50/15m", "failed email logins per client IP per window"},
 		{"WALLET_PER_ADDRESS", "100/1m", "failed wallet logins per address per window, then 429 until it ends"},
 		{"WALLET_PER_IP", "300/1m", "failed wallet logins per client IP per window, then 429 until it ends"},
+		{"CHALLENGE_PER_IP", "600/1m", "wallet challenges and nonces issued per client IP per window (each is kept for CHALLENGE_TTL)"},
 		{"SIGNUP_PER_IP", "0", "email signups per client IP per window (0: no limit)"},
 		{"PARTNER_RATE", "6000/1m", "partner API requests per partner per window"},
 	}
@@ -151,6 +153,7 @@ func Load(getenv func(string) string) (Config, error) {
 		EmailFailPerIP:      rate("EMAIL_FAIL_PER_IP", "50/15m"),
 		WalletPerAddress:    rate("WALLET_PER_ADDRESS", "100/1m"),
 		WalletPerIP:         rate("WALLET_PER_IP", "300/1m"),
+		ChallengePerIP:      rate("CHALLENGE_PER_IP", "600/1m"),
 		SignupPerIP:         rate("SIGNUP_PER_IP", "0"),
 		PartnerRate:         rate("PARTNER_RATE", "6000/1m"),
 	}

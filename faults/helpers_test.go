@@ -637,6 +637,7 @@ func baseEnv(dbURL, redisURL string) map[string]string {
 		"WALLETAUTH_EMAIL_FAIL_PER_IP": "0",
 		"WALLETAUTH_SIGNUP_PER_IP":     "0",
 		"WALLETAUTH_WALLET_PER_IP":     "0",
+		"WALLETAUTH_CHALLENGE_PER_IP":  "0",
 	}
 }
 

@@ -242,6 +242,7 @@ func (a *app) wire(opt appOptions) error {
 		Domain: cfg.SIWEDomain, URI: cfg.SIWEURI, Statement: cfg.SIWEStatement,
 		AllowedDomains: cfg.AllowedDomains, ChainIDs: cfg.ChainIDs, ChallengeTTL: cfg.ChallengeTTL,
 		PerAddress: auth.Rate(cfg.WalletPerAddress), PerIP: auth.Rate(cfg.WalletPerIP),
+		ChallengePerIP: auth.Rate(cfg.ChallengePerIP),
 	}, a.now, a.metrics.Login)
 	wl.Routes(v1.Group("/auth/wallet"))
 	wl.MeRoutes(me)

@@ -42,6 +42,7 @@ func benchProfApp(b *testing.B, logLevel string) (*app, io.Writer) {
 		"WALLETAUTH_HTTP_ADDR":              "127.0.0.1:8080",
 		"WALLETAUTH_DATABASE_URL":           "sqlite://" + filepath.Join(b.TempDir(), "bench.db"),
 		"WALLETAUTH_WALLET_PER_IP":          "0",
+		"WALLETAUTH_CHALLENGE_PER_IP":       "0",
 		"WALLETAUTH_WALLET_PER_ADDRESS":     "0",
 		"WALLETAUTH_EMAIL_FAIL_PER_IP":      "0",
 		"WALLETAUTH_EMAIL_FAIL_PER_ACCOUNT": "0",
@@ -332,6 +333,7 @@ func benchProfAppT(t *testing.T) *app {
 		"WALLETAUTH_HTTP_ADDR":          "127.0.0.1:8080",
 		"WALLETAUTH_DATABASE_URL":       "sqlite://" + filepath.Join(t.TempDir(), "bench.db"),
 		"WALLETAUTH_WALLET_PER_IP":      "0",
+		"WALLETAUTH_CHALLENGE_PER_IP":   "0",
 		"WALLETAUTH_WALLET_PER_ADDRESS": "0",
 		"WALLETAUTH_LOG_LEVEL":          "warn",
 	}
