@@ -54,6 +54,7 @@ type Config struct {
 	RequestTimeout  time.Duration
 	ShutdownTimeout time.Duration
 	DBMaxOpenConns  int
+	MemoryStoreMax  int // entries of the in-process store; 0: no limit
 	SecretKey       string
 	SecretKeyFile   string
 
@@ -79,6 +80,7 @@ func Settings() []Setting {
 		{"DEBUG_ADDR", "(empty: off)", "loopback host:port serving Go's net/http/pprof profiles (for profiling; never expose it)"},
 		{"DATABASE_URL", "sqlite://walletauth.db", "sqlite:///absolute/path.db, sqlite://relative.db, sqlite://:memory: or postgres://user@host:5432/db"},
 		{"REDIS_URL", "(empty: in-process store)", "redis://host:6379/0, rediss://…, or a cluster/sentinel URL (see README)"},
+		{"MEMORY_STORE_MAX_ENTRIES", "500000", "without Redis: entries the in-process store holds at most (nonces, challenges, counters: ~400 bytes each on average for challenges, ~200 MB at the default), then new ones are refused 503 until some expire; 0: no limit"},
 		{"SIWE_DOMAIN", "host:port of HTTP_ADDR", "domain named in issued EIP-4361 challenges"},
 		{"SIWE_URI", "http:// + SIWE_DOMAIN", "URI named in issued challenges; must be on SIWE_DOMAIN"},
 		{"SIWE_STATEMENT", "Sign in with your wallet.", "statement line of issued challenges (one line)"},
@@ -256,6 +258,11 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("%sDB_MAX_OPEN_CONNS: want a positive integer", Prefix))
 	}
 	c.DBMaxOpenConns = n
+	m, err := strconv.Atoi(get("MEMORY_STORE_MAX_ENTRIES", "500000"))
+	if err != nil || m < 0 {
+		errs = append(errs, fmt.Errorf("%sMEMORY_STORE_MAX_ENTRIES: want a non-negative integer", Prefix))
+	}
+	c.MemoryStoreMax = m
 	if c.ChallengeTTL == 0 {
 		errs = append(errs, fmt.Errorf("%sCHALLENGE_TTL: must be positive", Prefix))
 	}

@@ -93,6 +93,7 @@ func TestValues(t *testing.T) {
 		"LOG_LEVEL", "DEBUG",
 		"LOG_FORMAT", "text",
 		"DB_MAX_OPEN_CONNS", "5",
+		"MEMORY_STORE_MAX_ENTRIES", "0",
 		"EMAIL_FAIL_PER_IP", "3/15m",
 		"SIGNUP_PER_IP", "0",
 		"DATABASE_URL", "postgres://user:pw@db.example.com:5432/walletauth?sslmode=disable",
@@ -115,6 +116,9 @@ func TestValues(t *testing.T) {
 	}
 	if c.LogLevel != slog.LevelDebug || c.LogFormat != "text" || c.DBMaxOpenConns != 5 {
 		t.Errorf("LogLevel %v LogFormat %q DBMaxOpenConns %d", c.LogLevel, c.LogFormat, c.DBMaxOpenConns)
+	}
+	if c.MemoryStoreMax != 0 || mustLoad(t).MemoryStoreMax != 500000 {
+		t.Errorf("MemoryStoreMax %d, want 0 when set to 0 and 500000 by default", c.MemoryStoreMax)
 	}
 	if c.EmailFailPerIP != (config.Rate{Max: 3, Window: 15 * time.Minute}) || c.SignupPerIP != (config.Rate{}) {
 		t.Errorf("EmailFailPerIP %v SignupPerIP %v", c.EmailFailPerIP, c.SignupPerIP)
@@ -177,6 +181,8 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"SHUTDOWN_TIMEOUT", "-5s"},
 		{"DB_MAX_OPEN_CONNS", "0"},
 		{"DB_MAX_OPEN_CONNS", "many"},
+		{"MEMORY_STORE_MAX_ENTRIES", "-1"},
+		{"MEMORY_STORE_MAX_ENTRIES", "lots"},
 		{"EMAIL_FAIL_PER_ACCOUNT", "10"},
 		{"EMAIL_FAIL_PER_ACCOUNT", "10/0s"},
 		{"EMAIL_FAIL_PER_IP", "-1/15m"},

@@ -18,6 +18,13 @@ const sweepMin = 1024
 
 var errClosed = errors.New("store closed")
 
+// errFull is why a write of a new key is refused by a store at its limit.
+var errFull = errors.New("in-process store full")
+
+// fullSweepEvery bounds how often a full store looks for expired entries to
+// make room: a sweep walks every entry under the lock.
+const fullSweepEvery = time.Second
+
 // Memory is an in-process Store: a map behind a mutex, with lazy expiry and a
 // sweep of expired entries every so many writes. It starts no goroutine. Its
 // values hold on this instance only.
@@ -28,6 +35,8 @@ type Memory struct {
 	items   map[string]entry
 	writes  int // since the last sweep
 	sweepAt int // writes that trigger the next sweep
+	max     int // entries at most; 0: no limit
+	sweptAt time.Time
 	closed  bool
 }
 
@@ -45,6 +54,32 @@ var _ Store = (*Memory)(nil)
 // NewMemory returns an empty in-process store reading the time from now.
 func NewMemory(now func() time.Time) *Memory {
 	return &Memory{now: now, items: make(map[string]entry), sweepAt: sweepMin}
+}
+
+// Limit makes m hold at most max entries (0: no limit): a write that would
+// add a key past it fails with an error wrapping ErrUnavailable, after
+// expired entries are dropped, while keys already held can still be written,
+// read and deleted. Nonces and challenges live until used or expired, so
+// without a limit a flood of them grows the heap until the process dies.
+// Call it before m is used.
+func (m *Memory) Limit(max int) *Memory {
+	m.max = max
+	return m
+}
+
+// room reports whether n new keys fit; when they do not, it drops expired
+// entries (at most once per fullSweepEvery) and checks again.
+func (m *Memory) room(op string, now time.Time, n int) error {
+	if m.max == 0 || len(m.items)+n <= m.max {
+		return nil
+	}
+	if now.Sub(m.sweptAt) >= fullSweepEvery || now.Before(m.sweptAt) {
+		m.sweep(now)
+		if len(m.items)+n <= m.max {
+			return nil
+		}
+	}
+	return unavailable(op, fmt.Errorf("%w: %d entries", errFull, m.max))
 }
 
 // lock takes the mutex and returns the current time, or an error if ctx is
@@ -80,6 +115,11 @@ func (m *Memory) wrote(now time.Time) {
 	if m.writes < m.sweepAt {
 		return
 	}
+	m.sweep(now)
+}
+
+// sweep drops every expired entry.
+func (m *Memory) sweep(now time.Time) {
 	for k, e := range m.items {
 		if e.expired(now) {
 			delete(m.items, k)
@@ -87,6 +127,7 @@ func (m *Memory) wrote(now time.Time) {
 	}
 	m.writes = 0
 	m.sweepAt = max(sweepMin, len(m.items))
+	m.sweptAt = now
 }
 
 func expiry(now time.Time, ttl time.Duration) time.Time {
@@ -111,6 +152,17 @@ func (m *Memory) SetMany(ctx context.Context, ttl time.Duration, entries ...Entr
 		return err
 	}
 	defer m.mu.Unlock()
+	if m.max > 0 {
+		n := 0
+		for _, e := range entries {
+			if _, ok := m.get(e.Key, now); !ok {
+				n++
+			}
+		}
+		if err := m.room("set", now, n); err != nil {
+			return err
+		}
+	}
 	for _, e := range entries {
 		m.items[e.Key] = entry{value: bytes.Clone(e.Value), expires: expiry(now, ttl)}
 	}
@@ -144,6 +196,9 @@ func (m *Memory) SetNX(ctx context.Context, key string, value []byte, ttl time.D
 	defer m.mu.Unlock()
 	if _, ok := m.get(key, now); ok {
 		return false, nil
+	}
+	if err := m.room("setnx", now, 1); err != nil {
+		return false, err
 	}
 	m.items[key] = entry{value: bytes.Clone(value), expires: expiry(now, ttl)}
 	m.wrote(now)
@@ -210,6 +265,8 @@ func (m *Memory) Incr(ctx context.Context, key string, window time.Duration) (in
 		if n, err = strconv.ParseInt(string(e.value), 10, 64); err != nil {
 			return 0, 0, fmt.Errorf("kv: incr: %w", errNotInteger)
 		}
+	} else if err := m.room("incr", now, 1); err != nil {
+		return 0, 0, err
 	}
 	n++
 	if e.expires.IsZero() {

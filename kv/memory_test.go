@@ -1,6 +1,7 @@
 package kv_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -26,5 +27,69 @@ func TestMemoryCloseTwice(t *testing.T) {
 	}
 	if err := m.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// A limited store passes the whole contract suite while under its limit.
+func TestMemoryLimitedContract(t *testing.T) {
+	clock := kvtest.NewClock(start)
+	kvtest.Run(t, func(t *testing.T) kv.Store {
+		m := kv.NewMemory(clock.Now).Limit(100_000)
+		t.Cleanup(func() { _ = m.Close() })
+		return m
+	}, kvtest.WithAdvance(clock.Advance))
+}
+
+// TestMemoryLimit: at its limit the store refuses new keys as unavailable
+// (every way of adding one), keeps serving the keys it holds, and makes room
+// from expired entries, looking for them at most once a second.
+func TestMemoryLimit(t *testing.T) {
+	clock := kvtest.NewClock(start)
+	m := kv.NewMemory(clock.Now).Limit(3)
+	defer m.Close()
+	ctx := t.Context()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	full := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, kv.ErrUnavailable) {
+			t.Fatalf("%s on a full store: %v, want ErrUnavailable", what, err)
+		}
+	}
+	must(m.Set(ctx, "a", []byte("1"), time.Second))
+	must(m.SetMany(ctx, 10*time.Second, kv.Entry{Key: "b", Value: []byte("2")}, kv.Entry{Key: "c", Value: []byte("3")}))
+	if _, _, err := m.Incr(ctx, "c-count", time.Minute); err == nil {
+		t.Fatal("Incr of a fourth key succeeded")
+	}
+	full("Set", m.Set(ctx, "d", []byte("4"), time.Minute))
+	full("SetMany", m.SetMany(ctx, time.Minute, kv.Entry{Key: "a", Value: []byte("x")}, kv.Entry{Key: "d", Value: []byte("4")}))
+	_, err := m.SetNX(ctx, "d", []byte("4"), time.Minute)
+	full("SetNX", err)
+	_, _, err = m.Incr(ctx, "d", time.Minute)
+	full("Incr", err)
+	// What it holds still works: overwrite, read, consume.
+	must(m.SetMany(ctx, 500*time.Millisecond, kv.Entry{Key: "a", Value: []byte("x")}, kv.Entry{Key: "b", Value: []byte("y")}))
+	if v, err := m.Get(ctx, "a"); err != nil || string(v) != "x" {
+		t.Fatalf("Get a = %q, %v", v, err)
+	}
+	if _, err := m.Consume(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	must(m.Set(ctx, "d", []byte("4"), time.Minute)) // c's place
+	// a and b expire after 500 ms; the last sweep (of the first refusal
+	// above) was under a second ago, so there is no room yet, then there is.
+	clock.Advance(999 * time.Millisecond)
+	full("Set after expiry, within a second of a sweep", m.Set(ctx, "e", []byte("5"), time.Minute))
+	clock.Advance(time.Millisecond)
+	must(m.Set(ctx, "e", []byte("5"), time.Minute))
+	if n, _, err := m.Incr(ctx, "f", time.Minute); err != nil || n != 1 {
+		t.Fatalf("Incr f = %d, %v", n, err)
+	}
+	if _, err := m.Get(ctx, "a"); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("expired a: %v", err)
 	}
 }

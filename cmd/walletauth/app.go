@@ -88,7 +88,7 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 // requests that need it 503 until it is back (/readyz tells).
 func openStore(cfg config.Config, now func() time.Time) (kv.Store, error) {
 	if cfg.RedisURL == "" {
-		return kv.NewMemory(now), nil
+		return kv.NewMemory(now).Limit(cfg.MemoryStoreMax), nil
 	}
 	client, err := kv.NewRedisClient(cfg.RedisURL)
 	if err != nil {

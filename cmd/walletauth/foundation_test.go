@@ -1022,3 +1022,23 @@ func TestIssuedSessionsCheckedByMiddleware(t *testing.T) {
 		t.Fatalf("Check of an expired session: %v, want api.ErrUnauthorized", err)
 	}
 }
+
+// TestMemoryStoreLimit: without Redis the in-process store holds at most
+// MEMORY_STORE_MAX_ENTRIES; past it new nonces are refused 503 unavailable
+// in the contract's shape (never a 500) until expired ones make room.
+func TestMemoryStoreLimit(t *testing.T) {
+	a := newTestApp(t, withEnv("MEMORY_STORE_MAX_ENTRIES", "3", "CHALLENGE_PER_IP", "0"))
+	for i := range 3 {
+		if rec := a.do(t, http.MethodGet, "/v1/auth/wallet/nonce", nil); rec.Code != http.StatusOK {
+			t.Fatalf("nonce %d: %d %s", i, rec.Code, rec.Body)
+		}
+	}
+	wantError(t, a.do(t, http.MethodGet, "/v1/auth/wallet/nonce", nil), http.StatusServiceUnavailable, "unavailable")
+	// A challenge is two entries (its nonce and the address's last challenge).
+	wantError(t, a.do(t, http.MethodGet, "/v1/auth/wallet/challenge?address=0x52908400098527886E0F7030069857D2E4169EE7", nil), http.StatusServiceUnavailable, "unavailable")
+	// The nonces expire with the challenge lifetime (5 min + skew), and make room.
+	a.clock.Advance(6 * time.Minute)
+	if rec := a.do(t, http.MethodGet, "/v1/auth/wallet/challenge?address=0x52908400098527886E0F7030069857D2E4169EE7", nil); rec.Code != http.StatusOK {
+		t.Fatalf("challenge after expiry: %d %s", rec.Code, rec.Body)
+	}
+}
