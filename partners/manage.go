@@ -144,16 +144,19 @@ func (s *Service) ListUsers(ctx context.Context, p Partner, q ListQuery) (page [
 		last := rows[len(rows)-1]
 		next = encodeListCursor(listCursor{At: storage.Now(last.UpdatedAt), UserID: last.UserID, ExternalID: last.ExternalID})
 	}
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i] = r.UserID
+	}
+	byID, err := s.users.GetMany(ctx, ids)
+	if err != nil {
+		return nil, "", err
+	}
 	page = make([]PartnerUser, 0, len(rows))
 	for _, r := range rows {
-		u, err := s.users.Get(ctx, r.UserID)
-		if errors.Is(err, users.ErrNotFound) {
-			continue // deleted since the page was read
+		if u, ok := byID[r.UserID]; ok { // else deleted since the page was read
+			page = append(page, PartnerUser{ExternalID: r.ExternalID, User: u})
 		}
-		if err != nil {
-			return nil, "", err
-		}
-		page = append(page, PartnerUser{ExternalID: r.ExternalID, User: u})
 	}
 	return page, next, nil
 }

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"gorm.io/gorm"
 
 	"github.com/walletauth/walletauth/partners"
 	"github.com/walletauth/walletauth/storage"
@@ -153,9 +156,30 @@ func TestListUsers(t *testing.T) {
 		if got := all(url.Values{"limit": {"3"}}); !equal(got, exts) {
 			t.Fatalf("pages of 3: %v, want %v", got, exts)
 		}
+		var queries atomic.Int64
+		var counting atomic.Bool
+		counting.Store(true)
+		count := func(*gorm.DB) {
+			if counting.Load() {
+				queries.Add(1)
+			}
+		}
+		cb := db.DB.Callback()
+		if err := errors.Join(cb.Query().Before("gorm:query").Register("test:count_query", count),
+			cb.Row().Before("gorm:row").Register("test:count_row", count),
+			cb.Raw().Before("gorm:raw").Register("test:count_raw", count)); err != nil {
+			t.Fatal(err)
+		}
 		got, next := page(url.Values{"limit": {"7"}})
+		counting.Store(false)
+		t.Logf("queries for a page of 7: %d", queries.Load())
 		if len(got) != 7 || next != "" {
 			t.Fatalf("one full page: %v, next %q", got, next)
+		}
+		// The page, then its users in one query (not one per user); the
+		// partner's authentication may read too.
+		if n := queries.Load(); n > 3 {
+			t.Errorf("a page of 7 users ran %d queries, want at most 3", n)
 		}
 
 		// A change moves a user to the end; updated_since picks up from there.

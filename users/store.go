@@ -242,16 +242,34 @@ LEFT JOIN users AS r ON r.id = u.referrer_id
 LEFT JOIN wallets AS w ON w.user_id = u.id
 WHERE `
 
-// load reads the user matching where (one user at most). The rows are
-// scanned by hand: on a wallet sign-in that is not cached this is the only
-// query, and gorm's reflective Scan cost more CPU than the query itself.
+// load reads the user matching where (one user at most).
 func (s *Store) load(ctx context.Context, tx *gorm.DB, where string, args ...any) (*User, error) {
-	rows, err := tx.WithContext(ctx).Raw(loadSQL+where+" ORDER BY w.linked_at, w.address", args...).Rows()
+	us, err := s.loadAll(ctx, tx, where+" ORDER BY w.linked_at, w.address", args...)
+	switch {
+	case err != nil:
+		return nil, err
+	case len(us) == 0:
+		return nil, ErrNotFound
+	case len(us) > 1:
+		return nil, fmt.Errorf("users: get: %q matched more than one user", where)
+	}
+	return us[0], nil
+}
+
+// loadAll reads the users matching where, whose ORDER BY must keep each
+// user's rows together. The rows are scanned by hand: on a wallet sign-in
+// that is not cached this is the only query, and gorm's reflective Scan
+// cost more CPU than the query itself.
+func (s *Store) loadAll(ctx context.Context, tx *gorm.DB, whereOrder string, args ...any) ([]*User, error) {
+	rows, err := tx.WithContext(ctx).Raw(loadSQL+whereOrder, args...).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("users: get: %w", err)
 	}
 	defer rows.Close()
-	var u *User
+	var (
+		us []*User
+		u  *User
+	)
 	for rows.Next() {
 		var (
 			row      User
@@ -267,11 +285,10 @@ func (s *Store) load(ctx context.Context, tx *gorm.DB, where string, args ...any
 			&referrer, &addr, &chainID, &kind, &primary, &linkedAt); err != nil {
 			return nil, fmt.Errorf("users: get: scan: %w", err)
 		}
-		if u == nil {
+		if u == nil || row.ID != u.ID {
 			row.ReferrerUsername = referrer
 			u = &row
-		} else if row.ID != u.ID {
-			return nil, fmt.Errorf("users: get: %q matched more than one user", where)
+			us = append(us, u)
 		}
 		if addr == nil {
 			continue
@@ -294,10 +311,27 @@ func (s *Store) load(ctx context.Context, tx *gorm.DB, where string, args ...any
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("users: get: %w", err)
 	}
-	if u == nil {
-		return nil, ErrNotFound
+	return us, nil
+}
+
+// getManyChunk bounds the IDs of one GetMany query (SQLite allows 32,766
+// parameters, older builds 999).
+const getManyChunk = 500
+
+// GetMany returns the users with the given IDs, with their wallets, keyed by
+// ID, in one query per 500 IDs; IDs of no user are absent from the map.
+func (s *Store) GetMany(ctx context.Context, ids []string) (map[string]*User, error) {
+	out := make(map[string]*User, len(ids))
+	for chunk := range slices.Chunk(ids, getManyChunk) {
+		us, err := s.loadAll(ctx, s.db.DB, "u.id IN ? ORDER BY u.id, w.linked_at, w.address", chunk)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range us {
+			out[u.ID] = u
+		}
 	}
-	return u, nil
+	return out, nil
 }
 
 // Get returns the user with its wallets: ErrNotFound.

@@ -562,6 +562,51 @@ func TestWallets(t *testing.T) {
 	})
 }
 
+// TestGetMany: each found user is what Get reads (wallets in order, the
+// referrer's name), IDs of no user are absent, duplicates and more IDs than
+// one query takes are fine.
+func TestGetMany(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
+		f := newFixture(db)
+		u1 := f.create(t, users.NewUser{})
+		f.addWallet(t, u1.ID, addr(7))
+		f.clock.Advance(time.Second)
+		f.addWallet(t, u1.ID, addr(5))
+		u2 := f.create(t, users.NewUser{})
+		u3 := f.create(t, users.NewUser{ReferralCode: u1.ReferralCode})
+		f.addWallet(t, u3.ID, addr(9))
+
+		ids := []string{u3.ID, "01900000-0000-7000-8000-000000000000", u1.ID, u2.ID, u1.ID}
+		for i := range 600 {
+			ids = append(ids, fmt.Sprintf("01900000-0000-7000-8000-%012d", i+1))
+		}
+		ids = append(ids, u2.ID) // in the second chunk too
+		got, err := f.store.GetMany(context.Background(), ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 3 {
+			t.Fatalf("GetMany found %d users, want 3", len(got))
+		}
+		for _, id := range []string{u1.ID, u2.ID, u3.ID} {
+			want, _ := json.Marshal(f.get(t, id).View())
+			u, ok := got[id]
+			if !ok {
+				t.Fatalf("user %s missing", id)
+			}
+			if b, _ := json.Marshal(u.View()); string(b) != string(want) {
+				t.Errorf("GetMany[%s] = %s\nGet = %s", id, b, want)
+			}
+		}
+		if len(got[u1.ID].Wallets) != 2 || got[u3.ID].ReferrerUsername == nil || *got[u3.ID].ReferrerUsername != u1.Username {
+			t.Errorf("u1 wallets %d, u3 referrer %v", len(got[u1.ID].Wallets), got[u3.ID].ReferrerUsername)
+		}
+		if none, err := f.store.GetMany(context.Background(), nil); err != nil || len(none) != 0 {
+			t.Errorf("GetMany(nil) = %v, %v", none, err)
+		}
+	})
+}
+
 func TestRemoveLastLoginMethod(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
 		f := newFixture(db)
