@@ -12,11 +12,19 @@ import (
 // Gin's own value differs when the router matches the raw path
 // (Engine.UseRawPath, so that %2F stays inside a segment): it decodes with
 // query rules, turning "+" into a space, so "a+b%2Fc" would name "a b/c".
-// It falls back to Gin's value for a route whose segments do not line up
-// with the path's (a catch-all parameter).
+// The segment is taken from the path exactly as sent (URL.RawPath, which
+// the router matched), not from EscapedPath, which rebuilds it from the
+// decoded path when the client left characters such as "|" or UTF-8
+// unescaped, and so turns %2F back into "/". It falls back to Gin's value
+// for a route whose segments do not line up with the path's (a catch-all
+// parameter).
 func PathParam(c *gin.Context, name string) string {
+	sent := c.Request.URL.RawPath
+	if sent == "" {
+		sent = c.Request.URL.EscapedPath()
+	}
 	route := strings.Split(c.FullPath(), "/")
-	path := strings.Split(c.Request.URL.EscapedPath(), "/")
+	path := strings.Split(sent, "/")
 	if len(route) == len(path) {
 		for i, seg := range route {
 			if seg == ":"+name {
