@@ -159,9 +159,6 @@ type challengeResponse struct {
 }
 
 func (w *Wallet) challenge(c *gin.Context) error {
-	if err := w.allowIssue(c); err != nil {
-		return err
-	}
 	var req challengeRequest
 	chain := ""
 	if c.Request.Method == http.MethodPost {
@@ -192,6 +189,9 @@ func (w *Wallet) challenge(c *gin.Context) error {
 			return ErrChallengeChain.WithMessage("chain ID %q is not allowed here (allowed: %v)", truncate(chain, 32), w.cfg.ChainIDs)
 		}
 		chainID = id
+	}
+	if err := w.allowIssue(c); err != nil { // only what would be stored counts
+		return err
 	}
 	nonce, err := newNonce()
 	if err != nil {

@@ -641,6 +641,10 @@ func TestWalletChallengeRateLimit(t *testing.T) {
 		c.ChallengePerIP = auth.Rate{Max: 3, Window: time.Minute}
 	}))
 	s := newSigner(t)
+	// Refused requests store nothing and do not count.
+	for range 5 {
+		wantError(t, e.do(t, http.MethodGet, "/v1/auth/wallet/challenge?address=0x1234", nil, ""), http.StatusBadRequest, "invalid_address")
+	}
 	e.challenge(t, s.addr.Hex())
 	decodeOK[challengeJSON](t, e.do(t, http.MethodPost, "/v1/auth/wallet/challenge", map[string]string{"address": s.addr.Hex()}, ""))
 	e.nonce(t)

@@ -33,30 +33,30 @@ func (r Rate) String() string {
 
 // Config is every setting of the service.
 type Config struct {
-	HTTPAddr        string
-	DebugAddr       string
-	DatabaseURL     string
-	RedisURL        string
-	SIWEDomain      string
-	SIWEURI         string
-	SIWEStatement   string
-	AllowedDomains  []string
-	ChainIDs        []uint64
-	RPCURLs         map[uint64]string
-	RPCTimeout      time.Duration
-	ChallengeTTL    time.Duration
-	TokenTTL        time.Duration
-	LoginCodeTTL    time.Duration
-	CORSOrigins     []string
-	LogLevel        slog.Level
-	LogFormat       string
-	TrustedProxies  []string
-	RequestTimeout  time.Duration
-	ShutdownTimeout time.Duration
-	DBMaxOpenConns  int
-	MemoryStoreMax  int // entries of the in-process store; 0: no limit
-	SecretKey       string
-	SecretKeyFile   string
+	HTTPAddr            string
+	DebugAddr           string
+	DatabaseURL         string
+	RedisURL            string
+	SIWEDomain          string
+	SIWEURI             string
+	SIWEStatement       string
+	AllowedDomains      []string
+	ChainIDs            []uint64
+	RPCURLs             map[uint64]string
+	RPCTimeout          time.Duration
+	ChallengeTTL        time.Duration
+	TokenTTL            time.Duration
+	LoginCodeTTL        time.Duration
+	CORSOrigins         []string
+	LogLevel            slog.Level
+	LogFormat           string
+	TrustedProxies      []string
+	RequestTimeout      time.Duration
+	ShutdownTimeout     time.Duration
+	DBMaxOpenConns      int
+	MemoryChallengesMax int // wallet nonces and challenge records held in process without Redis; 0: no limit
+	SecretKey           string
+	SecretKeyFile       string
 
 	EmailFailPerAccount Rate
 	EmailFailPerIP      Rate
@@ -80,7 +80,7 @@ func Settings() []Setting {
 		{"DEBUG_ADDR", "(empty: off)", "loopback host:port serving Go's net/http/pprof profiles (for profiling; never expose it)"},
 		{"DATABASE_URL", "sqlite://walletauth.db", "sqlite:///absolute/path.db, sqlite://relative.db, sqlite://:memory: or postgres://user@host:5432/db"},
 		{"REDIS_URL", "(empty: in-process store)", "redis://host:6379/0, rediss://…, or a cluster/sentinel URL (see README)"},
-		{"MEMORY_STORE_MAX_ENTRIES", "500000", "without Redis: entries the in-process store holds at most (nonces, challenges, counters: ~400 bytes each on average for challenges, ~200 MB at the default), then new ones are refused 503 until some expire; 0: no limit"},
+		{"MEMORY_CHALLENGES_MAX", "500000", "without Redis: wallet nonces and challenge records held in process at most (~400 bytes each, ~200 MB at the default); past it new challenges are refused 503 until some expire; 0: no limit"},
 		{"SIWE_DOMAIN", "host:port of HTTP_ADDR", "domain named in issued EIP-4361 challenges"},
 		{"SIWE_URI", "http:// + SIWE_DOMAIN", "URI named in issued challenges; must be on SIWE_DOMAIN"},
 		{"SIWE_STATEMENT", "Sign in with your wallet.", "statement line of issued challenges (one line)"},
@@ -104,7 +104,7 @@ func Settings() []Setting {
 		{"EMAIL_FAIL_PER_IP", "50/15m", "failed email logins per client IP per window"},
 		{"WALLET_PER_ADDRESS", "100/1m", "failed wallet logins per address per window, then 429 until it ends"},
 		{"WALLET_PER_IP", "300/1m", "failed wallet logins per client IP per window, then 429 until it ends"},
-		{"CHALLENGE_PER_IP", "600/1m", "wallet challenges and nonces issued per client IP per window (each is kept for CHALLENGE_TTL)"},
+		{"CHALLENGE_PER_IP", "600/1m", "wallet challenges and nonces issued per client IP per window (each is kept until used or expired); behind a proxy set TRUSTED_PROXIES, or every client shares its IP"},
 		{"SIGNUP_PER_IP", "0", "email signups per client IP per window (0: no limit)"},
 		{"PARTNER_RATE", "6000/1m", "partner API requests per partner per window"},
 	}
@@ -258,11 +258,11 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("%sDB_MAX_OPEN_CONNS: want a positive integer", Prefix))
 	}
 	c.DBMaxOpenConns = n
-	m, err := strconv.Atoi(get("MEMORY_STORE_MAX_ENTRIES", "500000"))
+	m, err := strconv.Atoi(get("MEMORY_CHALLENGES_MAX", "500000"))
 	if err != nil || m < 0 {
-		errs = append(errs, fmt.Errorf("%sMEMORY_STORE_MAX_ENTRIES: want a non-negative integer", Prefix))
+		errs = append(errs, fmt.Errorf("%sMEMORY_CHALLENGES_MAX: want a non-negative integer", Prefix))
 	}
-	c.MemoryStoreMax = m
+	c.MemoryChallengesMax = m
 	if c.ChallengeTTL == 0 {
 		errs = append(errs, fmt.Errorf("%sCHALLENGE_TTL: must be positive", Prefix))
 	}

@@ -93,7 +93,7 @@ func TestValues(t *testing.T) {
 		"LOG_LEVEL", "DEBUG",
 		"LOG_FORMAT", "text",
 		"DB_MAX_OPEN_CONNS", "5",
-		"MEMORY_STORE_MAX_ENTRIES", "0",
+		"MEMORY_CHALLENGES_MAX", "0",
 		"EMAIL_FAIL_PER_IP", "3/15m",
 		"SIGNUP_PER_IP", "0",
 		"DATABASE_URL", "postgres://user:pw@db.example.com:5432/walletauth?sslmode=disable",
@@ -117,8 +117,11 @@ func TestValues(t *testing.T) {
 	if c.LogLevel != slog.LevelDebug || c.LogFormat != "text" || c.DBMaxOpenConns != 5 {
 		t.Errorf("LogLevel %v LogFormat %q DBMaxOpenConns %d", c.LogLevel, c.LogFormat, c.DBMaxOpenConns)
 	}
-	if c.MemoryStoreMax != 0 || mustLoad(t).MemoryStoreMax != 500000 {
-		t.Errorf("MemoryStoreMax %d, want 0 when set to 0 and 500000 by default", c.MemoryStoreMax)
+	if c.MemoryChallengesMax != 0 || mustLoad(t).MemoryChallengesMax != 500000 {
+		t.Errorf("MemoryChallengesMax %d, want 0 when set to 0 and 500000 by default", c.MemoryChallengesMax)
+	}
+	if c := mustLoad(t); c.ChallengePerIP != (config.Rate{Max: 600, Window: time.Minute}) {
+		t.Errorf("ChallengePerIP %v, want 600/1m by default", c.ChallengePerIP)
 	}
 	if c.EmailFailPerIP != (config.Rate{Max: 3, Window: 15 * time.Minute}) || c.SignupPerIP != (config.Rate{}) {
 		t.Errorf("EmailFailPerIP %v SignupPerIP %v", c.EmailFailPerIP, c.SignupPerIP)
@@ -181,8 +184,9 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"SHUTDOWN_TIMEOUT", "-5s"},
 		{"DB_MAX_OPEN_CONNS", "0"},
 		{"DB_MAX_OPEN_CONNS", "many"},
-		{"MEMORY_STORE_MAX_ENTRIES", "-1"},
-		{"MEMORY_STORE_MAX_ENTRIES", "lots"},
+		{"MEMORY_CHALLENGES_MAX", "-1"},
+		{"MEMORY_CHALLENGES_MAX", "lots"},
+		{"CHALLENGE_PER_IP", "600"},
 		{"EMAIL_FAIL_PER_ACCOUNT", "10"},
 		{"EMAIL_FAIL_PER_ACCOUNT", "10/0s"},
 		{"EMAIL_FAIL_PER_IP", "-1/15m"},

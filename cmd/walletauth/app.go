@@ -88,7 +88,7 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 // requests that need it 503 until it is back (/readyz tells).
 func openStore(cfg config.Config, now func() time.Time) (kv.Store, error) {
 	if cfg.RedisURL == "" {
-		return kv.NewMemory(now).Limit(cfg.MemoryStoreMax), nil
+		return kv.NewMemory(now), nil
 	}
 	client, err := kv.NewRedisClient(cfg.RedisURL)
 	if err != nil {
@@ -238,7 +238,18 @@ func (a *app) wire(opt appOptions) error {
 		a.closers = append(a.closers, func() error { closeChains(); return nil })
 		contracts = wallet.NewContractVerifier(chains, cfg.RPCTimeout, a.now)
 	}
-	wl := auth.NewWallet(a.users, a.sessions, a.kv, optionalVerifier(contracts), limiter, auth.WalletConfig{
+	// Without Redis, wallet nonces and challenges get an in-process store of
+	// their own with a bound: anyone can ask for them, and each is kept
+	// until used or expired, so a flood could otherwise grow the heap
+	// without end, or (in one shared bounded store) crowd out the partner
+	// API's counters, login codes and replay records.
+	var nonces kv.Store = a.kv
+	if a.cfg.RedisURL == "" {
+		m := kv.NewMemory(a.now).Limit(a.cfg.MemoryChallengesMax)
+		a.closers = append(a.closers, m.Close)
+		nonces = m
+	}
+	wl := auth.NewWallet(a.users, a.sessions, nonces, optionalVerifier(contracts), limiter, auth.WalletConfig{
 		Domain: cfg.SIWEDomain, URI: cfg.SIWEURI, Statement: cfg.SIWEStatement,
 		AllowedDomains: cfg.AllowedDomains, ChainIDs: cfg.ChainIDs, ChallengeTTL: cfg.ChallengeTTL,
 		PerAddress: auth.Rate(cfg.WalletPerAddress), PerIP: auth.Rate(cfg.WalletPerIP),

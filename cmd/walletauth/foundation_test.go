@@ -1023,11 +1023,13 @@ func TestIssuedSessionsCheckedByMiddleware(t *testing.T) {
 	}
 }
 
-// TestMemoryStoreLimit: without Redis the in-process store holds at most
-// MEMORY_STORE_MAX_ENTRIES; past it new nonces are refused 503 unavailable
-// in the contract's shape (never a 500) until expired ones make room.
-func TestMemoryStoreLimit(t *testing.T) {
-	a := newTestApp(t, withEnv("MEMORY_STORE_MAX_ENTRIES", "3", "CHALLENGE_PER_IP", "0"))
+// TestMemoryChallengesLimit: without Redis the process holds at most
+// MEMORY_CHALLENGES_MAX wallet nonces and challenges; past it new ones are
+// refused 503 unavailable in the contract's shape (never a 500) until
+// expired ones make room, while everything else that uses the store
+// (here: an email sign-up's failure counter) goes on working.
+func TestMemoryChallengesLimit(t *testing.T) {
+	a := newTestApp(t, withEnv("MEMORY_CHALLENGES_MAX", "3", "CHALLENGE_PER_IP", "0"))
 	for i := range 3 {
 		if rec := a.do(t, http.MethodGet, "/v1/auth/wallet/nonce", nil); rec.Code != http.StatusOK {
 			t.Fatalf("nonce %d: %d %s", i, rec.Code, rec.Body)
@@ -1036,6 +1038,13 @@ func TestMemoryStoreLimit(t *testing.T) {
 	wantError(t, a.do(t, http.MethodGet, "/v1/auth/wallet/nonce", nil), http.StatusServiceUnavailable, "unavailable")
 	// A challenge is two entries (its nonce and the address's last challenge).
 	wantError(t, a.do(t, http.MethodGet, "/v1/auth/wallet/challenge?address=0x52908400098527886E0F7030069857D2E4169EE7", nil), http.StatusServiceUnavailable, "unavailable")
+	// Failed email logins still count (their counters are new keys of the
+	// shared store, which the challenges cannot fill).
+	email := uniqueEmail(t)
+	a.signup(t, email)
+	for range 3 {
+		wantError(t, a.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": "not the password at all"}), http.StatusUnauthorized, "invalid_credentials")
+	}
 	// The nonces expire with the challenge lifetime (5 min + skew), and make room.
 	a.clock.Advance(6 * time.Minute)
 	if rec := a.do(t, http.MethodGet, "/v1/auth/wallet/challenge?address=0x52908400098527886E0F7030069857D2E4169EE7", nil); rec.Code != http.StatusOK {
