@@ -882,9 +882,10 @@ func TestFaultPostgresHung(t *testing.T) {
 				t.Errorf("/readyz: %v: %s", a, v)
 			}
 			if a.start.After(frozen) && a.start.Add(a.dur).Before(thawed) {
-				if a.status == 200 {
+				switch a.status {
+				case 200:
 					t.Errorf("/readyz answered 200 with PostgreSQL frozen: %v", a)
-				} else if a.status == 503 {
+				case 503:
 					ready503++
 				}
 			}

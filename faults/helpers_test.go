@@ -93,7 +93,7 @@ func walletauthBinary(t *testing.T) string {
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", p, "github.com/walletauth/walletauth/cmd/walletauth")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
 			return
 		}
 		binPath = p
@@ -288,7 +288,7 @@ func newPGCluster(port int) (*pgCluster, error) {
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
+		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
 	}
 	if err := c.Start(); err != nil {
 		return nil, err
@@ -333,7 +333,7 @@ func (c *pgCluster) Start() error {
 		return true
 	})
 	if p.exited() {
-		return fmt.Errorf("postgres exited at start: %v\n%s", p.err, c.log.String())
+		return fmt.Errorf("postgres exited at start: %v\n%s", p.err, c.log.String()) //nolint:errorlint // p.err may be nil (exit status 0)
 	}
 	if !ok {
 		return fmt.Errorf("postgres does not accept connections 30s after start\n%s", c.log.String())
@@ -491,7 +491,7 @@ func (r *redisServer) Start() error {
 	}
 	r.proc = p
 	if !waitFor(10*time.Second, 20*time.Millisecond, func() bool { return p.exited() || r.ping() == nil }) || p.exited() {
-		return fmt.Errorf("redis-server on port %d did not start: %v\n%s", r.port, p.err, r.log.String())
+		return fmt.Errorf("redis-server on port %d did not start: %v\n%s", r.port, p.err, r.log.String()) //nolint:errorlint // p.err is nil when it is still running
 	}
 	return nil
 }

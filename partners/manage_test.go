@@ -164,7 +164,7 @@ func TestListUsers(t *testing.T) {
 				queries.Add(1)
 			}
 		}
-		cb := db.DB.Callback()
+		cb := db.Callback()
 		if err := errors.Join(cb.Query().Before("gorm:query").Register("test:count_query", count),
 			cb.Row().Before("gorm:row").Register("test:count_row", count),
 			cb.Raw().Before("gorm:raw").Register("test:count_raw", count)); err != nil {

@@ -245,13 +245,13 @@ func decode(encoded string) (Params, []byte, []byte, error) {
 		if err != nil || (len(val) > 1 && val[0] == '0') {
 			return bad("bad parameter " + name)
 		}
-		switch name {
+		switch name { // n fits: ParseUint was given the field's bit size
 		case "m":
-			p.Memory = uint32(n)
+			p.Memory = uint32(n) //nolint:gosec // G115: n < 2^32
 		case "t":
-			p.Time = uint32(n)
+			p.Time = uint32(n) //nolint:gosec // G115: n < 2^32
 		case "p":
-			p.Threads = uint8(n)
+			p.Threads = uint8(n) //nolint:gosec // G115: n < 2^8
 		}
 	}
 	salt, err := b64.Strict().DecodeString(parts[4])
@@ -262,7 +262,7 @@ func decode(encoded string) (Params, []byte, []byte, error) {
 	if err != nil {
 		return bad("hash is not base64")
 	}
-	p.SaltLen, p.KeyLen = uint32(len(salt)), uint32(len(key))
+	p.SaltLen, p.KeyLen = uint32(len(salt)), uint32(len(key)) //nolint:gosec // G115: lengths of a stored hash's fields, far below 2^32
 	if err := p.validate(); err != nil {
 		return bad(strings.TrimPrefix(err.Error(), "passwords: "))
 	}

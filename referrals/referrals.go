@@ -98,7 +98,7 @@ func (s *Service) SetReferrer(ctx context.Context, userID, code string) (*users.
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("referrals: set referrer: %w", ctx.Err())
-		case <-time.After(time.Duration(attempt) * time.Duration(1+rand.IntN(10)) * time.Millisecond):
+		case <-time.After(time.Duration(attempt) * time.Duration(1+rand.IntN(10)) * time.Millisecond): //nolint:gosec // G404: jitter, not a secret
 		}
 	}
 	if err != nil {

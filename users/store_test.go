@@ -235,7 +235,7 @@ func TestCreateAttachRollsBack(t *testing.T) {
 		var id string
 		_, err := f.store.Create(context.Background(), users.NewUser{Username: "attached", ReferralCode: referrer.ReferralCode},
 			func(tx *gorm.DB, u *users.User) error { id = u.ID; return boom })
-		if err != boom {
+		if !errors.Is(err, boom) {
 			t.Fatalf("Create with failing attach: %v, want the attach error itself", err)
 		}
 		if _, err := f.store.Get(context.Background(), id); !errors.Is(err, users.ErrNotFound) {

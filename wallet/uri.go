@@ -20,14 +20,6 @@ type authority struct {
 	port        string // digits, "" when absent
 }
 
-// hostPort is host[:port], lowercased: the form compared against allowed domains.
-func (a authority) hostPort() string {
-	if a.port == "" {
-		return strings.ToLower(a.host)
-	}
-	return strings.ToLower(a.host) + ":" + a.port
-}
-
 // parseAuthority parses authority = [ userinfo "@" ] host [ ":" port ].
 // The port, when present, must be 1 to 5 digits no greater than 65535
 // (stricter than the RFC's *DIGIT, which allows "host:").

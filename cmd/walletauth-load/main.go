@@ -148,21 +148,24 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if o.warmup > 0 {
 		_ = drive(ctx, sc, o.c, o.n, o.warmup)
 	}
+	var profile *os.File
 	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
+		if profile, err = os.Create(*cpuProfile); err != nil {
 			return fmt.Errorf("-cpuprofile: %w", err)
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
+		if err := pprof.StartCPUProfile(profile); err != nil {
+			_ = profile.Close()
 			return fmt.Errorf("-cpuprofile: %w", err)
 		}
 	}
 	cpu0 := cpuTime()
 	res := drive(ctx, sc, o.c, o.n, o.duration)
 	cpu := cpuTime() - cpu0
-	if *cpuProfile != "" {
+	if profile != nil {
 		pprof.StopCPUProfile()
+		if err := profile.Close(); err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
 	}
 	res.ClientCPUms = float64(cpu.Microseconds()) / 1000
 	if res.Ops > 0 {
@@ -751,14 +754,14 @@ func serveBareGin(addr string, stdout io.Writer) error {
 	h := func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
 	r.GET("/bare", h)
 	r.GET("/healthz", h)
-	ln, err := net.Listen("tcp", addr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 120 * time.Second}
 	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -243,7 +243,7 @@ func (a *app) wire(opt appOptions) error {
 	// until used or expired, so a flood could otherwise grow the heap
 	// without end, or (in one shared bounded store) crowd out the partner
 	// API's counters, login codes and replay records.
-	var nonces kv.Store = a.kv
+	nonces := a.kv
 	if a.cfg.RedisURL == "" {
 		m := kv.NewMemory(a.now).Limit(a.cfg.MemoryChallengesMax)
 		a.closers = append(a.closers, m.Close)
@@ -324,7 +324,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	logOut := newBufferedLog(stderr)
-	defer logOut.Close()
+	defer func() { _ = logOut.Close() }() // the last lines' write error has nowhere to go
 	log := newLogger(cfg, logOut)
 	if opt == nil {
 		opt = &appOptions{}
@@ -390,7 +390,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }() // migrate's result is what matters
 	if err := db.Migrate(ctx); err != nil {
 		return err
 	}

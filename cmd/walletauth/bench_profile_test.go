@@ -244,7 +244,7 @@ func TestStatementsPerSignIn(t *testing.T) {
 			tables = append(tables, kind+":"+what)
 		}
 	}
-	cb := a.db.DB.Callback()
+	cb := a.db.Callback()
 	_ = cb.Query().After("gorm:query").Register("bench:count_query", count("select"))
 	_ = cb.Create().After("gorm:create").Register("bench:count_create", count("insert"))
 	_ = cb.Update().After("gorm:update").Register("bench:count_update", count("update"))
@@ -315,7 +315,7 @@ func TestFirstRequestAfterEmailSignupNeedsNoSQL(t *testing.T) {
 	}
 	var statements atomic.Int64
 	count := func(*gorm.DB) { statements.Add(1) }
-	cb := a.db.DB.Callback()
+	cb := a.db.Callback()
 	_ = cb.Query().Before("gorm:query").Register("test:count_query", count)
 	_ = cb.Row().Before("gorm:row").Register("test:count_row", count)
 	_ = cb.Raw().Before("gorm:raw").Register("test:count_raw", count)

@@ -136,7 +136,7 @@ func partnerCreate(ctx context.Context, args []string, getenv func(string) strin
 
 func printSecret(stdout, stderr io.Writer, id, secret string, asJSON bool) error {
 	if asJSON {
-		return json.NewEncoder(stdout).Encode(struct {
+		return json.NewEncoder(stdout).Encode(struct { //nolint:gosec // G117: a new secret is printed once, by design
 			PartnerID string `json:"partner_id"`
 			Secret    string `json:"secret"`
 		}{id, secret})

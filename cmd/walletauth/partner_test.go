@@ -428,7 +428,7 @@ func TestFirstRequestAfterPartnerLoginNeedsNoSQL(t *testing.T) {
 	}
 	var statements atomic.Int64
 	count := func(*gorm.DB) { statements.Add(1) }
-	cb := a.db.DB.Callback()
+	cb := a.db.Callback()
 	for name, err := range map[string]error{
 		"query": cb.Query().Before("gorm:query").Register("test:count_query", count),
 		"row":   cb.Row().Before("gorm:row").Register("test:count_row", count),

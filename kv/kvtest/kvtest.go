@@ -332,7 +332,7 @@ func (s *suite) consumeConcurrent(t *testing.T) {
 		case errors.Is(err, kv.ErrNotFound):
 			missed.Add(1)
 		default:
-			errs <- fmt.Errorf("Consume = %q, %w", v, err)
+			errs <- fmt.Errorf("got Consume = %q, %w", v, err)
 		}
 	})
 	close(errs)
@@ -475,7 +475,7 @@ func (s *suite) incrConcurrent(t *testing.T) {
 		case err != nil:
 			errs <- err
 		case n < 1 || n > workers || left <= 0:
-			errs <- fmt.Errorf("Incr = %d, %v", n, left)
+			errs <- fmt.Errorf("got Incr = %d, %v", n, left)
 		default:
 			seen[n].Add(1)
 		}
@@ -626,7 +626,7 @@ func deletePrefix(tb testing.TB, url, prefix string) {
 		tb.Errorf("cleanup: %v", err)
 		return
 	}
-	defer client.Close()
+	defer func() { _ = client.Close() }()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	match := strings.NewReplacer(`*`, `\*`, `?`, `\?`, `[`, `\[`).Replace(prefix) + "*"
