@@ -335,13 +335,10 @@ func TestPartnerCLIWithoutSecretKey(t *testing.T) {
 	}
 }
 
-// TestPartnerExternalIDInPath: an external ID is any printable text, so the
-// per-user partner routes take it percent-encoded (url.PathEscape), "/"
-// included (%2F), and match it against the raw path. "+" stays "+": "a+b/c"
-// and "a b/c" are two users (Gin's own decoding of a raw path made "+" a
-// space).
-func TestPartnerExternalIDInPath(t *testing.T) {
-	a := newTestApp(t)
+// newPartner registers a partner in a's database, as the CLI does, and
+// returns its secret.
+func (a *testApp) newPartner(t *testing.T) string {
+	t.Helper()
 	keys, err := loadKeyring(a.cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -350,6 +347,17 @@ func TestPartnerExternalIDInPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return secret
+}
+
+// TestPartnerExternalIDInPath: an external ID is any printable text, so the
+// per-user partner routes take it percent-encoded (url.PathEscape), "/"
+// included (%2F), and match it against the raw path. "+" stays "+": "a+b/c"
+// and "a b/c" are two users (Gin's own decoding of a raw path made "+" a
+// space).
+func TestPartnerExternalIDInPath(t *testing.T) {
+	a := newTestApp(t)
+	secret := a.newPartner(t)
 	bearer := []string{"Authorization", "Bearer " + secret}
 	for _, id := range []string{"a b/c", "a+b/c", "team/42", "a%2Fb", "x?y#z", "two  spaces", "ünï/cødé", "/", "%", "+", "1+1", "x/points", "a b/c|", "a+b/c|", "ü b/c", "ü+b/c"} {
 		t.Run(id, func(t *testing.T) {
@@ -418,14 +426,7 @@ func mustJSON(t *testing.T, v any) []byte {
 // it reads nothing from the database.
 func TestFirstRequestAfterPartnerLoginNeedsNoSQL(t *testing.T) {
 	a := newTestApp(t)
-	keys, err := loadKeyring(a.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, secret, err := partners.NewRegistry(a.db, keys, a.now).Create(context.Background(), partners.NewPartner{Name: "acme"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	secret := a.newPartner(t)
 	var statements atomic.Int64
 	count := func(*gorm.DB) { statements.Add(1) }
 	cb := a.db.Callback()
