@@ -68,12 +68,16 @@ func AccessLog(log *slog.Logger) gin.HandlerFunc {
 			return
 		}
 		end := time.Now()
+		path := c.Request.URL.RawPath // as sent, when it differs from the decoded one (%2F)
+		if path == "" {
+			path = c.Request.URL.Path
+		}
 		r := slog.NewRecord(end, level, "request", 0)
 		r.AddAttrs(
 			slog.String("request_id", GetRequestID(c)),
 			slog.String("method", c.Request.Method),
 			slog.String("route", c.FullPath()),
-			slog.String("path", c.Request.URL.Path),
+			slog.String("path", path),
 			slog.Int("status", status),
 			slog.Duration("duration", end.Sub(start)),
 			slog.String("client_ip", c.ClientIP()),

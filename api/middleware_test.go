@@ -79,6 +79,13 @@ func TestAccessLog(t *testing.T) {
 		t.Errorf("error attribute on a request without errors: %v", l)
 	}
 
+	// The path as sent: an encoded "/" stays encoded.
+	buf.Reset()
+	serve(r, "/things/a%2Fb")
+	if got := lines(t, buf); len(got) != 1 || got[0]["path"] != "/things/a%2Fb" {
+		t.Fatalf("path of /things/a%%2Fb = %v", got)
+	}
+
 	buf.Reset()
 	serve(r, "/broken")
 	if got := lines(t, buf); len(got) != 1 || got[0]["level"] != "ERROR" || got[0]["status"] != float64(503) || got[0]["error"] != "Error #01: backend down\n" {
