@@ -68,9 +68,9 @@ func AccessLog(log *slog.Logger) gin.HandlerFunc {
 			return
 		}
 		end := time.Now()
-		path := c.Request.URL.RawPath // as sent, when it differs from the decoded one (%2F)
+		path := c.Request.URL.RawPath // as sent (%2F stays encoded), else its canonical escaping
 		if path == "" {
-			path = c.Request.URL.Path
+			path = c.Request.URL.EscapedPath()
 		}
 		r := slog.NewRecord(end, level, "request", 0)
 		r.AddAttrs(

@@ -79,11 +79,13 @@ func TestAccessLog(t *testing.T) {
 		t.Errorf("error attribute on a request without errors: %v", l)
 	}
 
-	// The path as sent: an encoded "/" stays encoded.
-	buf.Reset()
-	serve(r, "/things/a%2Fb")
-	if got := lines(t, buf); len(got) != 1 || got[0]["path"] != "/things/a%2Fb" {
-		t.Fatalf("path of /things/a%%2Fb = %v", got)
+	// The path escaped: an encoded "/" stays encoded, and one form for all.
+	for sent, want := range map[string]string{"/things/a%2Fb": "/things/a%2Fb", "/things/a%20b": "/things/a%20b", "/things/%C3%BC": "/things/%C3%BC", "/things/ü": "/things/ü"} {
+		buf.Reset()
+		serve(r, sent)
+		if got := lines(t, buf); len(got) != 1 || got[0]["path"] != want {
+			t.Fatalf("path of %s = %v, want %s", sent, got, want)
+		}
 	}
 
 	buf.Reset()

@@ -195,7 +195,7 @@ func (s *Store) Create(ctx context.Context, nu NewUser, attach Attach) (*User, e
 			}
 			return u, nil
 		}
-		if attachErr != nil && errors.Is(err, attachErr) {
+		if errors.Is(err, attachErr) {
 			return nil, err
 		}
 		if errors.Is(err, ErrInvalidReferralCode) {

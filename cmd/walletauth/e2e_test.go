@@ -64,7 +64,7 @@ func startServer(t *testing.T, env ...string) *runningServer {
 	s := &runningServer{stderr: &lockedBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() {
 		err := run(ctx, []string{"serve"}, mapEnv(vars), pw, s.stderr)
-		_ = pw.CloseWithError(fmt.Errorf("run returned: %w", err))
+		_ = pw.CloseWithError(fmt.Errorf("run returned: %v", err)) //nolint:errorlint // err is nil on a clean return
 		s.done <- err
 	}()
 	t.Cleanup(func() {
