@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -98,8 +99,8 @@ func Settings() []Setting {
 		{"REQUEST_TIMEOUT", "10s", "deadline of one request's work (database, store)"},
 		{"SHUTDOWN_TIMEOUT", "25s", "how long SIGTERM waits for in-flight requests"},
 		{"DB_MAX_OPEN_CONNS", "20", "PostgreSQL pool size (SQLite uses one connection)"},
-		{"SECRET_KEY", "(empty: use SECRET_KEY_FILE)", "comma-separated 32-byte server keys (base64 or hex; `openssl rand -base64 32`) sealing partners' HS256 signing keys; the first seals, all open. Every instance needs the same keys"},
-		{"SECRET_KEY_FILE", "walletauth.key beside the SQLite file, else in the working directory", "when SECRET_KEY is empty: a file holding the server key, created (mode 0600) with a random key on first use"},
+		{"SECRET_KEY", "(empty: use SECRET_KEY_FILE; required with PostgreSQL)", "comma-separated 32-byte server keys (base64 or hex; `openssl rand -base64 32`) sealing partners' HS256 signing keys; the first seals, all open. Every instance and every `walletauth partner` run needs the same keys, so with PostgreSQL `serve` and `partner create`/`rotate-secret` refuse to start without it (or an existing SECRET_KEY_FILE)"},
+		{"SECRET_KEY_FILE", "walletauth.key beside the SQLite file (none with PostgreSQL)", "when SECRET_KEY is empty: a file holding the server key; with SQLite created (mode 0600) with a random key on first use, with PostgreSQL it must exist"},
 		{"EMAIL_FAIL_PER_ACCOUNT", "10/15m", "failed email logins per account per window"},
 		{"EMAIL_FAIL_PER_IP", "50/15m", "failed email logins per client IP per window"},
 		{"WALLET_PER_ADDRESS", "100/1m", "failed wallet logins per address per window, then 429 until it ends"},
@@ -160,8 +161,11 @@ func Load(getenv func(string) string) (Config, error) {
 		PartnerRate:         rate("PARTNER_RATE", "6000/1m"),
 	}
 
-	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-		errs = append(errs, fmt.Errorf("%sHTTP_ADDR=%q: want host:port: %w", Prefix, c.HTTPAddr, err))
+	// HTTP_ADDR first: SIWE_DOMAIN and SIWE_URI default to values made from
+	// it, and a bad address must be blamed on itself, not on them.
+	httpAddrOK := validHostPort(c.HTTPAddr)
+	if !httpAddrOK {
+		errs = append(errs, fmt.Errorf("%sHTTP_ADDR=%q: want host:port with a port from 0 to 65535, such as 127.0.0.1:8080 or :8080", Prefix, c.HTTPAddr))
 	}
 	if c.DebugAddr != "" {
 		if host, _, err := net.SplitHostPort(c.DebugAddr); err != nil || !IsLoopbackHost(host) {
@@ -182,11 +186,14 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 
 	c.SIWEDomain = get("SIWE_DOMAIN", c.HTTPAddr)
-	if strings.ContainsAny(c.SIWEDomain, "/ \n") || c.SIWEDomain == "" {
+	// Derived from a bad HTTP_ADDR (reported above), the SIWE defaults are
+	// not checked: the fault is not theirs.
+	derivedFromBadAddr := !httpAddrOK && get("SIWE_DOMAIN", "") == ""
+	if !derivedFromBadAddr && (strings.ContainsAny(c.SIWEDomain, "/ \n") || c.SIWEDomain == "") {
 		errs = append(errs, fmt.Errorf("%sSIWE_DOMAIN=%q: want a host or host:port (an RFC 3986 authority)", Prefix, c.SIWEDomain))
 	}
 	c.SIWEURI = get("SIWE_URI", "http://"+c.SIWEDomain)
-	if u, err := url.Parse(c.SIWEURI); err != nil || u.Scheme == "" || !strings.EqualFold(u.Host, c.SIWEDomain) {
+	if u, err := url.Parse(c.SIWEURI); !derivedFromBadAddr && (err != nil || u.Scheme == "" || !strings.EqualFold(u.Host, c.SIWEDomain)) {
 		errs = append(errs, fmt.Errorf("%sSIWE_URI=%q: want an absolute URI whose host is SIWE_DOMAIN %q", Prefix, c.SIWEURI, c.SIWEDomain))
 	}
 	if strings.ContainsAny(c.SIWEStatement, "\n\r") {
@@ -299,7 +306,11 @@ func validateDatabaseURL(s string) error {
 		return nil
 	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
 		if _, err := url.Parse(s); err != nil {
-			return fmt.Errorf("malformed postgres URL: %w", err)
+			var ue *url.Error
+			if errors.As(err, &ue) { // its text repeats the URL, password and all
+				err = ue.Err
+			}
+			return fmt.Errorf("not a valid postgres:// URL: %w", err)
 		}
 		return nil
 	}
@@ -307,12 +318,44 @@ func validateDatabaseURL(s string) error {
 }
 
 // defaultKeyFile keeps the server key beside an SQLite database (the two
-// belong together) and in the working directory otherwise.
+// belong together), in the working directory for an in-memory one, and
+// nowhere for PostgreSQL: every instance and every CLI run against a shared
+// database must seal with the same key, so WALLETAUTH_SECRET_KEY is
+// required there (a file per working directory would differ).
 func defaultKeyFile(databaseURL string) string {
+	if IsPostgres(databaseURL) {
+		return ""
+	}
 	if p, ok := strings.CutPrefix(databaseURL, "sqlite://"); ok && p != ":memory:" {
 		return filepath.Join(filepath.Dir(p), "walletauth.key")
 	}
 	return "walletauth.key"
+}
+
+// IsPostgres reports whether a WALLETAUTH_DATABASE_URL names PostgreSQL.
+func IsPostgres(databaseURL string) bool {
+	return strings.HasPrefix(databaseURL, "postgres://") || strings.HasPrefix(databaseURL, "postgresql://")
+}
+
+// validHostPort reports whether s is host:port: a host name or IP (or
+// nothing) and a port from 0 to 65535.
+func validHostPort(s string) bool {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return false
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return false
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	for _, r := range host {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func redact(s string) string {
@@ -340,4 +383,70 @@ func IsLoopbackHost(host string) bool {
 	}
 	a, err := netip.ParseAddr(host)
 	return err == nil && a.Unmap().IsLoopback()
+}
+
+// UnknownVariable is a WALLETAUTH_* variable that names no setting (a typo
+// such as WALLETAUTH_CHAINIDS), with the closest setting's name when one is
+// near.
+type UnknownVariable struct {
+	Name, Suggestion string
+}
+
+// testPrefix starts the variables of walletauth's own tests
+// (WALLETAUTH_TEST_DATABASE_URL, …), which may well be set where the
+// service runs and are no typo.
+const testPrefix = Prefix + "TEST_"
+
+// Unknown returns the WALLETAUTH_* names among environ (NAME=value entries,
+// as os.Environ returns them) that Load does not read, sorted.
+func Unknown(environ []string) []UnknownVariable {
+	known := map[string]bool{}
+	for _, s := range Settings() {
+		known[Prefix+s.Name] = true
+	}
+	var out []UnknownVariable
+	seen := map[string]bool{}
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, Prefix) || strings.HasPrefix(name, testPrefix) || known[name] || seen[name] {
+			continue
+		}
+		seen[name] = true
+		out = append(out, UnknownVariable{Name: name, Suggestion: closestSetting(name)})
+	}
+	slices.SortFunc(out, func(a, b UnknownVariable) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// closestSetting is the setting whose name is fewest edits from name (at
+// most 3), or "".
+func closestSetting(name string) string {
+	best, bestD := "", 4
+	for _, s := range Settings() {
+		if d := editDistance(strings.ToUpper(name), Prefix+s.Name); d < bestD {
+			best, bestD = Prefix+s.Name, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b (bytes).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -127,9 +127,11 @@ func sqliteDSN(path string) (string, error) {
 		return "file::memory:?" + q.Encode(), nil
 	}
 	q.Add("_pragma", "journal_mode(WAL)")
+	// The folder must exist: creating it would hide a typo in the path (the
+	// data would go somewhere nobody looks).
 	if dir := filepath.Dir(path); dir != "." {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return "", fmt.Errorf("storage: create directory for sqlite file: %w", err)
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return "", fmt.Errorf("the folder %s of the SQLite database %s does not exist (create it first, or fix the path)", dir, path)
 		}
 	}
 	return "file:" + path + "?" + q.Encode(), nil
