@@ -45,6 +45,7 @@ func Abort(c *gin.Context, err error) {
 	if e.Status >= 500 {
 		_ = c.Error(err) // recorded for the access log line
 	}
+	c.Set(errorCodeKey, e.Code) // the access log line's error_code
 	if e.RetryAfter > 0 {
 		c.Header("Retry-After", strconv.Itoa(e.RetryAfter))
 	}

@@ -19,6 +19,10 @@ const RequestIDHeader = "X-Request-Id"
 
 const requestIDKey = "walletauth.request_id"
 
+// errorCodeKey holds the contract code of the error a request was answered
+// with (set by Abort), for the access log.
+const errorCodeKey = "walletauth.error_code"
+
 // RequestID echoes a sane incoming X-Request-Id or generates one.
 func RequestID() gin.HandlerFunc {
 	return func(c *gin.Context) {
@@ -79,12 +83,19 @@ func AccessLog(log *slog.Logger) gin.HandlerFunc {
 			slog.String("route", c.FullPath()),
 			slog.String("path", path),
 			slog.Int("status", status),
-			slog.Duration("duration", end.Sub(start)),
+			slog.Float64("duration_ms", float64(end.Sub(start).Microseconds())/1000),
 			slog.String("client_ip", c.ClientIP()),
 			slog.Int("bytes", c.Writer.Size()),
 		)
-		if len(c.Errors) > 0 {
-			r.AddAttrs(slog.String("error", c.Errors.String()))
+		if code := c.GetString(errorCodeKey); code != "" {
+			r.AddAttrs(slog.String("error_code", code))
+		}
+		if len(c.Errors) > 0 { // the causes, without gin's "Error #01:" numbering
+			msgs := make([]string, len(c.Errors))
+			for i, e := range c.Errors {
+				msgs[i] = e.Err.Error()
+			}
+			r.AddAttrs(slog.String("error", strings.Join(msgs, "; ")))
 		}
 		_ = h.Handle(ctx, r) // as slog.Logger does: a failed log write is not the request's
 	}

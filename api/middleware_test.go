@@ -27,6 +27,8 @@ func TestAccessLog(t *testing.T) {
 			_ = c.Error(errors.New("backend down"))
 			c.Status(http.StatusServiceUnavailable)
 		})
+		r.GET("/refused", Handle(func(*gin.Context) error { return ErrRateLimited }))
+		r.GET("/failed", Handle(func(*gin.Context) error { return errors.Join(errors.New("disk on fire"), errors.New("and more")) }))
 		return r, &buf
 	}
 	serve := func(r *gin.Engine, path string) *httptest.ResponseRecorder {
@@ -69,8 +71,11 @@ func TestAccessLog(t *testing.T) {
 			t.Errorf("%s = %v, want %v (line %v)", k, l[k], v, l)
 		}
 	}
-	if d, ok := l["duration"].(float64); !ok || d < 0 {
-		t.Errorf("duration = %v, want a number of nanoseconds", l["duration"])
+	if d, ok := l["duration_ms"].(float64); !ok || d < 0 {
+		t.Errorf("duration_ms = %v, want a number of milliseconds", l["duration_ms"])
+	}
+	if _, ok := l["duration"]; ok {
+		t.Errorf("a duration without its unit in the key: %v", l)
 	}
 	if _, ok := l["time"].(string); !ok {
 		t.Errorf("no time in %v", l)
@@ -90,8 +95,21 @@ func TestAccessLog(t *testing.T) {
 
 	buf.Reset()
 	serve(r, "/broken")
-	if got := lines(t, buf); len(got) != 1 || got[0]["level"] != "ERROR" || got[0]["status"] != float64(503) || got[0]["error"] != "Error #01: backend down\n" {
+	if got := lines(t, buf); len(got) != 1 || got[0]["level"] != "ERROR" || got[0]["status"] != float64(503) || got[0]["error"] != "backend down" {
 		t.Fatalf("5xx line = %v", got)
+	}
+
+	// A 4xx line carries the contract code it answered; a 500 its code and
+	// its cause, without gin's "Error #01:" numbering.
+	buf.Reset()
+	serve(r, "/refused")
+	if got := lines(t, buf); len(got) != 1 || got[0]["status"] != float64(429) || got[0]["error_code"] != "rate_limited" {
+		t.Fatalf("4xx line = %v, want error_code rate_limited", got)
+	}
+	buf.Reset()
+	serve(r, "/failed")
+	if got := lines(t, buf); len(got) != 1 || got[0]["error_code"] != "internal" || got[0]["error"] != "disk on fire\nand more" {
+		t.Fatalf("500 line = %v", got)
 	}
 
 	// At warn only the 5xx is written.
