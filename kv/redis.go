@@ -138,30 +138,30 @@ func OpenRedis(ctx context.Context, rawURL string) (*Redis, error) {
 func NewRedisClient(rawURL string) (redis.UniversalClient, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("kv: redis url: %w", redactURLError(err))
+		return nil, redactURLError(err)
 	}
 	base, mode, _ := strings.Cut(u.Scheme, "+")
 	switch {
 	case mode == "" && strings.Contains(u.Host, ","):
-		return nil, fmt.Errorf("kv: redis url: several hosts need the %s+cluster:// or %s+sentinel:// scheme", base, base)
+		return nil, fmt.Errorf("several hosts need the %s+cluster:// or %s+sentinel:// scheme", base, base)
 	case mode == "":
 		o, err := redis.ParseURL(rawURL)
 		if err != nil {
-			return nil, fmt.Errorf("kv: redis url: %w", err)
+			return nil, err
 		}
 		applyDefaults(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.DialerRetries, &o.MaxRetries)
 		o.ContextTimeoutEnabled = true
 		return redis.NewClient(o), nil
 	case base != "redis" && base != "rediss":
-		return nil, fmt.Errorf("kv: redis url: unsupported scheme %q", u.Scheme)
+		return nil, fmt.Errorf("unsupported scheme %q", u.Scheme)
 	case mode == "cluster":
 		if u.Path != "" && u.Path != "/" && u.Path != "/0" {
-			return nil, errors.New("kv: redis url: a cluster has only database 0")
+			return nil, errors.New("a cluster has only database 0")
 		}
 		u.Path = ""
 		o, err := redis.ParseClusterURL(seedURL(u, base))
 		if err != nil {
-			return nil, fmt.Errorf("kv: redis url: %w", err)
+			return nil, err
 		}
 		applyDefaults(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.DialerRetries, &o.MaxRetries)
 		o.ContextTimeoutEnabled = true
@@ -169,10 +169,10 @@ func NewRedisClient(rawURL string) (redis.UniversalClient, error) {
 	case mode == "sentinel":
 		o, err := redis.ParseFailoverURL(seedURL(u, base))
 		if err != nil {
-			return nil, fmt.Errorf("kv: redis url: %w", err)
+			return nil, err
 		}
 		if o.MasterName == "" {
-			return nil, errors.New("kv: redis url: sentinel needs ?master_name=NAME")
+			return nil, errors.New("sentinel needs ?master_name=NAME")
 		}
 		if o.Username == "" && o.Password == "" {
 			o.Username, o.Password = o.SentinelUsername, o.SentinelPassword
@@ -181,7 +181,7 @@ func NewRedisClient(rawURL string) (redis.UniversalClient, error) {
 		o.ContextTimeoutEnabled = true
 		return redis.NewFailoverClient(o), nil
 	default:
-		return nil, fmt.Errorf("kv: redis url: unsupported scheme %q", u.Scheme)
+		return nil, fmt.Errorf("unsupported scheme %q", u.Scheme)
 	}
 }
 

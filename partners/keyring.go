@@ -59,15 +59,15 @@ func NewKeyring(keys ...[]byte) (*Keyring, error) {
 	kr := &Keyring{}
 	for i, k := range keys {
 		if len(k) != MasterKeySize {
-			return nil, fmt.Errorf("partners: server key %d is %d bytes, want %d", i+1, len(k), MasterKeySize)
+			return nil, fmt.Errorf("server key %d is %d bytes, want %d", i+1, len(k), MasterKeySize)
 		}
 		block, err := aes.NewCipher(k)
 		if err != nil {
-			return nil, fmt.Errorf("partners: server key %d: %w", i+1, err)
+			return nil, fmt.Errorf("server key %d: %w", i+1, err)
 		}
 		aead, err := cipher.NewGCM(block)
 		if err != nil {
-			return nil, fmt.Errorf("partners: server key %d: %w", i+1, err)
+			return nil, fmt.Errorf("server key %d: %w", i+1, err)
 		}
 		mk := masterKey{aead: aead}
 		sum := sha256.Sum256(append([]byte("walletauth partner key id\x00"), k...))
@@ -90,7 +90,7 @@ func ParseKeyring(s string) (*Keyring, error) {
 		}
 		k, err := decodeKey(part)
 		if err != nil {
-			return nil, fmt.Errorf("partners: server key %d: %w", i+1, err)
+			return nil, fmt.Errorf("server key %d: %w", i+1, err)
 		}
 		keys = append(keys, k)
 	}

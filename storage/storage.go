@@ -30,6 +30,14 @@ const (
 	SQLite   Dialect = "sqlite"
 )
 
+// name is the dialect as a person writes it.
+func (d Dialect) name() string {
+	if d == Postgres {
+		return "PostgreSQL"
+	}
+	return "SQLite"
+}
+
 // DB is an open database with its dialect.
 type DB struct {
 	*gorm.DB
@@ -81,14 +89,14 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 		dialect = Postgres
 		gdb, err = gorm.Open(postgres.New(postgres.Config{DSN: rawURL}), gcfg)
 	default:
-		return nil, fmt.Errorf("storage: unsupported database URL scheme (want sqlite:// or postgres://)")
+		return nil, errors.New("unsupported database URL scheme (want sqlite:// or postgres://)")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("storage: open %s: %w", dialect, err)
+		return nil, fmt.Errorf("cannot open the %s database: %w", dialect.name(), err)
 	}
 	sqlDB, err := gdb.DB()
 	if err != nil {
-		return nil, fmt.Errorf("storage: pool: %w", err)
+		return nil, fmt.Errorf("cannot open the %s database: %w", dialect.name(), err)
 	}
 	if dialect == SQLite {
 		sqlDB.SetMaxOpenConns(1)
@@ -117,7 +125,7 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 
 func sqliteDSN(path string) (string, error) {
 	if path == "" {
-		return "", errors.New("storage: sqlite:// needs a path")
+		return "", errors.New("sqlite:// needs a path")
 	}
 	q := url.Values{}
 	for _, p := range []string{"foreign_keys(1)", "busy_timeout(10000)", "synchronous(NORMAL)"} {
@@ -141,10 +149,10 @@ func sqliteDSN(path string) (string, error) {
 func (db *DB) Ping(ctx context.Context) error {
 	sqlDB, err := db.DB.DB()
 	if err != nil {
-		return fmt.Errorf("storage: ping: %w", err)
+		return fmt.Errorf("the %s database does not answer: %w", db.Dialect.name(), err)
 	}
 	if err := sqlDB.PingContext(ctx); err != nil {
-		return fmt.Errorf("storage: ping: %w", err)
+		return fmt.Errorf("the %s database does not answer: %w", db.Dialect.name(), err)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -46,21 +47,46 @@ type app struct {
 	stop     context.CancelFunc // ends background work (the invalidation bus)
 }
 
-// appOptions lets tests swap the clock and the password cost.
+// appOptions lets tests swap the clock and the password cost; run hands
+// serve the unknown WALLETAUTH_* variables to warn of.
 type appOptions struct {
 	now            func() time.Time
 	passwordParams *passwords.Params
+	unknownVars    []config.UnknownVariable
 }
 
-// loadConfig reads the settings, letting serve's flags override them.
-func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (config.Config, error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+var (
+	serveHelp = help{
+		usage: "walletauth serve [flags]",
+		summary: `Run the HTTP server until SIGTERM or SIGINT. Migrations are applied first.
+It prints "listening on http://ADDR" on stdout once the socket is open; the
+log (one JSON object per line unless WALLETAUTH_LOG_FORMAT=text) is on stderr.`,
+	}
+	migrateHelp = help{
+		usage:   "walletauth migrate [flags]",
+		summary: "Apply the schema migrations not yet applied, print their names (or that the database is up to date), and exit.",
+		vars:    []string{"DATABASE_URL"},
+		note:    "Every other WALLETAUTH_* setting is checked too (see walletauth serve -h).",
+	}
+)
+
+// loadConfig reads the settings, letting the command's flags override them.
+// The command takes no positional argument.
+func loadConfig(name string, h help, args []string, getenv func(string) string, stdout, stderr io.Writer) (config.Config, error) {
+	fs := newFlagSet(name)
 	addr := fs.String("addr", "", "listen address (overrides WALLETAUTH_HTTP_ADDR)")
 	dbURL := fs.String("database-url", "", "database URL (overrides WALLETAUTH_DATABASE_URL)")
 	redisURL := fs.String("redis-url", "", "Redis URL (overrides WALLETAUTH_REDIS_URL)")
-	if err := fs.Parse(args); err != nil {
-		return config.Config{}, err
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		printHelp(stdout, fs, h)
+		return config.Config{}, errHelpShown
+	} else if err != nil {
+		printShortUsage(stderr, fs, h)
+		return config.Config{}, fmt.Errorf("%s: %w", name, err)
+	}
+	if fs.NArg() > 0 {
+		return config.Config{}, fmt.Errorf("%s takes no arguments, got %q (settings come from its flags and WALLETAUTH_* variables; see walletauth %s -h)",
+			name, strings.Join(fs.Args(), " "), name)
 	}
 	overrides := map[string]string{
 		config.Prefix + "HTTP_ADDR":    *addr,
@@ -104,7 +130,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opt appOpt
 	if now == nil {
 		now = time.Now
 	}
-	db, err := storage.Open(ctx, cfg.DatabaseURL, storage.Options{MaxOpenConns: cfg.DBMaxOpenConns, Log: log})
+	db, err := openDatabase(ctx, cfg, storage.Options{MaxOpenConns: cfg.DBMaxOpenConns, Log: log})
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +149,16 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opt appOpt
 		return nil, err
 	}
 	return a, nil
+}
+
+// openDatabase opens the configured database; a failure names the
+// setting to look at.
+func openDatabase(ctx context.Context, cfg config.Config, opt storage.Options) (*storage.DB, error) {
+	db, err := storage.Open(ctx, cfg.DatabaseURL, opt)
+	if err != nil {
+		return nil, fmt.Errorf("%sDATABASE_URL: %w", config.Prefix, err)
+	}
+	return db, nil
 }
 
 // newBus picks how caches learn of changes made elsewhere: over Redis
@@ -319,17 +355,32 @@ func (a *app) close() error {
 // SHUTDOWN_TIMEOUT, and closes the database and store after the drain.
 // It prints "listening on http://ADDR" once the socket is open.
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, opt *appOptions) error {
-	cfg, err := loadConfig("serve", args, getenv, stderr)
+	cfg, err := loadConfig("serve", serveHelp, args, getenv, stdout, stderr)
 	if err != nil {
 		return err
 	}
 	logOut := newBufferedLog(stderr)
 	defer func() { _ = logOut.Close() }() // the last lines' write error has nowhere to go
 	log := newLogger(cfg, logOut)
+	useRedisLogger(log)
 	if opt == nil {
 		opt = &appOptions{}
 	}
-	a, err := newApp(ctx, cfg, log, *opt)
+	for _, u := range opt.unknownVars {
+		log.Warn(unknownMessage(u), "variable", u.Name, "did_you_mean", u.Suggestion)
+	}
+	if err := serveWith(ctx, cfg, log, stdout, *opt); err != nil {
+		// Logged, so the log stays one JSON object per line; main does not
+		// print it again.
+		log.Error("stopped", "error", err)
+		return &loggedError{err}
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func serveWith(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer, opt appOptions) error {
+	a, err := newApp(ctx, cfg, log, opt)
 	if err != nil {
 		return err
 	}
@@ -367,7 +418,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "deadline", cfg.ShutdownTimeout.String())
+	log.Info("shutting down", "deadline_ms", cfg.ShutdownTimeout.Milliseconds())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
@@ -376,24 +427,46 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	log.Info("stopped")
 	return nil
 }
 
-// migrate applies the schema migrations and exits.
+// migrate applies the schema migrations and exits, saying which it applied.
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := loadConfig("migrate", args, getenv, stderr)
+	cfg, err := loadConfig("migrate", migrateHelp, args, getenv, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	db, err := storage.Open(ctx, cfg.DatabaseURL, storage.Options{MaxOpenConns: 2})
+	db, err := openDatabase(ctx, cfg, storage.Options{MaxOpenConns: 2})
 	if err != nil {
 		return err
 	}
 	defer func() { _ = db.Close() }() // migrate's result is what matters
+	before, err := db.AppliedMigrations(ctx)
+	if err != nil {
+		return err
+	}
 	if err := db.Migrate(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "migrations applied (%d known) to %s database\n", len(storage.Migrations()), db.Dialect)
+	after, err := db.AppliedMigrations(ctx)
+	if err != nil {
+		return err
+	}
+	had := map[string]bool{}
+	for _, id := range before {
+		had[id] = true
+	}
+	n := 0
+	for _, id := range after {
+		if !had[id] {
+			fmt.Fprintf(stdout, "applied migration %s\n", id)
+			n++
+		}
+	}
+	if n == 0 {
+		fmt.Fprintf(stdout, "%s database is up to date (%d migrations applied)\n", db.Dialect, len(after))
+		return nil
+	}
+	fmt.Fprintf(stdout, "%s database migrated: %d applied now, %d in all\n", db.Dialect, n, len(after))
 	return nil
 }

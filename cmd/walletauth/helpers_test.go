@@ -37,6 +37,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// testSecretKey is a WALLETAUTH_SECRET_KEY (32 bytes, base64) for tests.
+const testSecretKey = "d2FsbGV0YXV0aC10ZXN0LXNlcnZlci1rZXktMzJieXQ="
+
 // testPassword is accepted by the signup policy (long, not a common one).
 const testPassword = "kiwi-Lantern-42-orbit"
 
@@ -101,8 +104,11 @@ func newTestApp(t testing.TB, opts ...testOption) *testApp {
 		s.env[config.Prefix+"DATABASE_URL"] = sqliteURL(t)
 	}
 	if s.env[config.Prefix+"SECRET_KEY"] == "" && s.env[config.Prefix+"SECRET_KEY_FILE"] == "" {
-		// not the default (the working directory, for a PostgreSQL backend)
-		s.env[config.Prefix+"SECRET_KEY_FILE"] = filepath.Join(t.TempDir(), "walletauth.key")
+		if config.IsPostgres(s.env[config.Prefix+"DATABASE_URL"]) {
+			s.env[config.Prefix+"SECRET_KEY"] = testSecretKey // required there; one for apps sharing a database
+		} else {
+			s.env[config.Prefix+"SECRET_KEY_FILE"] = filepath.Join(t.TempDir(), "walletauth.key")
+		}
 	}
 	if s.clock == nil {
 		s.clock = newTestClock()
@@ -124,6 +130,15 @@ func newTestApp(t testing.TB, opts ...testOption) *testApp {
 // mapEnv is a getenv over m.
 func mapEnv(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
+}
+
+// environOf is m as os.Environ lists an environment (NAME=value).
+func environOf(m map[string]string) []string {
+	var out []string
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	return out
 }
 
 // sqliteURL names a fresh SQLite file in a temporary directory.

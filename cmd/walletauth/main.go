@@ -2,19 +2,23 @@
 //
 //	walletauth serve            run the HTTP server (applies migrations first)
 //	walletauth migrate          apply schema migrations and exit
-//	walletauth partner …        manage partners (create, list, rotate-secret, disable)
+//	walletauth partner …        manage partners (create, list, rotate-secret, disable, enable)
+//	walletauth version          print the version and commit
 //
 // Every setting comes from WALLETAUTH_* environment variables (see README).
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/walletauth/walletauth/config"
 )
 
 // defaultGCPercent replaces Go's GOGC=100 when GOGC is not set: the live
@@ -38,8 +42,11 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "walletauth:", err)
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, os.Environ()...); err != nil {
+		var logged *loggedError
+		if !errors.As(err, &logged) { // serve's fatal errors are already a JSON log line
+			fmt.Fprintln(os.Stderr, "walletauth:", err)
+		}
 		os.Exit(1)
 	}
 }
@@ -48,30 +55,59 @@ const usage = `usage: walletauth <command> [flags]
 
 commands:
   serve     run the HTTP server (applies migrations first)
-  migrate   apply schema migrations and exit
-  partner   manage partners: create, list, rotate-secret, disable
+  migrate   apply schema migrations and exit; says which it applied
+  partner   manage partners: create, list, rotate-secret, disable, enable
+  version   print the version and commit
+  help      print this help, or a command's (walletauth help serve)
 
-Settings come from WALLETAUTH_* environment variables; see the README.
+Every command takes -h or --help. Settings come from WALLETAUTH_*
+environment variables (below; the README explains them).
 `
 
 // run is the whole program: main only supplies the process's context,
-// arguments, environment and output.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// arguments, environment and output. environ (os.Environ's NAME=value
+// entries) is only looked through for WALLETAUTH_* names that are no
+// setting, to warn of them; settings are read through getenv.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, environ ...string) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("no command given")
 	}
+	unknown := config.Unknown(environ)
 	switch args[0] {
 	case "serve":
-		return serve(ctx, args[1:], getenv, stdout, stderr, nil)
+		return ignoreHelp(serve(ctx, args[1:], getenv, stdout, stderr, &appOptions{unknownVars: unknown}))
 	case "migrate":
-		return migrate(ctx, args[1:], getenv, stdout, stderr)
+		warnUnknown(stderr, unknown)
+		return ignoreHelp(migrate(ctx, args[1:], getenv, stdout, stderr))
 	case "partner":
-		return partnerCmd(ctx, args[1:], getenv, stdout, stderr)
-	case "help", "-h", "--help":
+		warnUnknown(stderr, unknown)
+		return ignoreHelp(partnerCmd(ctx, args[1:], getenv, stdout, stderr))
+	case "version", "--version":
+		return ignoreHelp(versionCmd(args[1:], stdout, stderr))
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 && args[0] == "help" && args[1] != "help" {
+			return run(ctx, []string{args[1], "-h"}, getenv, stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
+		printVars(stdout, nil)
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+	return fmt.Errorf("unknown command %q (see walletauth help)", args[0])
 }
+
+// ignoreHelp makes a command that only printed its -h succeed.
+func ignoreHelp(err error) error {
+	if errors.Is(err, errHelpShown) {
+		return nil
+	}
+	return err
+}
+
+// loggedError is an error serve has already written to its log: main does
+// not print it again, so serve's output stays one JSON object per line.
+type loggedError struct{ err error }
+
+func (e *loggedError) Error() string { return e.err.Error() }
+func (e *loggedError) Unwrap() error { return e.err }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -25,11 +24,23 @@ commands:
   rotate-secret ID [--json]
                         give a partner a new secret; the old one stops working at once
   disable ID            refuse the partner's requests (401 partner_unauthorized)
-  enable ID             undo disable
+  enable ID             accept a disabled partner's requests again
 
-The database is the configured one (WALLETAUTH_DATABASE_URL); migrations are
-applied first. WALLETAUTH_SECRET_KEY seals the partners' signing keys.
+Each command takes -h or --help. The database is the configured one
+(WALLETAUTH_DATABASE_URL); migrations are applied first.
+WALLETAUTH_SECRET_KEY seals the partners' signing keys: with PostgreSQL,
+create and rotate-secret refuse to run without it.
 `
+
+// partnerVars are the settings the partner commands read (every other one
+// is checked too).
+var partnerVars = []string{"DATABASE_URL", "SECRET_KEY", "SECRET_KEY_FILE"}
+
+const partnerNote = "Every other WALLETAUTH_* setting is checked too (see walletauth serve -h)."
+
+func partnerHelp(usage, summary string) help {
+	return help{usage: "walletauth partner " + usage, summary: summary, vars: partnerVars, note: partnerNote}
+}
 
 // partnerCmd runs "walletauth partner …" against the configured database.
 func partnerCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -47,8 +58,9 @@ func partnerCmd(ctx context.Context, args []string, getenv func(string) string, 
 		return partnerRotate(ctx, args, getenv, stdout, stderr)
 	case "disable", "enable":
 		return partnerSetDisabled(ctx, cmd, args, getenv, stdout, stderr)
-	case "help", "-h", "--help":
+	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, partnerUsage)
+		printVars(stdout, partnerVars)
 		return nil
 	}
 	fmt.Fprint(stderr, partnerUsage)
@@ -56,17 +68,22 @@ func partnerCmd(ctx context.Context, args []string, getenv func(string) string, 
 }
 
 // openRegistry opens and migrates the configured database and returns the
-// partner registry over it, and the function that closes it.
-func openRegistry(ctx context.Context, getenv func(string) string) (*partners.Registry, func(), error) {
+// partner registry over it, and the function that closes it. seals says
+// whether the command seals signing keys (create, rotate-secret): only
+// those need the server key where it must be given (PostgreSQL).
+func openRegistry(ctx context.Context, getenv func(string) string, seals bool) (*partners.Registry, func(), error) {
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return nil, nil, err
 	}
 	keys, err := loadKeyring(cfg)
+	if errors.Is(err, errSecretKeyRequired) && !seals && cfg.SecretKey == "" && cfg.SecretKeyFile == "" {
+		keys, err = partners.NewKeyring() // list, disable, enable open and seal nothing
+	}
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := storage.Open(ctx, cfg.DatabaseURL, storage.Options{MaxOpenConns: 2})
+	db, err := openDatabase(ctx, cfg, storage.Options{MaxOpenConns: 2})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -77,37 +94,22 @@ func openRegistry(ctx context.Context, getenv func(string) string) (*partners.Re
 	return partners.NewRegistry(db, keys, time.Now), func() { _ = db.Close() }, nil
 }
 
-// parseInterspersed parses flags that may come before or after the
-// positional arguments ("rotate-secret ID --json"), and returns those.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-}
-
 type stringList []string
 
 func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func partnerCreate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("partner create", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("partner create")
 	name := fs.String("name", "", "the partner's name (required)")
 	var origins stringList
 	fs.Var(&origins, "origin", "an origin (scheme://host[:port]) allowed to call client-side login; repeatable")
 	clientLogin := fs.Bool("client-login", false, "allow client-side (browser) external-ID login from --origin pages")
 	signed := fs.Bool("signed-requests", false, "accept only HS256-signed request JWTs, never the plain secret")
 	asJSON := fs.Bool("json", false, `print {"partner_id": "…", "secret": "…"} on one line`)
-	pos, err := parseInterspersed(fs, args)
+	pos, err := parseFlags(fs, args, partnerHelp("create --name NAME [flags]",
+		"Create a partner and print its partner_id and secret. The secret is shown once: the service keeps only its hash "+
+			"and its signing key sealed under WALLETAUTH_SECRET_KEY (required with PostgreSQL)."), stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -117,7 +119,7 @@ func partnerCreate(ctx context.Context, args []string, getenv func(string) strin
 	if strings.TrimSpace(*name) == "" {
 		return errors.New("partner create: --name is required")
 	}
-	reg, closeDB, err := openRegistry(ctx, getenv)
+	reg, closeDB, err := openRegistry(ctx, getenv, true)
 	if err != nil {
 		return err
 	}
@@ -157,17 +159,17 @@ type partnerView struct {
 }
 
 func partnerList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("partner list", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("partner list")
 	asJSON := fs.Bool("json", false, "print a JSON array")
-	pos, err := parseInterspersed(fs, args)
+	pos, err := parseFlags(fs, args, partnerHelp("list [--json]",
+		"List the partners: IDs, names, settings, whether disabled (never secrets)."), stdout, stderr)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return fmt.Errorf("partner list: unexpected argument %q", pos[0])
 	}
-	reg, closeDB, err := openRegistry(ctx, getenv)
+	reg, closeDB, err := openRegistry(ctx, getenv, false)
 	if err != nil {
 		return err
 	}
@@ -197,17 +199,17 @@ func partnerList(ctx context.Context, args []string, getenv func(string) string,
 }
 
 func partnerRotate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("partner rotate-secret", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("partner rotate-secret")
 	asJSON := fs.Bool("json", false, `print {"partner_id": "…", "secret": "…"} on one line`)
-	pos, err := parseInterspersed(fs, args)
+	pos, err := parseFlags(fs, args, partnerHelp("rotate-secret ID [--json]",
+		"Give the partner a new secret and print it (shown once); the old one stops working at once, on every instance."), stdout, stderr)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
 		return errors.New("partner rotate-secret: want exactly one partner ID")
 	}
-	reg, closeDB, err := openRegistry(ctx, getenv)
+	reg, closeDB, err := openRegistry(ctx, getenv, true)
 	if err != nil {
 		return err
 	}
@@ -220,16 +222,19 @@ func partnerRotate(ctx context.Context, args []string, getenv func(string) strin
 }
 
 func partnerSetDisabled(ctx context.Context, cmd string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("partner "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	pos, err := parseInterspersed(fs, args)
+	fs := newFlagSet("partner " + cmd)
+	summary := "Refuse the partner's requests (401 partner_unauthorized) on every instance; its users and data stay. `partner enable ID` undoes it."
+	if cmd == "enable" {
+		summary = "Accept a disabled partner's requests again (undoes `partner disable ID`); its secret is unchanged."
+	}
+	pos, err := parseFlags(fs, args, partnerHelp(cmd+" ID", summary), stdout, stderr)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
 		return fmt.Errorf("partner %s: want exactly one partner ID", cmd)
 	}
-	reg, closeDB, err := openRegistry(ctx, getenv)
+	reg, closeDB, err := openRegistry(ctx, getenv, false)
 	if err != nil {
 		return err
 	}
