@@ -79,7 +79,7 @@ func Settings() []Setting {
 	return []Setting{
 		{"HTTP_ADDR", "127.0.0.1:8080", "listen address (host:port; port 0 picks a free one)"},
 		{"DEBUG_ADDR", "(empty: off)", "loopback host:port serving Go's net/http/pprof profiles (for profiling; never expose it)"},
-		{"DATABASE_URL", "sqlite://walletauth.db", "sqlite:///absolute/path.db, sqlite://relative.db, sqlite://:memory: or postgres://user@host:5432/db"},
+		{"DATABASE_URL", "sqlite://walletauth.db", "sqlite:///absolute/path.db, sqlite://relative.db (its folder must exist), sqlite://:memory: or postgres://user@host:5432/db"},
 		{"REDIS_URL", "(empty: in-process store)", "redis://host:6379/0, rediss://…, or a cluster/sentinel URL (see README)"},
 		{"MEMORY_CHALLENGES_MAX", "500000", "without Redis: wallet nonces and challenge records held in process at most (~400 bytes each, ~200 MB at the default); past it new challenges are refused 503 until some expire; 0: no limit"},
 		{"SIWE_DOMAIN", "host:port of HTTP_ADDR", "domain named in issued EIP-4361 challenges"},
