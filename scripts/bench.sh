@@ -151,7 +151,9 @@ for be in $BACKENDS; do
 			dropdb --if-exists -h 127.0.0.1 -U postgres "$BENCH_DB"
 			createdb -h 127.0.0.1 -U postgres "$BENCH_DB"
 			redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" -n "$REDIS_DB" flushdb > /dev/null
+			# PostgreSQL needs the server key (a throwaway one for the bench).
 			BE_ENV=(WALLETAUTH_DATABASE_URL="$PG_ADMIN/$BENCH_DB?sslmode=disable"
+				WALLETAUTH_SECRET_KEY=d2FsbGV0YXV0aC10ZXN0LXNlcnZlci1rZXktMzJieXQ=
 				WALLETAUTH_REDIS_URL="redis://$REDIS_HOST:$REDIS_PORT/$REDIS_DB") ;;
 		*) echo "unknown backend $be" >&2; exit 2 ;;
 		esac
