@@ -379,6 +379,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	return nil
 }
 
+// serveWith is serve once its log is set up: it builds the app, listens,
+// and drains on ctx's end. Its error is serve's to log.
 func serveWith(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer, opt appOptions) error {
 	a, err := newApp(ctx, cfg, log, opt)
 	if err != nil {
