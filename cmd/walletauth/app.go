@@ -40,6 +40,7 @@ type app struct {
 	users    *users.Store
 	sessions *auth.Sessions
 	router   *gin.Engine
+	handler  http.Handler // router, answering HEAD on every GET route (what serve serves)
 	metrics  *metrics.Metrics
 	bus      *cache.Bus
 	closers  []func() error
@@ -211,7 +212,7 @@ func (a *app) wire(opt appOptions) error {
 	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
 		return fmt.Errorf("WALLETAUTH_TRUSTED_PROXIES: %w", err)
 	}
-	r.Use(api.Recover(a.log), api.RequestID(), a.metrics.Middleware(), api.AccessLog(a.log), api.LimitBody(),
+	r.Use(api.HeadMethod(), api.Recover(a.log), api.RequestID(), a.metrics.Middleware(), api.AccessLog(a.log), api.LimitHeaders(), api.LimitBody(),
 		api.CORS(cfg.CORSOrigins, "/v1/js/"), api.Deadline(cfg.RequestTimeout))
 	r.NoRoute(api.NoRoute)
 	r.NoMethod(api.NoMethod)
@@ -220,7 +221,7 @@ func (a *app) wire(opt appOptions) error {
 	r.GET("/readyz", api.Handle(a.readyz))
 	r.GET("/metrics", gin.WrapH(a.metrics.Handler()))
 
-	v1 := r.Group("/v1")
+	v1 := r.Group("/v1", api.NoStore())
 	partnerAPI.Routes(v1)
 	email.Routes(v1.Group("/auth/email"))
 	authed := v1.Group("", a.sessions.RequireUser())
@@ -258,6 +259,7 @@ func (a *app) wire(opt appOptions) error {
 	wl.Routes(v1.Group("/auth/wallet"))
 	wl.MeRoutes(me)
 	a.router = r
+	a.handler = api.HeadAsGet(r)
 	return nil
 }
 
@@ -349,12 +351,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
 	}
 	srv := &http.Server{
-		Handler:           a.router,
+		Handler:           a.handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    32 << 10,
+		MaxHeaderBytes:    api.ServerMaxHeaderBytes, // api.LimitHeaders answers past api.MaxHeaderBytes
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
