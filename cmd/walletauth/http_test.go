@@ -93,17 +93,17 @@ func TestPartnerLoginAnswersCreated(t *testing.T) {
 	})
 }
 
-// rawResponse is an HTTP/1.1 answer as read off the connection.
-type rawResponse struct {
+// rawHTTPResponse is an HTTP/1.1 answer as read off the connection.
+type rawHTTPResponse struct {
 	status int
 	header http.Header
 	body   []byte // everything after the header block, as sent (chunked stays chunked)
 }
 
-// rawRequest writes req (a whole HTTP/1.1 request without the final blank
+// rawHTTP writes req (a whole HTTP/1.1 request without the final blank
 // line; "Host" and "Connection: close" are added) to addr and reads the
 // answer until the server closes the connection.
-func rawRequest(t *testing.T, addr, req string) rawResponse {
+func rawHTTP(t *testing.T, addr, req string) rawHTTPResponse {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
@@ -116,11 +116,11 @@ func rawRequest(t *testing.T, addr, req string) rawResponse {
 	}
 	all, err := io.ReadAll(conn)
 	if err != nil {
-		t.Fatalf("reading the answer to %q: %v", firstLine(req), err)
+		t.Fatalf("reading the answer to %q: %v", rawFirstLine(req), err)
 	}
 	head, body, ok := bytes.Cut(all, []byte("\r\n\r\n"))
 	if !ok {
-		t.Fatalf("answer to %q has no header block: %q", firstLine(req), all)
+		t.Fatalf("answer to %q has no header block: %q", rawFirstLine(req), all)
 	}
 	tp := textproto.NewReader(bufio.NewReader(bytes.NewReader(append(head, "\r\n\r\n"...))))
 	line, err := tp.ReadLine()
@@ -135,16 +135,16 @@ func rawRequest(t *testing.T, addr, req string) rawResponse {
 	}
 	h, err := tp.ReadMIMEHeader()
 	if err != nil {
-		t.Fatalf("answer to %q: headers: %v", firstLine(req), err)
+		t.Fatalf("answer to %q: headers: %v", rawFirstLine(req), err)
 	}
-	return rawResponse{status: status, header: http.Header(h), body: body}
+	return rawHTTPResponse{status: status, header: http.Header(h), body: body}
 }
 
-func firstLine(s string) string { l, _, _ := strings.Cut(s, "\r\n"); return l }
+func rawFirstLine(s string) string { l, _, _ := strings.Cut(s, "\r\n"); return l }
 
 // errorCode returns the code of a JSON error body in the contract's shape,
 // or "" when the body is not one.
-func (r rawResponse) errorCode() string {
+func (r rawHTTPResponse) errorCode() string {
 	var e struct {
 		Error struct{ Code, Message string } `json:"error"`
 	}
@@ -155,9 +155,9 @@ func (r rawResponse) errorCode() string {
 	return e.Error.Code
 }
 
-// fixture is a test app with one of each kind of caller: a user, a partner
+// httpFixture is a test app with one of each kind of caller: a user, a partner
 // with client-side login from origin and one of its users.
-type fixture struct {
+type httpFixture struct {
 	*testApp
 	userToken     string
 	partnerID     string
@@ -166,9 +166,9 @@ type fixture struct {
 	origin        string
 }
 
-func newFixture(t *testing.T, opts ...testOption) *fixture {
+func newHTTPFixture(t *testing.T, opts ...testOption) *httpFixture {
 	t.Helper()
-	f := &fixture{testApp: newTestApp(t, opts...), origin: "https://shop.example.com", externalID: "ext-42"}
+	f := &httpFixture{testApp: newTestApp(t, opts...), origin: "https://shop.example.com", externalID: "ext-42"}
 	f.userToken = f.signup(t, uniqueEmail(t)).AuthToken
 	f.partnerID, f.partnerSecret = f.newClientPartner(t, f.origin)
 	wantStatus(t, f.do(t, http.MethodPost, "/v1/partner/users/login", map[string]any{"external_id": f.externalID}, bearer(f.partnerSecret)...), http.StatusOK)
@@ -177,7 +177,7 @@ func newFixture(t *testing.T, opts ...testOption) *fixture {
 
 // samplePath fills a route's parameters with values that exist in f, and
 // adds the query a route needs to answer 200.
-func (f *fixture) samplePath(route string) string {
+func (f *httpFixture) samplePath(route string) string {
 	parts := strings.Split(route, "/")
 	for i, p := range parts {
 		if p == "" || (p[0] != ':' && p[0] != '*') {
@@ -201,7 +201,7 @@ func (f *fixture) samplePath(route string) string {
 
 // credentials are the Authorization header for a route: the partner's
 // secret under /v1/partner/, else the user's token.
-func (f *fixture) credentials(path string) string {
+func (f *httpFixture) credentials(path string) string {
 	if strings.HasPrefix(path, "/v1/partner/") {
 		return "Bearer " + f.partnerSecret
 	}
@@ -211,7 +211,7 @@ func (f *fixture) credentials(path string) string {
 // Every GET route answers HEAD with the GET's status and headers and no
 // body, through the real server and its whole middleware chain.
 func TestHeadOnEveryGetRoute(t *testing.T) {
-	f := newFixture(t)
+	f := newHTTPFixture(t)
 	srv := httptest.NewServer(f.handler)
 	t.Cleanup(srv.Close)
 	addr := strings.TrimPrefix(srv.URL, "http://")
@@ -224,8 +224,8 @@ func TestHeadOnEveryGetRoute(t *testing.T) {
 		path := f.samplePath(r.Path)
 		t.Run(r.Path, func(t *testing.T) {
 			auth := "Authorization: " + f.credentials(path) + "\r\n"
-			get := rawRequest(t, addr, "GET "+path+" HTTP/1.1\r\n"+auth)
-			head := rawRequest(t, addr, "HEAD "+path+" HTTP/1.1\r\n"+auth)
+			get := rawHTTP(t, addr, "GET "+path+" HTTP/1.1\r\n"+auth)
+			head := rawHTTP(t, addr, "HEAD "+path+" HTTP/1.1\r\n"+auth)
 			if get.status < 200 || get.status > 299 {
 				t.Fatalf("GET %s = %d %s: want 2xx (give the route a sample in samplePath/credentials)", path, get.status, get.body)
 			}
@@ -254,15 +254,15 @@ func TestHeadOnEveryGetRoute(t *testing.T) {
 	}
 
 	// HEAD goes through the GET's chain: authentication still decides.
-	noAuth := rawRequest(t, addr, "HEAD /v1/users/me HTTP/1.1\r\n")
+	noAuth := rawHTTP(t, addr, "HEAD /v1/users/me HTTP/1.1\r\n")
 	if noAuth.status != http.StatusUnauthorized || len(noAuth.body) != 0 {
 		t.Errorf("HEAD /v1/users/me without a token = %d %q, want 401 without a body", noAuth.status, noAuth.body)
 	}
 	// A path with no GET: as the GET would be, 404 or 405, bodiless.
-	if r := rawRequest(t, addr, "HEAD /nope HTTP/1.1\r\n"); r.status != http.StatusNotFound || len(r.body) != 0 {
+	if r := rawHTTP(t, addr, "HEAD /nope HTTP/1.1\r\n"); r.status != http.StatusNotFound || len(r.body) != 0 {
 		t.Errorf("HEAD /nope = %d %q, want 404 without a body", r.status, r.body)
 	}
-	if r := rawRequest(t, addr, "HEAD /v1/auth/email/login HTTP/1.1\r\n"); r.status != http.StatusMethodNotAllowed || len(r.body) != 0 {
+	if r := rawHTTP(t, addr, "HEAD /v1/auth/email/login HTTP/1.1\r\n"); r.status != http.StatusMethodNotAllowed || len(r.body) != 0 {
 		t.Errorf("HEAD on a POST route = %d %q, want 405 without a body", r.status, r.body)
 	}
 	// The handlers and the access log see the request's own method.
@@ -281,7 +281,7 @@ func TestHeadOnEveryGetRoute(t *testing.T) {
 // (before: 405 from the routing); allowed origins keep their 204.
 func TestCORSPreflightFromDisallowedOrigin(t *testing.T) {
 	const allowed, evil = "https://app.example.com", "https://evil.example.com"
-	f := newFixture(t, withEnv("CORS_ORIGINS", allowed))
+	f := newHTTPFixture(t, withEnv("CORS_ORIGINS", allowed))
 	preflight := func(path, origin string) *httptest.ResponseRecorder {
 		return f.do(t, http.MethodOptions, path, nil, "Origin", origin,
 			"Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "content-type")
@@ -336,7 +336,7 @@ func TestCORSPreflightFromDisallowedOrigin(t *testing.T) {
 // Cache-Control: no-store: each login endpoint's success, and every
 // /v1/ route's answer whatever it is.
 func TestCredentialAnswersAreNoStore(t *testing.T) {
-	f := newFixture(t)
+	f := newHTTPFixture(t)
 	noStore := func(t *testing.T, rec *httptest.ResponseRecorder, what string) {
 		t.Helper()
 		if got := rec.Header().Get("Cache-Control"); got != "no-store" {
@@ -410,11 +410,11 @@ func TestServerLevelErrors(t *testing.T) {
 	s := startServer(t)
 	big := func(n int) string { return "X-Big: " + strings.Repeat("a", n) + "\r\n" }
 
-	if r := rawRequest(t, s.addr, "GET /healthz HTTP/1.1\r\n"+big(api.MaxHeaderBytes-1024)); r.status != http.StatusOK {
+	if r := rawHTTP(t, s.addr, "GET /healthz HTTP/1.1\r\n"+big(api.MaxHeaderBytes-1024)); r.status != http.StatusOK {
 		t.Errorf("headers just under the limit: %d %s, want 200", r.status, r.body)
 	}
 	for _, n := range []int{api.MaxHeaderBytes + 1, api.ServerMaxHeaderBytes - 8<<10} {
-		r := rawRequest(t, s.addr, "GET /healthz HTTP/1.1\r\n"+big(n))
+		r := rawHTTP(t, s.addr, "GET /healthz HTTP/1.1\r\n"+big(n))
 		if r.status != http.StatusRequestHeaderFieldsTooLarge || r.errorCode() != "headers_too_large" {
 			t.Errorf("a %d-byte header: %d %q %s, want 431 headers_too_large in the error shape", n, r.status, r.header.Get("Content-Type"), r.body)
 		}
@@ -423,17 +423,17 @@ func TestServerLevelErrors(t *testing.T) {
 		}
 	}
 	// Past what the server reads: net/http's own 431.
-	if r := rawRequest(t, s.addr, "GET /healthz HTTP/1.1\r\n"+big(api.ServerMaxHeaderBytes+8<<10)); r.status != http.StatusRequestHeaderFieldsTooLarge {
+	if r := rawHTTP(t, s.addr, "GET /healthz HTTP/1.1\r\n"+big(api.ServerMaxHeaderBytes+8<<10)); r.status != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("a header over the server's limit: %d, want 431", r.status)
 	}
 	// A bad escape never reaches a handler: net/http's 400.
-	if r := rawRequest(t, s.addr, "GET /v1/partner/users/%zz HTTP/1.1\r\n"); r.status != http.StatusBadRequest {
+	if r := rawHTTP(t, s.addr, "GET /v1/partner/users/%zz HTTP/1.1\r\n"); r.status != http.StatusBadRequest {
 		t.Errorf("GET /v1/partner/users/%%zz: %d %s, want 400", r.status, r.body)
 	}
-	if r := rawRequest(t, s.addr, "GET /nope HTTP/1.1\r\n"); r.status != http.StatusNotFound || r.errorCode() != "not_found" {
+	if r := rawHTTP(t, s.addr, "GET /nope HTTP/1.1\r\n"); r.status != http.StatusNotFound || r.errorCode() != "not_found" {
 		t.Errorf("GET /nope: %d %s, want 404 not_found in the error shape", r.status, r.body)
 	}
-	if r := rawRequest(t, s.addr, "DELETE /healthz HTTP/1.1\r\n"); r.status != http.StatusMethodNotAllowed || r.errorCode() != "method_not_allowed" {
+	if r := rawHTTP(t, s.addr, "DELETE /healthz HTTP/1.1\r\n"); r.status != http.StatusMethodNotAllowed || r.errorCode() != "method_not_allowed" {
 		t.Errorf("DELETE /healthz: %d %s, want 405 method_not_allowed in the error shape", r.status, r.body)
 	}
 }
