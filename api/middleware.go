@@ -164,11 +164,15 @@ func CORS(origins []string, skip string) gin.HandlerFunc {
 		}
 		c.Header("Vary", "Origin")
 		if !allowAll && !slices.Contains(origins, origin) {
+			if isPreflight(c) {
+				Abort(c, ErrOriginNotAllowed) // not 405 from the routing
+				return
+			}
 			c.Next()
 			return
 		}
 		SetCORSHeaders(c, origin)
-		if c.Request.Method == http.MethodOptions && c.GetHeader("Access-Control-Request-Method") != "" {
+		if isPreflight(c) {
 			c.AbortWithStatus(http.StatusNoContent)
 			return
 		}
@@ -187,4 +191,4 @@ func SetCORSHeaders(c *gin.Context, origin string) {
 
 // NoRoute and NoMethod answer unknown paths and methods in the error shape.
 func NoRoute(c *gin.Context)  { Abort(c, ErrNotFound) }
-func NoMethod(c *gin.Context) { Abort(c, ErrMethod) }
+func NoMethod(c *gin.Context) { allowHead(c); Abort(c, ErrMethod) }

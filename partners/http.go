@@ -59,6 +59,7 @@ type loginRequest struct {
 
 type loginResponse struct {
 	Registered         bool       `json:"registered"`
+	Created            bool       `json:"created"`
 	AuthToken          string     `json:"auth_token"`
 	LoginCode          string     `json:"login_code"`
 	LoginCodeExpiresAt string     `json:"login_code_expires_at"`
@@ -92,6 +93,7 @@ func (s *Service) login(c *gin.Context, p Partner) error {
 	}
 	c.JSON(http.StatusOK, loginResponse{
 		Registered:         res.Registered,
+		Created:            res.Created,
 		AuthToken:          res.AuthToken,
 		LoginCode:          res.LoginCode,
 		LoginCodeExpiresAt: res.LoginCodeExpiresAt.UTC().Format(users.TimeFormat),

@@ -61,7 +61,8 @@ type LoginInput struct {
 
 // LoginResult is what an external-ID login answers.
 type LoginResult struct {
-	Registered         bool // this call created the identity (and the user)
+	Registered         bool // this call created the identity
+	Created            bool // this call created the user (v1.1 `created`)
 	AuthToken          string
 	LoginCode          string
 	LoginCodeExpiresAt time.Time
@@ -189,7 +190,9 @@ func (s *Service) loginExisting(ctx context.Context, p Partner, in LoginInput) (
 // session and login code: errIdentityExists when a concurrent call created
 // the identity first.
 func (s *Service) register(ctx context.Context, p Partner, in LoginInput) (*LoginResult, error) {
-	res := &LoginResult{Registered: true}
+	// The identity and its user are created together: a first login of an
+	// external ID always creates the user.
+	res := &LoginResult{Registered: true, Created: true}
 	issue := s.sessions.NewTxIssue()
 	u, err := s.users.Create(ctx, users.NewUser{ReferralCode: in.ReferralCode}, func(tx *gorm.DB, u *users.User) error {
 		now := s.users.Now()

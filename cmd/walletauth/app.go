@@ -41,6 +41,7 @@ type app struct {
 	users    *users.Store
 	sessions *auth.Sessions
 	router   *gin.Engine
+	handler  http.Handler // router, answering HEAD on every GET route (what serve serves)
 	metrics  *metrics.Metrics
 	bus      *cache.Bus
 	closers  []func() error
@@ -247,8 +248,10 @@ func (a *app) wire(opt appOptions) error {
 	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
 		return fmt.Errorf("WALLETAUTH_TRUSTED_PROXIES: %w", err)
 	}
+	r.Use(api.HeadMethod()) // first: everything after sees a HEAD as HEAD (a.handler routes it as GET)
 	r.Use(api.Recover(a.log), api.RequestID(), a.metrics.Middleware(), api.AccessLog(a.log), api.LimitBody(),
 		api.CORS(cfg.CORSOrigins, "/v1/js/"), api.Deadline(cfg.RequestTimeout))
+	r.Use(api.LimitHeaders()) // 431 in the error shape (serve's server reads up to api.ServerMaxHeaderBytes)
 	r.NoRoute(api.NoRoute)
 	r.NoMethod(api.NoMethod)
 
@@ -256,7 +259,7 @@ func (a *app) wire(opt appOptions) error {
 	r.GET("/readyz", api.Handle(a.readyz))
 	r.GET("/metrics", gin.WrapH(a.metrics.Handler()))
 
-	v1 := r.Group("/v1")
+	v1 := r.Group("/v1", api.NoStore())
 	partnerAPI.Routes(v1)
 	email.Routes(v1.Group("/auth/email"))
 	authed := v1.Group("", a.sessions.RequireUser())
@@ -294,6 +297,7 @@ func (a *app) wire(opt appOptions) error {
 	wl.Routes(v1.Group("/auth/wallet"))
 	wl.MeRoutes(me)
 	a.router = r
+	a.handler = api.HeadAsGet(r)
 	return nil
 }
 
@@ -402,12 +406,12 @@ func serveWith(ctx context.Context, cfg config.Config, log *slog.Logger, stdout 
 		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
 	}
 	srv := &http.Server{
-		Handler:           a.router,
+		Handler:           a.handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    32 << 10,
+		MaxHeaderBytes:    api.ServerMaxHeaderBytes, // api.LimitHeaders answers past api.MaxHeaderBytes
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())

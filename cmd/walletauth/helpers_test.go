@@ -253,7 +253,7 @@ func (a *testApp) do(t testing.TB, method, path string, body any, headers ...str
 	t.Helper()
 	req := a.newRequest(t, method, path, body, headers...)
 	rec := httptest.NewRecorder()
-	a.router.ServeHTTP(rec, req)
+	a.handler.ServeHTTP(rec, req)
 	return rec
 }
 
