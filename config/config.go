@@ -65,6 +65,7 @@ type Config struct {
 	ChallengePerIP      Rate
 	PartnerRate         Rate
 	SignupPerIP         Rate
+	LoginCodeFailPerIP  Rate
 }
 
 // Setting documents one environment variable (the README's table is made
@@ -107,6 +108,7 @@ func Settings() []Setting {
 		{"CHALLENGE_PER_IP", "600/1m", "wallet challenges and nonces issued per client IP per window (each is kept until used or expired); behind a proxy set TRUSTED_PROXIES, or every client shares its IP"},
 		{"SIGNUP_PER_IP", "0", "email signups per client IP per window (0: no limit)"},
 		{"PARTNER_RATE", "6000/1m", "partner API requests per partner per window"},
+		{"LOGIN_CODE_FAIL_PER_IP", "50/15m", "refused login-code exchanges (`POST /v1/auth/code`) per client IP per window, then 429 until it ends"},
 	}
 }
 
@@ -158,6 +160,7 @@ func Load(getenv func(string) string) (Config, error) {
 		ChallengePerIP:      rate("CHALLENGE_PER_IP", "600/1m"),
 		SignupPerIP:         rate("SIGNUP_PER_IP", "0"),
 		PartnerRate:         rate("PARTNER_RATE", "6000/1m"),
+		LoginCodeFailPerIP:  rate("LOGIN_CODE_FAIL_PER_IP", "50/15m"),
 	}
 
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {

@@ -160,7 +160,16 @@ func (s *Service) handleCode(c *gin.Context) error {
 	if err := api.Bind(c, &req); err != nil {
 		return err
 	}
-	tok, u, err := s.ExchangeCode(c.Request.Context(), req.LoginCode)
+	ctx, ip := c.Request.Context(), c.ClientIP()
+	if err := s.codeFailures(ctx, ip, false); err != nil {
+		return err
+	}
+	tok, u, err := s.ExchangeCode(ctx, req.LoginCode)
+	if errors.Is(err, ErrLoginCodeInvalid) {
+		if herr := s.codeFailures(ctx, ip, true); herr != nil {
+			return herr
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -195,7 +195,8 @@ func (a *app) wire(opt appOptions) error {
 	}
 	ledger := points.NewLedger(a.db, a.users, a.now)
 	partnerAPI := partners.New(partnerRegistry, a.users, a.sessions, ledger, a.kv, limiter, a.now,
-		partners.Options{LoginCodeTTL: cfg.LoginCodeTTL, Rate: partners.Rate(cfg.PartnerRate)})
+		partners.Options{LoginCodeTTL: cfg.LoginCodeTTL, Rate: partners.Rate(cfg.PartnerRate),
+			CodeFailPerIP: partners.Rate(cfg.LoginCodeFailPerIP)})
 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
