@@ -3,8 +3,12 @@ package main
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/walletauth/walletauth/passwords"
 )
 
 // TestLoginCodeFailuresLimitedPerIP: refused login-code exchanges are
@@ -59,4 +63,86 @@ func TestLoginCodeFailuresLimitedPerIP(t *testing.T) {
 			wantError(t, guess(a), http.StatusUnauthorized, "login_code_invalid")
 		}
 	})
+}
+
+// countingHasher is the real argon2id hasher (at test cost) that counts
+// its calls.
+type countingHasher struct{ n atomic.Int64 }
+
+func (h *countingHasher) Hash(pw string) (string, error) {
+	h.n.Add(1)
+	return passwords.Hash(pw, passwords.TestParams())
+}
+
+// TestSignupRefusesBeforeHashing: a sign-up that will be refused — a taken
+// email or username, an unknown referral code, a malformed field — is
+// answered without computing argon2id; only one that can succeed hashes.
+func TestSignupRefusesBeforeHashing(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		h := &countingHasher{}
+		a := newTestApp(t, withEnv(b.env(t)...), withHasher(h))
+		email := uniqueEmail(t)
+		a.signup(t, email, "username", "taken_name")
+		if n := h.n.Load(); n != 1 {
+			t.Fatalf("one sign-up hashed %d times", n)
+		}
+		body := func(fields ...string) map[string]string {
+			m := map[string]string{"email": uniqueEmail(t), "password": testPassword}
+			for i := 0; i < len(fields); i += 2 {
+				m[fields[i]] = fields[i+1]
+			}
+			return m
+		}
+		for _, tc := range []struct {
+			body   map[string]string
+			status int
+			code   string
+		}{
+			{body("email", email), http.StatusConflict, "email_taken"},
+			{body("email", strings.ToUpper(email)), http.StatusConflict, "email_taken"},
+			{body("username", "taken_name"), http.StatusConflict, "username_taken"},
+			{body("username", "Taken_Name"), http.StatusConflict, "username_taken"},
+			{body("referral_code", "NOPE2345"), http.StatusBadRequest, "invalid_referral_code"},
+			{body("language", "not a language"), http.StatusBadRequest, "invalid_language"},
+			{body("username", "x"), http.StatusBadRequest, "invalid_username"},
+			{body("email", "not-an-email"), http.StatusBadRequest, "invalid_email"},
+			{body("password", "short"), http.StatusBadRequest, "weak_password"},
+		} {
+			wantError(t, a.do(t, http.MethodPost, "/v1/auth/email/signup", tc.body), tc.status, tc.code)
+		}
+		if n := h.n.Load(); n != 1 {
+			t.Fatalf("refused sign-ups hashed: %d calls in all, want the first sign-up's 1", n)
+		}
+		// A sign-up that can succeed still hashes, and the referral code of
+		// a real user is taken.
+		ref := a.me(t, a.login(t, email, testPassword).AuthToken).ReferralCode
+		a.signup(t, uniqueEmail(t), "referral_code", ref)
+		if n := h.n.Load(); n != 2 {
+			t.Fatalf("second sign-up: %d hash calls in all, want 2", n)
+		}
+	})
+}
+
+// TestSignupLimitedPerIPByDefault: sign-ups are limited per client IP with
+// no configuration (30 per 15 minutes); another IP is not limited.
+func TestSignupLimitedPerIPByDefault(t *testing.T) {
+	a := newTestApp(t)
+	for i := 0; i < 29; i++ {
+		a.signup(t, uniqueEmail(t))
+	}
+	// A refused attempt counts too: probing which emails are taken is bounded.
+	wantError(t, a.do(t, http.MethodPost, "/v1/auth/email/signup",
+		map[string]string{"email": "nobody-" + randomHex(t, 4) + "@example.com", "password": testPassword, "referral_code": "NOPE2345"}),
+		http.StatusBadRequest, "invalid_referral_code")
+	rec := a.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": uniqueEmail(t), "password": testPassword})
+	wantError(t, rec, http.StatusTooManyRequests, "rate_limited")
+	wantRetryAfter(t, rec, 15*time.Minute)
+
+	attacker := a.clientIP
+	a.clientIP = randomTestIP(t)
+	a.signup(t, uniqueEmail(t))
+
+	a.clientIP = attacker
+	a.clock.Advance(15 * time.Minute)
+	a.signup(t, uniqueEmail(t))
 }

@@ -50,6 +50,7 @@ type app struct {
 type appOptions struct {
 	now            func() time.Time
 	passwordParams *passwords.Params
+	hasher         auth.Hasher // replaces the argon2id hasher of new passwords
 }
 
 // loadConfig reads the settings, letting serve's flags override them.
@@ -180,6 +181,9 @@ func (a *app) wire(opt appOptions) error {
 		SignupPerIP:    auth.Rate(cfg.SignupPerIP),
 	}, 2*runtime.GOMAXPROCS(0))
 	email.Observe(a.metrics.Login)
+	if opt.hasher != nil {
+		email.SetHasher(opt.hasher)
+	}
 
 	keys, err := loadKeyring(cfg)
 	if err != nil {
