@@ -252,8 +252,8 @@ func (s *Service) handleList(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if v := limit; v != "" {
-		n, err := strconv.Atoi(v)
+	if limit != "" {
+		n, err := strconv.Atoi(limit)
 		if err != nil || n < 1 {
 			return api.ErrInvalidParam.WithMessage("limit must be an integer from 1 to %d", MaxListLimit)
 		}
