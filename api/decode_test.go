@@ -42,3 +42,49 @@ func TestDecode(t *testing.T) {
 		}
 	}
 }
+
+// Decode refuses strings that would not decode to the text they spell, and
+// takes every other string, escaped or not, as it is.
+func TestDecodeText(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string // "" : refused
+	}{
+		{in: `{"name":"Ärger 😀"}`, want: "Ärger 😀"},
+		{in: `{"name":"\u00c4rger \ud83d\ude00"}`, want: "Ärger 😀"},
+		{in: `{"name":"\uD83D\uDE00"}`, want: "😀"},
+		{in: `{"name":"\ufffd"}`, want: "\ufffd"},
+		{in: `{"name":"\\u0000"}`, want: `\u0000`},
+		{in: `{"name":"\\ud800"}`, want: `\ud800`},
+		{in: `{"name":"a\\"}`, want: `a\`},
+		{in: `{"name":"\"\ud800\udc00\""}`, want: "\"\U00010000\""},
+		{in: `{"name":"\u0000"}`},
+		{in: `{"name":"a\u0000"}`},
+		{in: `{"name":"\ud800"}`},
+		{in: `{"name":"\udfff"}`},
+		{in: `{"name":"\ud800\u0041"}`},
+		{in: `{"name":"\ud800\ud800\udc00"}`},
+		{in: `{"name":"\udbffx"}`},
+		{in: `{"name":"\ud800\\udc00"}`},
+		{in: `{"name":"ok","other":"\ud800"}`},
+		{in: `{"\u0000":"x"}`},
+		{in: "{\"name\":\"a\xffb\"}"},
+		{in: "{\"name\":\"a\xc3\x28\"}"},
+		{in: "{\"name\":\"\xed\xa0\x80\"}"}, // a surrogate encoded in UTF-8
+		{in: "{\"other\":\"\xe2\x82\",\"name\":\"x\"}"},
+	} {
+		var got struct {
+			Name string `json:"name"`
+		}
+		err := Decode([]byte(tc.in), &got)
+		if tc.want != "" {
+			if err != nil || got.Name != tc.want {
+				t.Errorf("Decode(%q) = %q, %v; want %q", tc.in, got.Name, err, tc.want)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrInvalidJSON) {
+			t.Errorf("Decode(%q) = %q, %v; want invalid_json", tc.in, got.Name, err)
+		}
+	}
+}

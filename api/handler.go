@@ -135,10 +135,15 @@ func ReadBody(c *gin.Context) ([]byte, error) {
 
 const bodyKey = "walletauth.body"
 
-// Decode unmarshals one JSON object from body into dst.
+// Decode unmarshals one JSON object from body into dst. Every string in it
+// must be text (see ValidText): invalid UTF-8, a \u0000 escape or a lone
+// surrogate escape ("\ud800") is refused, not replaced with U+FFFD.
 func Decode(body []byte, dst any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return ErrInvalidJSON.WithMessage("the request body is empty; a JSON object is expected")
+	}
+	if err := checkJSONText(body); err != nil {
+		return err
 	}
 	// The common case, one valid object, in one pass; anything else is
 	// decoded again below for the precise message.

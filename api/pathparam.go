@@ -9,6 +9,10 @@ import (
 
 // PathParam returns the path parameter name as the client meant it: its
 // segment of the path as sent, percent-escapes decoded once and "+" kept.
+// A value that is not text (ValidText: "%00", "%FF", "%C3%28") is refused
+// with bad, the parameter's own error (a feature's "invalid id" code, or
+// ErrInvalidParam).
+//
 // Gin's own value differs when the router matches the raw path
 // (Engine.UseRawPath, so that %2F stays inside a segment): it decodes with
 // query rules, turning "+" into a space, so "a+b%2Fc" would name "a b/c".
@@ -18,7 +22,15 @@ import (
 // unescaped, and so turns %2F back into "/". It falls back to Gin's value
 // for a route whose segments do not line up with the path's (a catch-all
 // parameter).
-func PathParam(c *gin.Context, name string) string {
+func PathParam(c *gin.Context, name string, bad *Error) (string, error) {
+	v := pathParam(c, name)
+	if !ValidText(v) {
+		return "", bad.WithMessage("path parameter %s holds %s", name, textProblem(v))
+	}
+	return v, nil
+}
+
+func pathParam(c *gin.Context, name string) string {
 	sent := c.Request.URL.RawPath
 	if sent == "" {
 		sent = c.Request.URL.EscapedPath()

@@ -32,8 +32,8 @@ func TestPathParam(t *testing.T) {
 		r := gin.New()
 		r.UseRawPath = raw
 		var got string
-		r.GET("/u/:id/points", func(c *gin.Context) { got = PathParam(c, "id") })
-		r.GET("/files/*rest", func(c *gin.Context) { got = PathParam(c, "rest") })
+		r.GET("/u/:id/points", func(c *gin.Context) { got, _ = PathParam(c, "id", ErrInvalidParam) })
+		r.GET("/files/*rest", func(c *gin.Context) { got, _ = PathParam(c, "rest", ErrInvalidParam) })
 		for _, tc := range cases {
 			if tc.rawOnly && !raw {
 				continue

@@ -29,12 +29,23 @@ type EmailLimits struct {
 	SignupPerIP    Rate
 }
 
+// Hasher makes the slow salted hash a new password is stored as.
+type Hasher interface {
+	Hash(pw string) (string, error)
+}
+
+// argon2id is the Hasher of NewEmail: passwords.Hash with its parameters.
+type argon2id passwords.Params
+
+func (p argon2id) Hash(pw string) (string, error) { return passwords.Hash(pw, passwords.Params(p)) }
+
 // Email serves email signup and login.
 type Email struct {
 	users    *users.Store
 	sessions *Sessions
 	policy   *passwords.Policy
 	params   passwords.Params
+	hasher   Hasher
 	limiter  limiter
 	limits   EmailLimits
 	// hashing bounds concurrent argon2id computations: each takes ~19 MiB,
@@ -51,9 +62,14 @@ func NewEmail(us *users.Store, s *Sessions, policy *passwords.Policy, params pas
 	if maxConcurrentHashes < 1 {
 		maxConcurrentHashes = 1
 	}
-	return &Email{users: us, sessions: s, policy: policy, params: params, limiter: l, limits: limits,
+	return &Email{users: us, sessions: s, policy: policy, params: params, hasher: argon2id(params), limiter: l, limits: limits,
 		hashing: make(chan struct{}, maxConcurrentHashes), observe: func(string, string) {}}
 }
+
+// SetHasher replaces the argon2id hasher NewEmail made from its params
+// (tests count its calls through it). Verification still reads the
+// parameters from each stored hash.
+func (e *Email) SetHasher(h Hasher) { e.hasher = h }
 
 // Routes registers signup and login on the public /v1/auth/email group.
 func (e *Email) Routes(g *gin.RouterGroup) {
@@ -104,7 +120,7 @@ func (e *Email) hash(ctx context.Context, pw string) (string, error) {
 		return "", err
 	}
 	defer e.release()
-	return passwords.Hash(pw, e.params)
+	return e.hasher.Hash(pw)
 }
 
 func (e *Email) acquire(ctx context.Context) error {
@@ -139,12 +155,24 @@ func (e *Email) signup(c *gin.Context) error {
 	if err := e.checkPassword(req.Password); err != nil {
 		return err
 	}
+	username := ""
 	if req.Username != "" {
-		if _, err := users.NormalizeUsername(req.Username); err != nil {
+		if username, err = users.NormalizeUsername(req.Username); err != nil {
 			return err
 		}
 	}
+	if req.Language != "" && !users.ValidLanguage(req.Language) {
+		return users.ErrInvalidLanguage
+	}
+	// Every sign-up that reaches the database counts, refused ones too:
+	// the limit also bounds probing which emails have accounts.
 	if err := allow(ctx, e.limiter, "signup-ip", c.ClientIP(), e.limits.SignupPerIP); err != nil {
+		return err
+	}
+	// The cheap refusals before argon2id's memory and CPU are spent. They
+	// decide nothing: the unique constraints do at insert, so a sign-up that
+	// races another for the same email or username still gets a 409 there.
+	if err := e.users.CheckAvailable(ctx, email, username, req.ReferralCode); err != nil {
 		return err
 	}
 	h, err := e.hash(ctx, req.Password)

@@ -170,8 +170,13 @@ func (w *Wallet) challenge(c *gin.Context) error {
 			return err
 		}
 	} else {
-		req.Address = c.Query("address")
-		chain = c.Query("chain_id")
+		var err error
+		if req.Address, err = api.Query(c, "address", ErrInvalidAddress); err != nil {
+			return err
+		}
+		if chain, err = api.Query(c, "chain_id", ErrChallengeChain); err != nil {
+			return err
+		}
 	}
 	addr, err := wallet.ParseAddress(strings.TrimSpace(req.Address))
 	if err != nil {
@@ -634,7 +639,11 @@ func (w *Wallet) onWallet(op func(ctx context.Context, userID string, addr []byt
 		if err != nil {
 			return err
 		}
-		addr, err := wallet.ParseAddress(c.Param("address"))
+		raw, err := api.PathParam(c, "address", ErrInvalidAddress)
+		if err != nil {
+			return err
+		}
+		addr, err := wallet.ParseAddress(raw)
 		if err != nil {
 			return ErrInvalidAddress
 		}

@@ -66,6 +66,7 @@ type Config struct {
 	ChallengePerIP      Rate
 	PartnerRate         Rate
 	SignupPerIP         Rate
+	LoginCodeFailPerIP  Rate
 }
 
 // Setting documents one environment variable (the README's table is made
@@ -106,8 +107,9 @@ func Settings() []Setting {
 		{"WALLET_PER_ADDRESS", "100/1m", "failed wallet logins per address per window, then 429 until it ends"},
 		{"WALLET_PER_IP", "300/1m", "failed wallet logins per client IP per window, then 429 until it ends"},
 		{"CHALLENGE_PER_IP", "600/1m", "wallet challenges and nonces issued per client IP per window (each is kept until used or expired); behind a proxy set TRUSTED_PROXIES, or every client shares its IP"},
-		{"SIGNUP_PER_IP", "0", "email signups per client IP per window (0: no limit)"},
+		{"SIGNUP_PER_IP", "30/15m", "email sign-up attempts per client IP per window (those past the format checks, refused ones included), then 429 until it ends; 0: no limit"},
 		{"PARTNER_RATE", "6000/1m", "partner API requests per partner per window"},
+		{"LOGIN_CODE_FAIL_PER_IP", "50/15m", "refused login-code exchanges (`POST /v1/auth/code`) per client IP per window, then 429 until it ends"},
 	}
 }
 
@@ -157,8 +159,9 @@ func Load(getenv func(string) string) (Config, error) {
 		WalletPerAddress:    rate("WALLET_PER_ADDRESS", "100/1m"),
 		WalletPerIP:         rate("WALLET_PER_IP", "300/1m"),
 		ChallengePerIP:      rate("CHALLENGE_PER_IP", "600/1m"),
-		SignupPerIP:         rate("SIGNUP_PER_IP", "0"),
+		SignupPerIP:         rate("SIGNUP_PER_IP", "30/15m"),
 		PartnerRate:         rate("PARTNER_RATE", "6000/1m"),
+		LoginCodeFailPerIP:  rate("LOGIN_CODE_FAIL_PER_IP", "50/15m"),
 	}
 
 	// HTTP_ADDR first: SIWE_DOMAIN and SIWE_URI default to values made from

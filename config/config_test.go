@@ -52,6 +52,8 @@ func TestDefaults(t *testing.T) {
 	check("LogLevel", c.LogLevel, slog.LevelInfo)
 	check("EmailFailPerAccount", c.EmailFailPerAccount, config.Rate{Max: 10, Window: 15 * time.Minute})
 	check("EmailFailPerIP", c.EmailFailPerIP, config.Rate{Max: 50, Window: 15 * time.Minute})
+	check("LoginCodeFailPerIP", c.LoginCodeFailPerIP, config.Rate{Max: 50, Window: 15 * time.Minute})
+	check("SignupPerIP", c.SignupPerIP, config.Rate{Max: 30, Window: 15 * time.Minute})
 	if c.RequestTimeout <= 0 || c.ShutdownTimeout <= 0 || c.ShutdownTimeout >= 30*time.Second {
 		t.Errorf("RequestTimeout %v, ShutdownTimeout %v: want positive, and shutdown within the contract's 30 s", c.RequestTimeout, c.ShutdownTimeout)
 	}

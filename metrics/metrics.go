@@ -43,8 +43,11 @@ func New() *Metrics {
 	return m
 }
 
-// Middleware counts and times every request by its route pattern (not its
-// path, so the label set stays bounded; unknown routes count as "unmatched").
+// Middleware counts and times every request by its route pattern and
+// method. No label takes a value the client chose, so the series stay
+// bounded however many made-up paths and methods arrive: a path that
+// matched no route counts as "unmatched", a method other than the standard
+// ones as "OTHER" (MethodLabel).
 func (m *Metrics) Middleware() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
@@ -53,9 +56,32 @@ func (m *Metrics) Middleware() gin.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		m.requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(c.Writer.Status())).Inc()
-		m.latency.WithLabelValues(route, c.Request.Method).Observe(time.Since(start).Seconds())
+		method := MethodLabel(c.Request.Method)
+		m.requests.WithLabelValues(route, method, statusLabel(c.Writer.Status())).Inc()
+		m.latency.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
 	}
+}
+
+// MethodLabel is the method label of a request: one of the methods of RFC
+// 9110 (and PATCH) as sent, else "OTHER". Methods are case-sensitive: "get"
+// is not GET.
+func MethodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return "OTHER"
+}
+
+// statusLabel is the status code as written (the handlers choose it from
+// the contract, never from the request); anything outside 100-599 is
+// "other".
+func statusLabel(code int) string {
+	if code < 100 || code > 599 {
+		return "other"
+	}
+	return strconv.Itoa(code)
 }
 
 // Login records one login attempt's outcome.

@@ -233,6 +233,30 @@ func (s *Service) allow(ctx context.Context, name, id string) error {
 	return nil
 }
 
+// codeFailures applies Options.CodeFailPerIP to client ip: with hit false
+// it refuses (429) an ip that used up its failures, with hit true it counts
+// one. A login code cannot be guessed (256 bits), but each guess costs a
+// store round trip, and nothing else bounds them.
+func (s *Service) codeFailures(ctx context.Context, ip string, hit bool) error {
+	r := s.opt.CodeFailPerIP
+	if s.limiter == nil || r.Max == 0 {
+		return nil
+	}
+	lim := ratelimit.Limit{Max: r.Max, Window: r.Window}
+	if hit {
+		return s.limiter.Hit(ctx, "login-code-fail-ip", ip, lim)
+	}
+	over, retry, err := s.limiter.Exceeded(ctx, "login-code-fail-ip", ip, lim)
+	if err != nil {
+		return err
+	}
+	if over {
+		return api.ErrRateLimited.WithMessage("too many invalid login codes from this address, retry later").
+			WithRetryAfter(int(math.Ceil(retry.Seconds())))
+	}
+	return nil
+}
+
 // bodyHash is base64url (no padding) of the SHA-256 of body: the
 // body_sha256 claim of a request JWT.
 func bodyHash(body []byte) string {

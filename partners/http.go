@@ -109,7 +109,11 @@ func (s *Service) login(c *gin.Context, p Partner) error {
 // page can read them.
 func (s *Service) clientPartner(c *gin.Context, preflight bool) (Partner, error) {
 	c.Header("Vary", "Origin")
-	p, err := s.reg.Get(c.Request.Context(), c.Param("partner_id"))
+	id, err := api.PathParam(c, "partner_id", api.ErrInvalidParam)
+	if err != nil {
+		return Partner{}, err
+	}
+	p, err := s.reg.Get(c.Request.Context(), id)
 	if err != nil && !errors.Is(err, ErrPartnerNotFound) {
 		return Partner{}, err
 	}
@@ -158,7 +162,16 @@ func (s *Service) handleCode(c *gin.Context) error {
 	if err := api.Bind(c, &req); err != nil {
 		return err
 	}
-	tok, u, err := s.ExchangeCode(c.Request.Context(), req.LoginCode)
+	ctx, ip := c.Request.Context(), c.ClientIP()
+	if err := s.codeFailures(ctx, ip, false); err != nil {
+		return err
+	}
+	tok, u, err := s.ExchangeCode(ctx, req.LoginCode)
+	if errors.Is(err, ErrLoginCodeInvalid) {
+		if herr := s.codeFailures(ctx, ip, true); herr != nil {
+			return herr
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -199,7 +212,11 @@ func (s *Service) handleGet(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	u, err := s.User(c.Request.Context(), p, api.PathParam(c, "external_id"))
+	ext, err := api.PathParam(c, "external_id", ErrInvalidExternalID)
+	if err != nil {
+		return err
+	}
+	u, err := s.User(c.Request.Context(), p, ext)
 	if err != nil {
 		return err
 	}
@@ -217,16 +234,28 @@ func (s *Service) handleList(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	q := ListQuery{Cursor: c.Query("cursor")}
-	if v := c.Query("updated_since"); v != "" {
-		t, err := time.Parse(time.RFC3339Nano, v)
+	cursor, err := api.Query(c, "cursor", api.ErrInvalidCursor)
+	if err != nil {
+		return err
+	}
+	q := ListQuery{Cursor: cursor}
+	since, err := api.Query(c, "updated_since", api.ErrInvalidParam)
+	if err != nil {
+		return err
+	}
+	if since != "" {
+		t, err := time.Parse(time.RFC3339Nano, since)
 		if err != nil {
 			return api.ErrInvalidParam.WithMessage("updated_since must be an RFC 3339 time such as 2026-01-22T08:36:58Z")
 		}
 		q.UpdatedSince = &t
 	}
-	if v := c.Query("limit"); v != "" {
-		n, err := strconv.Atoi(v)
+	limit, err := api.Query(c, "limit", api.ErrInvalidParam)
+	if err != nil {
+		return err
+	}
+	if limit != "" {
+		n, err := strconv.Atoi(limit)
 		if err != nil || n < 1 {
 			return api.ErrInvalidParam.WithMessage("limit must be an integer from 1 to %d", MaxListLimit)
 		}
@@ -285,10 +314,14 @@ func (s *Service) handlePoints(c *gin.Context) error {
 		Reason         string `json:"reason"`
 		IdempotencyKey string `json:"idempotency_key"`
 	}
+	ext, err := api.PathParam(c, "external_id", ErrInvalidExternalID)
+	if err != nil {
+		return err
+	}
 	if err := api.Bind(c, &req); err != nil {
 		return err
 	}
-	e, err := s.AddPoints(c.Request.Context(), p, api.PathParam(c, "external_id"), req.Amount, req.Reason, req.IdempotencyKey)
+	e, err := s.AddPoints(c.Request.Context(), p, ext, req.Amount, req.Reason, req.IdempotencyKey)
 	if err != nil {
 		return err
 	}
@@ -319,13 +352,21 @@ func (s *Service) handleRanking(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	ext, err := api.PathParam(c, "external_id", ErrInvalidExternalID)
+	if err != nil {
+		return err
+	}
 	n := DefaultRankingNeighbours
-	if v := c.Query("n"); v != "" {
+	v, err := api.Query(c, "n", api.ErrInvalidParam)
+	if err != nil {
+		return err
+	}
+	if v != "" {
 		if n, err = strconv.Atoi(v); err != nil {
 			return api.ErrInvalidParam.WithMessage("n must be an integer from 0 to %d", points.MaxNeighbours)
 		}
 	}
-	r, err := s.Ranking(c.Request.Context(), p, api.PathParam(c, "external_id"), n)
+	r, err := s.Ranking(c.Request.Context(), p, ext, n)
 	if err != nil {
 		return err
 	}

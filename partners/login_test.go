@@ -90,12 +90,13 @@ func TestExternalIDLogin(t *testing.T) {
 				`{"external_id": [1]}`:                              "invalid_json",
 				`{"external_id": 1.5}`:                              "invalid_json",
 				`{"external_id": 1e3}`:                              "invalid_json",
-				`{"external_id": "a\u0000b"}`:                       "invalid_external_id",
+				`{"external_id": "a\u0000b"}`:                       "invalid_json",
+				`{"external_id": "a\u0001b"}`:                       "invalid_external_id",
 				`{"external_id": "` + string(long) + `"}`:           "invalid_external_id",
 				`{"external_id": "x", "email": "not-an-email"}`:     "invalid_email",
 				`{"external_id": "x", "first_name": 7}`:             "invalid_json",
 				`{"external_id": "x", "referral_code": "NOPE2345"}`: "invalid_referral_code",
-				`not json`:                                          "invalid_json",
+				`not json`: "invalid_json",
 			} {
 				r := e.withSecret(a, http.MethodPost, loginPath, body)
 				if r.Code != 400 || r.errorCode(t) != code {

@@ -2,7 +2,6 @@ package partners
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -169,13 +168,15 @@ type listCursor struct {
 
 func encodeListCursor(c listCursor) string {
 	b, _ := json.Marshal(c) // a struct of a time and strings always marshals
-	return base64.RawURLEncoding.EncodeToString(b)
+	return api.EncodeCursor(b)
 }
 
+// decodeListCursor reads a cursor of encodeListCursor. api.Decode keeps a
+// made-up one from carrying a \u0000 or a lone surrogate to the database.
 func decodeListCursor(s string) (listCursor, error) {
 	var c listCursor
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) > 1024 || json.Unmarshal(b, &c) != nil || c.UserID == "" || c.At.IsZero() {
+	b, err := api.DecodeCursor(s)
+	if err != nil || len(b) > 1024 || api.Decode(b, &c) != nil || c.UserID == "" || c.At.IsZero() {
 		return listCursor{}, api.ErrInvalidCursor
 	}
 	c.At = storage.Now(c.At)

@@ -12,6 +12,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/storage"
 )
 
@@ -107,6 +108,11 @@ func (r *Registry) List(ctx context.Context) ([]Partner, error) {
 
 // Get returns the partner id, enabled or not: ErrPartnerNotFound.
 func (r *Registry) Get(ctx context.Context, id string) (Partner, error) {
+	if !api.ValidText(id) {
+		// No partner has such an ID, and PostgreSQL would refuse the query:
+		// a request JWT's iss is read from a header, not by the api helpers.
+		return Partner{}, ErrPartnerNotFound
+	}
 	var p Partner
 	err := r.db.WithContext(ctx).Where("id = ?", id).Take(&p).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {

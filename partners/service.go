@@ -23,6 +23,8 @@ type Store interface {
 // Limiter is the part of ratelimit.Limiter the partner API uses.
 type Limiter interface {
 	Allow(ctx context.Context, name, key string, lim ratelimit.Limit) (bool, time.Duration, error)
+	Exceeded(ctx context.Context, name, key string, lim ratelimit.Limit) (bool, time.Duration, error)
+	Hit(ctx context.Context, name, key string, lim ratelimit.Limit) error
 }
 
 // Ledger is the part of points.Ledger the partner API uses.
@@ -51,6 +53,10 @@ const (
 type Options struct {
 	LoginCodeTTL time.Duration // default DefaultLoginCodeTTL
 	Rate         Rate          // per partner, over every instance (WALLETAUTH_PARTNER_RATE)
+	// CodeFailPerIP bounds refused login-code exchanges per client IP
+	// (WALLETAUTH_LOGIN_CODE_FAIL_PER_IP); past it even a valid code gets
+	// 429 until the window ends. Max 0 disables it.
+	CodeFailPerIP Rate
 }
 
 // Service is the partner API.

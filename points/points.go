@@ -6,7 +6,6 @@ package points
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -257,11 +256,11 @@ func (l *Ledger) Entries(ctx context.Context, userID string, limit int, cursor s
 // A cursor is base64url of "<created_at in Unix microseconds>.<id>".
 func encodeCursor(at time.Time, id string) string {
 	raw := strconv.FormatInt(storage.Now(at).UnixMicro(), 10) + "." + id
-	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+	return api.EncodeCursor([]byte(raw))
 }
 
 func decodeCursor(s string) (time.Time, string, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(s)
+	raw, err := api.DecodeCursor(s)
 	if err != nil {
 		return time.Time{}, "", api.ErrInvalidCursor
 	}

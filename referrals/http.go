@@ -67,14 +67,22 @@ func (h *Handlers) list(c *gin.Context) error {
 		return err
 	}
 	limit := DefaultLimit
-	if s, ok := c.GetQuery("limit"); ok {
+	s, ok, err := api.GetQuery(c, "limit", api.ErrInvalidParam)
+	if err != nil {
+		return err
+	}
+	if ok {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > MaxLimit {
 			return api.ErrInvalidParam.WithMessage("limit must be an integer from 1 to %d", MaxLimit)
 		}
 		limit = n
 	}
-	page, err := h.svc.Referees(c.Request.Context(), id, limit, c.Query("cursor"))
+	cursor, err := api.Query(c, "cursor", api.ErrInvalidCursor)
+	if err != nil {
+		return err
+	}
+	page, err := h.svc.Referees(c.Request.Context(), id, limit, cursor)
 	if err != nil {
 		return notFoundIsUnauthorized(err)
 	}

@@ -9,7 +9,6 @@ package referrals
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -324,11 +323,11 @@ type key struct {
 // opaque to clients, exact at the database's resolution.
 func encodeCursor(k key) string {
 	raw := strconv.FormatInt(storage.Now(k.joinedAt).UnixMicro(), 10) + "." + k.id
-	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+	return api.EncodeCursor([]byte(raw))
 }
 
 func decodeCursor(s string) (key, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(s)
+	raw, err := api.DecodeCursor(s)
 	if err != nil {
 		return key{}, api.ErrInvalidCursor
 	}

@@ -580,6 +580,36 @@ func randomString(alphabet string, n int) string {
 	return string(b)
 }
 
+// CheckAvailable answers, before any costly work, what Create would refuse
+// of a new user with email, username (normalised; "" for a generated one)
+// and referralCode (""  for none): ErrEmailTaken, ErrUsernameTaken,
+// ErrInvalidReferralCode. It decides nothing: Create's unique constraints
+// still do, so a user created meanwhile is refused there.
+func (s *Store) CheckAvailable(ctx context.Context, email, username, referralCode string) error {
+	if email != "" {
+		_, err := s.GetByEmail(ctx, email)
+		if err == nil {
+			return ErrEmailTaken
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+	}
+	if username != "" {
+		var n int64
+		if err := s.db.WithContext(ctx).Model(&User{}).Where("username = ?", username).Count(&n).Error; err != nil {
+			return wrap("check username", err)
+		}
+		if n > 0 {
+			return ErrUsernameTaken
+		}
+	}
+	if NormalizeReferralCode(referralCode) != "" {
+		return s.CheckReferralCode(ctx, referralCode)
+	}
+	return nil
+}
+
 // CheckReferralCode reports whether code belongs to a user:
 // ErrInvalidReferralCode when it does not.
 func (s *Store) CheckReferralCode(ctx context.Context, code string) error {

@@ -54,6 +54,7 @@ type appOptions struct {
 	now            func() time.Time
 	passwordParams *passwords.Params
 	unknownVars    []config.UnknownVariable
+	hasher         auth.Hasher // replaces the argon2id hasher of new passwords
 }
 
 var (
@@ -217,6 +218,9 @@ func (a *app) wire(opt appOptions) error {
 		SignupPerIP:    auth.Rate(cfg.SignupPerIP),
 	}, 2*runtime.GOMAXPROCS(0))
 	email.Observe(a.metrics.Login)
+	if opt.hasher != nil {
+		email.SetHasher(opt.hasher)
+	}
 
 	keys, err := loadKeyring(cfg)
 	if err != nil {
@@ -232,7 +236,8 @@ func (a *app) wire(opt appOptions) error {
 	}
 	ledger := points.NewLedger(a.db, a.users, a.now)
 	partnerAPI := partners.New(partnerRegistry, a.users, a.sessions, ledger, a.kv, limiter, a.now,
-		partners.Options{LoginCodeTTL: cfg.LoginCodeTTL, Rate: partners.Rate(cfg.PartnerRate)})
+		partners.Options{LoginCodeTTL: cfg.LoginCodeTTL, Rate: partners.Rate(cfg.PartnerRate),
+			CodeFailPerIP: partners.Rate(cfg.LoginCodeFailPerIP)})
 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()

@@ -25,6 +25,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/walletauth/walletauth/auth"
 	"github.com/walletauth/walletauth/config"
 	"github.com/walletauth/walletauth/kv/kvtest"
 	"github.com/walletauth/walletauth/passwords"
@@ -61,8 +62,9 @@ type testApp struct {
 }
 
 type testAppSetup struct {
-	env   map[string]string
-	clock *testClock
+	env    map[string]string
+	clock  *testClock
+	hasher auth.Hasher
 }
 
 // testOption configures newTestApp.
@@ -83,6 +85,11 @@ func withEnv(pairs ...string) testOption {
 			s.env[name] = pairs[i+1]
 		}
 	}
+}
+
+// withHasher makes the app hash new passwords with h.
+func withHasher(h auth.Hasher) testOption {
+	return func(s *testAppSetup) { s.hasher = h }
 }
 
 // withClock makes the app use c (share one clock between apps).
@@ -119,7 +126,7 @@ func newTestApp(t testing.TB, opts ...testOption) *testApp {
 	}
 	params := passwords.TestParams()
 	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler),
-		appOptions{now: s.clock.Now, passwordParams: &params})
+		appOptions{now: s.clock.Now, passwordParams: &params, hasher: s.hasher})
 	if err != nil {
 		t.Fatalf("newApp: %v", err)
 	}

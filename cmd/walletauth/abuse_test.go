@@ -1,0 +1,148 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/walletauth/walletauth/passwords"
+)
+
+// TestLoginCodeFailuresLimitedPerIP: refused login-code exchanges are
+// counted per client IP (WALLETAUTH_LOGIN_CODE_FAIL_PER_IP); past the limit
+// that IP gets 429 rate_limited with Retry-After, even for a valid code,
+// which stays usable from elsewhere. Counted across instances (Redis).
+func TestLoginCodeFailuresLimitedPerIP(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		env := b.env(t)
+		clock := newTestClock()
+		a := newTestApp(t, withEnv(env...), withEnv("LOGIN_CODE_FAIL_PER_IP", "3/15m"), withClock(clock))
+		other := a // with SQLite the store is in process: one instance
+		if b.name != "sqlite" {
+			other = newTestApp(t, withEnv(env...), withEnv("LOGIN_CODE_FAIL_PER_IP", "3/15m"), withClock(clock))
+			other.clientIP = a.clientIP // the same client on another instance
+		}
+		secret := a.newPartner(t)
+		rec := a.do(t, http.MethodPost, "/v1/partner/users/login", map[string]any{"external_id": "code-user"}, bearer(secret)...)
+		wantStatus(t, rec, http.StatusOK)
+		var login struct {
+			LoginCode string `json:"login_code"`
+		}
+		decodeJSON(t, rec, &login)
+
+		guess := func(app *testApp) *httptest.ResponseRecorder {
+			return app.do(t, http.MethodPost, "/v1/auth/code", map[string]string{"login_code": "plc_" + randomHex(t, 16) + "guessguessguessguessguessgu"})
+		}
+		for i, app := range []*testApp{a, other, a} {
+			rec := guess(app)
+			if rec.Code != http.StatusUnauthorized {
+				t.Fatalf("guess %d: %d %s, want 401 login_code_invalid", i+1, rec.Code, rec.Body)
+			}
+			wantError(t, rec, http.StatusUnauthorized, "login_code_invalid")
+		}
+		for _, app := range []*testApp{a, other} {
+			rec := guess(app)
+			wantError(t, rec, http.StatusTooManyRequests, "rate_limited")
+			wantRetryAfter(t, rec, 15*time.Minute)
+		}
+		// Refused before the code is looked at: the valid code is not used up.
+		rec = a.do(t, http.MethodPost, "/v1/auth/code", map[string]string{"login_code": login.LoginCode})
+		wantError(t, rec, http.StatusTooManyRequests, "rate_limited")
+
+		// Another client IP is not limited, and successes do not count.
+		attacker := a.clientIP
+		a.clientIP = randomTestIP(t)
+		wantStatus(t, a.do(t, http.MethodPost, "/v1/auth/code", map[string]string{"login_code": login.LoginCode}), http.StatusOK)
+
+		if b.name == "sqlite" { // the in-process store follows the test clock
+			a.clientIP = attacker
+			clock.Advance(15 * time.Minute)
+			wantError(t, guess(a), http.StatusUnauthorized, "login_code_invalid")
+		}
+	})
+}
+
+// countingHasher is the real argon2id hasher (at test cost) that counts
+// its calls.
+type countingHasher struct{ n atomic.Int64 }
+
+func (h *countingHasher) Hash(pw string) (string, error) {
+	h.n.Add(1)
+	return passwords.Hash(pw, passwords.TestParams())
+}
+
+// TestSignupRefusesBeforeHashing: a sign-up that will be refused — a taken
+// email or username, an unknown referral code, a malformed field — is
+// answered without computing argon2id; only one that can succeed hashes.
+func TestSignupRefusesBeforeHashing(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		h := &countingHasher{}
+		a := newTestApp(t, withEnv(b.env(t)...), withHasher(h))
+		email := uniqueEmail(t)
+		a.signup(t, email, "username", "taken_name")
+		if n := h.n.Load(); n != 1 {
+			t.Fatalf("one sign-up hashed %d times", n)
+		}
+		body := func(fields ...string) map[string]string {
+			m := map[string]string{"email": uniqueEmail(t), "password": testPassword}
+			for i := 0; i < len(fields); i += 2 {
+				m[fields[i]] = fields[i+1]
+			}
+			return m
+		}
+		for _, tc := range []struct {
+			body   map[string]string
+			status int
+			code   string
+		}{
+			{body("email", email), http.StatusConflict, "email_taken"},
+			{body("email", strings.ToUpper(email)), http.StatusConflict, "email_taken"},
+			{body("username", "taken_name"), http.StatusConflict, "username_taken"},
+			{body("username", "Taken_Name"), http.StatusConflict, "username_taken"},
+			{body("referral_code", "NOPE2345"), http.StatusBadRequest, "invalid_referral_code"},
+			{body("language", "not a language"), http.StatusBadRequest, "invalid_language"},
+			{body("username", "x"), http.StatusBadRequest, "invalid_username"},
+			{body("email", "not-an-email"), http.StatusBadRequest, "invalid_email"},
+			{body("password", "short"), http.StatusBadRequest, "weak_password"},
+		} {
+			wantError(t, a.do(t, http.MethodPost, "/v1/auth/email/signup", tc.body), tc.status, tc.code)
+		}
+		if n := h.n.Load(); n != 1 {
+			t.Fatalf("refused sign-ups hashed: %d calls in all, want the first sign-up's 1", n)
+		}
+		// A sign-up that can succeed still hashes, and the referral code of
+		// a real user is taken.
+		ref := a.me(t, a.login(t, email, testPassword).AuthToken).ReferralCode
+		a.signup(t, uniqueEmail(t), "referral_code", ref)
+		if n := h.n.Load(); n != 2 {
+			t.Fatalf("second sign-up: %d hash calls in all, want 2", n)
+		}
+	})
+}
+
+// TestSignupLimitedPerIPByDefault: sign-ups are limited per client IP with
+// no configuration (30 per 15 minutes); another IP is not limited.
+func TestSignupLimitedPerIPByDefault(t *testing.T) {
+	a := newTestApp(t)
+	for i := 0; i < 29; i++ {
+		a.signup(t, uniqueEmail(t))
+	}
+	// A refused attempt counts too: probing which emails are taken is bounded.
+	wantError(t, a.do(t, http.MethodPost, "/v1/auth/email/signup",
+		map[string]string{"email": "nobody-" + randomHex(t, 4) + "@example.com", "password": testPassword, "referral_code": "NOPE2345"}),
+		http.StatusBadRequest, "invalid_referral_code")
+	rec := a.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": uniqueEmail(t), "password": testPassword})
+	wantError(t, rec, http.StatusTooManyRequests, "rate_limited")
+	wantRetryAfter(t, rec, 15*time.Minute)
+
+	attacker := a.clientIP
+	a.clientIP = randomTestIP(t)
+	a.signup(t, uniqueEmail(t))
+
+	a.clientIP = attacker
+	a.clock.Advance(15 * time.Minute)
+	a.signup(t, uniqueEmail(t))
+}
