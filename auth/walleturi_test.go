@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 
+	siwe "github.com/spruceid/siwe-go"
+
 	"github.com/walletauth/walletauth/wallet"
 )
 
@@ -39,5 +41,32 @@ func TestWalletLoginSchemeAndURI(t *testing.T) {
 	} {
 		msg := e.selfMessage(t, s.addr, e.nonce(t), edit)
 		wantLogin(t, e.login(t, msg, s.sign(t, msg)), s.addr, i == 0)
+	}
+}
+
+// TestChallengeReadBySiweGo: the issued challenge (built with siwe-go) is
+// read back by siwe-go and by wallet.ParseMessage into the same fields, and
+// siwe-go writes it back byte for byte.
+func TestChallengeReadBySiweGo(t *testing.T) {
+	e := newEnv(t)
+	s := newSigner(t)
+	for _, path := range []string{"/v1/auth/wallet/challenge?address=" + s.addr.Hex(), "/v1/auth/wallet/challenge?address=" + s.addr.Hex() + "&chain_id=137"} {
+		ch := decodeOK[challengeJSON](t, e.do(t, http.MethodGet, path, nil, ""))
+		ours, err := wallet.ParseMessage(ch.Message)
+		if err != nil {
+			t.Fatalf("ParseMessage: %v\n%s", err, ch.Message)
+		}
+		theirs, err := siwe.ParseMessage(ch.Message)
+		if err != nil {
+			t.Fatalf("siwe-go ParseMessage: %v\n%s", err, ch.Message)
+		}
+		if got := theirs.String(); got != ch.Message {
+			t.Errorf("siwe-go writes\n%q\nissued\n%q", got, ch.Message)
+		}
+		uri := theirs.GetURI()
+		if theirs.GetDomain() != ours.Domain || theirs.GetAddress() != ours.Address || uri.String() != ours.URI ||
+			uint64(theirs.GetChainID()) != ours.ChainID || theirs.GetNonce() != ours.Nonce || theirs.GetNonce() != ch.Nonce {
+			t.Errorf("siwe-go reads %+v, ParseMessage %+v", theirs, ours)
+		}
 	}
 }
