@@ -27,12 +27,20 @@ type CheckOptions struct {
 
 // Check applies the server's rules to a parsed message, in this order:
 //
-//   - the domain (its host[:port]; an optional scheme is ignored) must be in
-//     AllowedDomains and must carry no userinfo, which would only serve to
-//     disguise the domain in a wallet's prompt; else ErrDomainMismatch;
-//   - the URI must have an authority whose host is the domain's host and, when
-//     the domain names a port, whose port (explicit or the scheme's default)
-//     is that port; else ErrDomainMismatch;
+//   - the scheme written before the domain in the first line, when there is
+//     one, must be "https" or "http" (in any case, as RFC 3986 schemes are
+//     compared); else ErrInvalidMessage. EIP-4361 allows any RFC 3986 scheme
+//     there, so ParseMessage reads "javascript://example.com wants you …",
+//     but it names the origin of a request, which a login page only has with
+//     one of these two;
+//   - the domain (its host[:port]) must be in AllowedDomains and must carry
+//     no userinfo, which would only serve to disguise the domain in a
+//     wallet's prompt; else ErrDomainMismatch;
+//   - the URI must be an "https://" or "http://" URI (so no "javascript:",
+//     "data:" or "file:"), carry no userinfo ("https://app.example.com@evil.example/"
+//     reads as app.example.com to a person), and have as host the domain's
+//     host and, when the domain names a port, as port (explicit or the
+//     scheme's default) that port; else ErrDomainMismatch;
 //   - the chain ID must be in ChainIDs; else ErrChainNotAllowed;
 //   - Issued At must not be after Now+Skew; else ErrMessageNotYetValid;
 //   - Not Before, when present, must not be after Now+Skew; else
@@ -44,6 +52,9 @@ type CheckOptions struct {
 // Check does not look at the nonce or the signature. The errors are wrapped
 // with detail; a message that does not pass Validate yields ErrInvalidMessage.
 func (m *Message) Check(opts CheckOptions) error {
+	if m.Scheme != "" && !isWebScheme(m.Scheme) {
+		return invalidMessage("scheme %q in the first line is not https or http", truncate(m.Scheme))
+	}
 	dom, err := parseAuthority(m.Domain)
 	if err != nil || dom.host == "" {
 		return invalidMessage("domain %q is not an RFC 3986 authority with a host", truncate(m.Domain))
@@ -58,6 +69,12 @@ func (m *Message) Check(opts CheckOptions) error {
 	u, err := parseURI(m.URI)
 	if err != nil {
 		return invalidMessage("URI %q is not an RFC 3986 URI: %v", truncate(m.URI), err)
+	}
+	if !isWebScheme(u.scheme) {
+		return fmt.Errorf("%w: URI %q is not an https:// or http:// URI", ErrDomainMismatch, truncate(m.URI))
+	}
+	if u.hasAuthority && u.authority.hasUserinfo {
+		return fmt.Errorf("%w: URI %q carries userinfo", ErrDomainMismatch, truncate(m.URI))
 	}
 	if !u.hasAuthority || !hostEqual(u.authority.host, dom.host) {
 		return fmt.Errorf("%w: URI %q is not on domain %q", ErrDomainMismatch, truncate(m.URI), truncate(m.Domain))
@@ -99,6 +116,11 @@ func (m *Message) Check(opts CheckOptions) error {
 		return fmt.Errorf("%w: expired at %s, now is %s", ErrMessageExpired, m.ExpirationTime.Format(time.RFC3339Nano), now.Format(time.RFC3339Nano))
 	}
 	return nil
+}
+
+// isWebScheme reports whether scheme is https or http, case-insensitively.
+func isWebScheme(scheme string) bool {
+	return strings.EqualFold(scheme, "https") || strings.EqualFold(scheme, "http")
 }
 
 // domainAllowed reports whether dom's host[:port] is one of allowed.

@@ -47,12 +47,15 @@ func (e *aliasError) Unwrap() error { return e.alias }
 // caller passes no timeout.
 const DefaultContractTimeout = 5 * time.Second
 
-// Has-code cache policy. A positive answer is stable (code is only removed by
-// SELFDESTRUCT in its creation transaction since EIP-6780); a negative one is kept
-// briefly, since a counterfactual wallet can be deployed at any moment.
+// Has-code cache policy: only "has code" is remembered. It cannot make a valid
+// login fail: code is only removed by SELFDESTRUCT in its creation transaction
+// since EIP-6780, and if it were gone anyway, isValidSignature on an address
+// without code returns nothing, a "no" that the missing code would have given
+// too. "No code" is never remembered, since a counterfactual (ERC-6492) wallet
+// can be deployed at any moment and must sign in with a plain EIP-1271
+// signature at once.
 const (
 	codeCacheHitTTL  = 10 * time.Minute
-	codeCacheMissTTL = 15 * time.Second
 	codeCacheMaxSize = 4096
 )
 
@@ -97,8 +100,8 @@ type codeKey struct {
 	address common.Address
 }
 
+// codeEntry is a cached "has code" answer.
 type codeEntry struct {
-	hasCode bool
 	expires time.Time
 }
 
@@ -231,50 +234,87 @@ func (v *ContractVerifier) verify6492(ctx context.Context, chain ChainReader, ch
 	return nil
 }
 
-// call runs an eth_call at the latest block under the verifier's timeout. A call
-// the EVM rejected (a revert or another execution error) is reported as
-// ErrContractSignatureInvalid; any other failure as ErrRPCUnavailable.
+// call runs an eth_call at the latest block under the verifier's timeout. Its
+// error, if any, is classified by classifyCallError.
 func (v *ContractVerifier) call(ctx context.Context, chain ChainReader, msg ethereum.CallMsg) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, v.timeout)
 	defer cancel()
 	out, err := chain.CallContract(ctx, msg, nil)
-	if err == nil {
-		return out, nil
+	if err != nil {
+		return nil, classifyCallError(ctx, err)
 	}
-	if ctx.Err() == nil && isExecutionError(err) {
-		return nil, fmt.Errorf("%w: %w", ErrContractSignatureInvalid, err)
-	}
-	return nil, fmt.Errorf("%w: eth_call: %w", ErrRPCUnavailable, err)
+	return out, nil
 }
 
-// isExecutionError tells an eth_call whose execution failed in the EVM (the node
-// ran the code and it reverted, ran out of gas, hit an invalid opcode …) from a
-// failure to get an answer at all. Only JSON-RPC error responses qualify:
-// code 3 is geth's "execution reverted"; other EVM errors come back as -32000
-// with the EVM error's text.
+// classifyCallError is the one place that tells a definite "no" from the
+// chain (the node ran the code and the EVM failed: a revert, out of gas, an
+// invalid opcode …) from a failure to get an answer at all. The first wraps
+// ErrContractSignatureInvalid, the second ErrRPCUnavailable.
+//
+// Only a JSON-RPC error object in a 2xx HTTP answer can be a "no", and only
+// when it reads as an EVM failure:
+//
+//   - code 3: an execution revert, as geth (internal/ethapi's revertError:
+//     code 3, message "execution reverted[: reason]", data the hex revert
+//     data, "0x" when empty), Erigon, Reth, anvil and recent Nethermind
+//     report it;
+//   - an error carrying data (rpc.DataError) whose message says "revert":
+//     Nethermind's and Besu's -32000 "execution reverted", Ganache's
+//     "VM Exception while processing transaction: revert";
+//   - code -32015, Nethermind's and OpenEthereum's "VM execution error.";
+//   - a message naming an EVM error: geth sends its other execution errors
+//     (vm.ErrOutOfGas, vm.ErrInvalidOpCode, …) as -32000 with their text,
+//     Nethermind as -32003.
+//
+// Anything else — a closed port, a timeout or a canceled context, a non-2xx
+// HTTP status (rpc.HTTPError, whatever its body says), a rate limit (-32005),
+// "header not found", a method not found — is ErrRPCUnavailable: the chain
+// did not say no.
+func classifyCallError(ctx context.Context, err error) error {
+	if ctx.Err() == nil && isExecutionError(err) {
+		return fmt.Errorf("%w: %w", ErrContractSignatureInvalid, err)
+	}
+	return fmt.Errorf("%w: eth_call: %w", ErrRPCUnavailable, err)
+}
+
+// evmErrors are the texts of the EVM's execution errors (go-ethereum's
+// core/vm errors, which other clients copy), lower case.
+var evmErrors = []string{
+	"execution reverted",
+	"out of gas",
+	"invalid opcode",
+	"invalid jump destination",
+	"stack underflow",
+	"stack overflow",
+	"write protection",
+	"return data out of bounds",
+	"max code size exceeded",
+	"contract creation code storage out of gas",
+	"max initcode size exceeded",
+	"invalid code: must not begin with 0xef",
+}
+
+// isExecutionError reports whether err is a JSON-RPC error answer saying that
+// the EVM ran the call and failed (see classifyCallError).
 func isExecutionError(err error) bool {
+	var httpErr rpc.HTTPError
+	if errors.As(err, &httpErr) {
+		return false
+	}
 	var rpcErr rpc.Error
 	if !errors.As(err, &rpcErr) {
 		return false
 	}
-	if rpcErr.ErrorCode() == 3 {
+	switch rpcErr.ErrorCode() {
+	case 3, -32015:
 		return true
 	}
 	msg := strings.ToLower(rpcErr.Error())
-	for _, s := range []string{
-		"execution reverted",
-		"out of gas",
-		"invalid opcode",
-		"invalid jump destination",
-		"stack underflow",
-		"stack overflow",
-		"write protection",
-		"return data out of bounds",
-		"max code size exceeded",
-		"contract creation code storage out of gas",
-		"max initcode size exceeded",
-		"invalid code: must not begin with 0xef",
-	} {
+	var dataErr rpc.DataError
+	if errors.As(err, &dataErr) && dataErr.ErrorData() != nil && strings.Contains(msg, "revert") {
+		return true
+	}
+	for _, s := range evmErrors {
 		if strings.Contains(msg, s) {
 			return true
 		}
@@ -290,7 +330,7 @@ func (v *ContractVerifier) hasCode(ctx context.Context, chain ChainReader, chain
 	e, ok := v.codes[key]
 	v.mu.Unlock()
 	if ok && now.Before(e.expires) {
-		return e.hasCode, nil
+		return true, nil
 	}
 
 	callCtx, cancel := context.WithTimeout(ctx, v.timeout)
@@ -299,13 +339,11 @@ func (v *ContractVerifier) hasCode(ctx context.Context, chain ChainReader, chain
 	if err != nil {
 		return false, fmt.Errorf("%w: eth_getCode %s, chain %d: %w", ErrRPCUnavailable, address, chainID, err)
 	}
-	has := len(code) > 0
-	ttl := codeCacheMissTTL
-	if has {
-		ttl = codeCacheHitTTL
+	if len(code) == 0 {
+		return false, nil // not cached: see codeCacheHitTTL
 	}
-	v.storeCode(key, codeEntry{hasCode: has, expires: v.now().Add(ttl)})
-	return has, nil
+	v.storeCode(key, codeEntry{expires: v.now().Add(codeCacheHitTTL)})
+	return true, nil
 }
 
 // storeCode adds an entry, keeping the cache within codeCacheMaxSize: expired

@@ -1,10 +1,3 @@
-// Package wallet is the cryptographic and parsing core of wallet login:
-// Ethereum addresses (EIP-55), "Sign-In with Ethereum" messages (EIP-4361),
-// and EIP-191 personal_sign recovery of 65-byte and 64-byte (EIP-2098) key
-// signatures.
-//
-// It imports no other package of the project. Every error it returns wraps
-// one of the sentinel errors below, so callers map them with errors.Is.
 package wallet
 
 import "errors"

@@ -3,6 +3,8 @@ package wallet_test
 import (
 	"encoding/hex"
 	"errors"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -36,7 +38,16 @@ func FuzzParseMessage(f *testing.F) {
 		if d := diffMessages(back, m); d != "" {
 			t.Fatalf("round trip changed the message: %s", d)
 		}
-		_ = m.Check(wallet.CheckOptions{AllowedDomains: []string{m.Domain}, ChainIDs: []uint64{m.ChainID}})
+		if m.Check(wallet.CheckOptions{AllowedDomains: []string{m.Domain}, ChainIDs: []uint64{m.ChainID}, Skew: 1 << 62}) == nil {
+			// v1.1: what Check lets through names a web origin and a web URI.
+			if sc := strings.ToLower(m.Scheme); sc != "" && sc != "https" && sc != "http" {
+				t.Fatalf("Check accepted the scheme %q", m.Scheme)
+			}
+			u, err := url.Parse(m.URI)
+			if err != nil || (!strings.EqualFold(u.Scheme, "https") && !strings.EqualFold(u.Scheme, "http")) || u.User != nil {
+				t.Fatalf("Check accepted the URI %q (%v)", m.URI, err)
+			}
+		}
 	})
 }
 

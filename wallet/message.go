@@ -391,7 +391,20 @@ func (m *Message) AddressHex() string {
 
 // String returns the EIP-4361 text of m, the bytes a wallet signs. It does
 // not validate m: call Validate first on a Message you built.
+//
+// The text is built with siwe-go (siwe.InitMessage and its Message.String)
+// when siwe-go writes every field of m exactly; otherwise (see siweText for
+// the fields it cannot write) with this package's own writer. Both give the
+// same EIP-4361 text, which ParseMessage reads back.
 func (m *Message) String() string {
+	if text, ok := m.siweText(); ok {
+		return text
+	}
+	return m.text()
+}
+
+// text is this package's EIP-4361 writer, used for what siwe-go cannot write.
+func (m *Message) text() string {
 	var b strings.Builder
 	b.Grow(512)
 	if m.Scheme != "" {
