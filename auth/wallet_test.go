@@ -223,10 +223,10 @@ func TestWalletLogin(t *testing.T) {
 				body := func(msg string) map[string]string {
 					return map[string]string{"address": strings.ToLower(s.addr.Hex()), "signature": hex0x(s.sign(t, msg))}
 				}
-				wantError(t, e.do(t, http.MethodPost, loginPath, body(older.Message), ""), http.StatusUnauthorized, "signature_mismatch")
+				// v1.1: the address's recent challenges all stay usable.
+				same(t, e.do(t, http.MethodPost, loginPath, body(older.Message), ""))
 				same(t, e.do(t, http.MethodPost, loginPath, body(newer.Message), ""))
-				// The older challenge is still a valid message of its own.
-				same(t, e.login(t, older.Message, s.sign(t, older.Message)))
+				wantError(t, e.login(t, older.Message, s.sign(t, older.Message)), http.StatusUnauthorized, "nonce_invalid")
 			})
 		})
 	}

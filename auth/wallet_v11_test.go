@@ -1,0 +1,161 @@
+package auth_test
+
+// The v1.1 wallet-login rules of issue 13, on every backend: the address
+// form accepts any of the address's recent challenges, each once.
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/walletauth/walletauth/auth"
+)
+
+// doFrom sends a request from the client IP ip; body, if any, is
+// JSON-encoded.
+func (e *env) doFrom(tb testing.TB, ip, method, path string, body any) *httptest.ResponseRecorder {
+	tb.Helper()
+	var rd io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			tb.Fatalf("encode body: %v", err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	req.RemoteAddr = ip + ":40000"
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	rec := httptest.NewRecorder()
+	e.router.ServeHTTP(rec, req)
+	return rec
+}
+
+// addressLogin posts an {address, signature} body from clientIP.
+func (e *env) addressLogin(tb testing.TB, s signer, msg string) *httptest.ResponseRecorder {
+	tb.Helper()
+	return e.do(tb, http.MethodPost, loginPath, map[string]string{"address": s.addr.Hex(), "signature": hex0x(s.sign(tb, msg))}, "")
+}
+
+// TestWalletLoginRecentChallenges: asking for a new challenge, the owner or
+// anyone else, does not break the owner's {address, signature} login over
+// an earlier one; each of the last auth.RecentChallenges is usable once.
+func TestWalletLoginRecentChallenges(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			e := newEnv(t, b.open(t)...)
+			t.Run("someone else asks for the owner's address", func(t *testing.T) {
+				s := newSigner(t)
+				mine := e.challenge(t, s.addr.Hex())
+				for range auth.RecentChallenges - 1 {
+					if rec := e.doFrom(t, "203.0.113.66", http.MethodGet, "/v1/auth/wallet/challenge?address="+s.addr.Hex(), nil); rec.Code != http.StatusOK {
+						t.Fatalf("attacker's challenge: %d %s", rec.Code, rec.Body)
+					}
+				}
+				wantLogin(t, e.addressLogin(t, s, mine.Message), s.addr, true)
+				wantError(t, e.addressLogin(t, s, mine.Message), http.StatusUnauthorized, "nonce_invalid")
+				wantError(t, e.login(t, mine.Message, s.sign(t, mine.Message)), http.StatusUnauthorized, "nonce_invalid")
+			})
+			t.Run("each of the last challenges, in any order, once", func(t *testing.T) {
+				s := newSigner(t)
+				msgs := make([]string, auth.RecentChallenges)
+				for i := range msgs {
+					msgs[i] = e.challenge(t, s.addr.Hex()).Message
+				}
+				for _, i := range []int{2, 0, 4, 1, 3} {
+					wantLogin(t, e.addressLogin(t, s, msgs[i]), s.addr, i == 2)
+				}
+				for _, m := range msgs {
+					wantError(t, e.addressLogin(t, s, m), http.StatusUnauthorized, "nonce_invalid")
+				}
+			})
+			t.Run("only the last ones", func(t *testing.T) {
+				s := newSigner(t)
+				oldest := e.challenge(t, s.addr.Hex())
+				for range auth.RecentChallenges {
+					e.challenge(t, s.addr.Hex())
+				}
+				wantError(t, e.addressLogin(t, s, oldest.Message), http.StatusUnauthorized, "signature_mismatch")
+				// A signature over none of them, by another key or over
+				// another text.
+				wantError(t, e.do(t, http.MethodPost, loginPath, map[string]string{"address": s.addr.Hex(), "signature": hex0x(newSigner(t).sign(t, oldest.Message))}, ""),
+					http.StatusUnauthorized, "signature_mismatch")
+				wantError(t, e.addressLogin(t, s, "not a challenge"), http.StatusUnauthorized, "signature_mismatch")
+				// The message form does not depend on the address's list:
+				// the oldest challenge's nonce is still good there.
+				wantLogin(t, e.login(t, oldest.Message, s.sign(t, oldest.Message)), s.addr, true)
+			})
+			t.Run("expired ones are skipped", func(t *testing.T) {
+				s := newSigner(t)
+				old := e.challenge(t, s.addr.Hex())
+				e.clock.Advance(3 * time.Minute)
+				fresh := e.challenge(t, s.addr.Hex())
+				e.clock.Advance(challengeTTL - 3*time.Minute + skew + time.Second) // old is past its expiry and the skew
+				wantError(t, e.addressLogin(t, s, old.Message), http.StatusUnauthorized, "signature_mismatch")
+				wantLogin(t, e.addressLogin(t, s, fresh.Message), s.addr, true)
+			})
+			t.Run("no challenge", func(t *testing.T) {
+				s := newSigner(t)
+				wantError(t, e.addressLogin(t, s, "anything"), http.StatusUnauthorized, "nonce_invalid")
+			})
+		})
+	}
+}
+
+// TestWalletLoginRecentChallengesConcurrent: the owner signs several
+// challenges of one address and sends each three times at once (two
+// clients of one wallet, retries): every challenge signs in exactly once,
+// the other requests get nonce_invalid, one user is created, and a later
+// replay of each gets nonce_invalid, in either form.
+func TestWalletLoginRecentChallengesConcurrent(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			e := newEnv(t, b.open(t)...)
+			s := newSigner(t)
+			const n, copies = auth.RecentChallenges, 3
+			msgs := make([]string, n)
+			sigs := make([][]byte, n)
+			for i := range msgs {
+				msgs[i] = e.challenge(t, s.addr.Hex()).Message
+				sigs[i] = s.sign(t, msgs[i])
+			}
+			recs := make([]*httptest.ResponseRecorder, n*copies)
+			parallel(len(recs), func(i int) {
+				recs[i] = e.do(t, http.MethodPost, loginPath, map[string]string{"address": s.addr.Hex(), "signature": hex0x(sigs[i%n])}, "")
+			})
+			wins := make([]int, n)
+			created, users := 0, map[string]bool{}
+			for i, rec := range recs {
+				if rec.Code != http.StatusOK {
+					wantError(t, rec, http.StatusUnauthorized, "nonce_invalid")
+					continue
+				}
+				wins[i%n]++
+				l := decodeOK[loginJSON](t, rec)
+				if *l.Created {
+					created++
+				}
+				users[l.User.ID] = true
+			}
+			for i, w := range wins {
+				if w != 1 {
+					t.Fatalf("challenge %d signed in %d times of %d, want exactly once (wins %v)", i, w, copies, wins)
+				}
+			}
+			if created != 1 || len(users) != 1 {
+				t.Fatalf("%d created, %d users; want 1 and 1", created, len(users))
+			}
+			for i := range msgs {
+				wantError(t, e.do(t, http.MethodPost, loginPath, map[string]string{"address": s.addr.Hex(), "signature": hex0x(sigs[i])}, ""),
+					http.StatusUnauthorized, "nonce_invalid")
+				wantError(t, e.login(t, msgs[i], sigs[i]), http.StatusUnauthorized, "nonce_invalid")
+			}
+		})
+	}
+}
