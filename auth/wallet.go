@@ -111,9 +111,12 @@ func (w *Wallet) MeRoutes(me *gin.RouterGroup) {
 }
 
 // nonceRecord is what the store keeps under a nonce: the address it was
-// issued to (empty for a bare nonce) so a nonce cannot be used by another.
+// issued to (empty for a bare nonce) so a nonce cannot be used by another,
+// and when it was issued (Unix seconds; 0 in records written before it was
+// kept), so a message cannot claim to be older than its nonce.
 type nonceRecord struct {
-	Address string `json:"a,omitempty"`
+	Address  string `json:"a,omitempty"`
+	IssuedAt int64  `json:"t,omitempty"`
 }
 
 // challengeRecord is one of the recent challenges issued to an address, for
@@ -222,7 +225,7 @@ func (w *Wallet) challenge(c *gin.Context) error {
 	text := msg.String()
 	// The nonce, and the challenge among the address's recent ones (for the
 	// {address, signature} login form), in one round trip.
-	bound, _ := json.Marshal(nonceRecord{Address: addr.Hex()})
+	bound, _ := json.Marshal(nonceRecord{Address: addr.Hex(), IssuedAt: now.Unix()})
 	rec, _ := json.Marshal(challengeRecord{Nonce: nonce, Message: text})
 	if err := w.store.PushList(c.Request.Context(), challengesKey(addr), rec, RecentChallenges, w.nonceTTL(),
 		kv.Entry{Key: nonceKey(nonce), Value: bound}); err != nil {
@@ -282,10 +285,11 @@ func (w *Wallet) nonce(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := w.saveNonce(c.Request.Context(), nonce, nonceRecord{}); err != nil {
+	now := w.now().UTC().Truncate(time.Second)
+	if err := w.saveNonce(c.Request.Context(), nonce, nonceRecord{IssuedAt: now.Unix()}); err != nil {
 		return err
 	}
-	exp := w.now().UTC().Truncate(time.Second).Add(w.cfg.ChallengeTTL)
+	exp := now.Add(w.cfg.ChallengeTTL)
 	c.JSON(http.StatusOK, gin.H{"nonce": nonce, "expires_at": exp.Format(time.RFC3339)})
 	return nil
 }
@@ -505,21 +509,38 @@ func noContractError(keyShaped bool, chain uint64) error {
 }
 
 // consumeNonce uses up the nonce atomically, if it was issued here to this
-// address (a challenge) or to nobody (a bare nonce): one compare-and-delete
-// on the store for a challenge's nonce, two for a bare one. A nonce issued to
-// another address is left alone.
+// address (a challenge) or to nobody (a bare nonce), and no later than the
+// message's Issued At (with the skew): message_expired otherwise, and the
+// nonce is left alone, as it is when issued to another address
+// (nonce_invalid). A challenge's own text names its nonce's record exactly,
+// so it costs one compare-and-delete on the store; any other message a read
+// and a compare-and-delete.
 func (w *Wallet) consumeNonce(ctx context.Context, msg *wallet.Message) error {
 	key := nonceKey(msg.Nonce)
-	bound, _ := json.Marshal(nonceRecord{Address: msg.AddressHex()})
-	ok, err := w.store.CompareAndDelete(ctx, key, bound)
+	guess, _ := json.Marshal(nonceRecord{Address: msg.AddressHex(), IssuedAt: msg.IssuedAt.Unix()})
+	ok, err := w.store.CompareAndDelete(ctx, key, guess)
+	if err != nil || ok {
+		return err
+	}
+	b, err := w.store.Get(ctx, key)
+	if errors.Is(err, kv.ErrNotFound) {
+		return ErrNonceInvalid
+	}
 	if err != nil {
 		return err
 	}
-	if ok {
-		return nil
+	var rec nonceRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return fmt.Errorf("auth: nonce record: %w", err)
 	}
-	unbound, _ := json.Marshal(nonceRecord{})
-	if ok, err = w.store.CompareAndDelete(ctx, key, unbound); err != nil {
+	if rec.Address != "" && rec.Address != msg.AddressHex() {
+		return ErrNonceInvalid
+	}
+	if issued := time.Unix(rec.IssuedAt, 0); rec.IssuedAt != 0 && msg.IssuedAt.Before(issued.Add(-w.cfg.Skew)) {
+		return ErrMessageExpired.WithMessage("the message's Issued At (%s) is before its nonce was issued (%s); sign a new message",
+			msg.IssuedAt.UTC().Format(time.RFC3339), issued.UTC().Format(time.RFC3339))
+	}
+	if ok, err = w.store.CompareAndDelete(ctx, key, b); err != nil {
 		return err
 	}
 	if !ok {

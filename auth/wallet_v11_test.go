@@ -1,7 +1,8 @@
 package auth_test
 
 // The v1.1 wallet-login rules of issue 13, on every backend: the address
-// form accepts any of the address's recent challenges, each once.
+// form accepts any of the address's recent challenges, each once; a message
+// may not be older than its nonce.
 
 import (
 	"bytes"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/walletauth/walletauth/auth"
+	"github.com/walletauth/walletauth/wallet"
 )
 
 // doFrom sends a request from the client IP ip; body, if any, is
@@ -156,6 +158,39 @@ func TestWalletLoginRecentChallengesConcurrent(t *testing.T) {
 					http.StatusUnauthorized, "nonce_invalid")
 				wantError(t, e.login(t, msgs[i], sigs[i]), http.StatusUnauthorized, "nonce_invalid")
 			}
+		})
+	}
+}
+
+// TestWalletLoginIssuedBeforeNonce: v1.1 refuses a message whose Issued At
+// is more than the skew before its nonce was issued (message_expired), and
+// leaves the nonce usable by a correct message.
+func TestWalletLoginIssuedBeforeNonce(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			e := newEnv(t, b.open(t)...)
+			s := newSigner(t)
+			now := e.clock.Now()
+			nonce := e.nonce(t)
+			for _, issued := range []time.Time{
+				time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), // no expiry either
+				now.Add(-skew - time.Second),
+			} {
+				msg := e.selfMessage(t, s.addr, nonce, func(m *wallet.Message) { m.IssuedAt = issued })
+				wantError(t, e.login(t, msg, s.sign(t, msg)), http.StatusUnauthorized, "message_expired")
+			}
+			// A challenge's nonce, in a message the client built with an
+			// older Issued At.
+			ch := e.challenge(t, s.addr.Hex())
+			old := e.selfMessage(t, s.addr, ch.Nonce, func(m *wallet.Message) { m.IssuedAt = now.Add(-time.Hour) })
+			wantError(t, e.login(t, old, s.sign(t, old)), http.StatusUnauthorized, "message_expired")
+
+			// Later, within the nonce's life, an Issued At up to the skew
+			// before its issuance is fine, and the nonces were not used up.
+			e.clock.Advance(time.Minute)
+			msg := e.selfMessage(t, s.addr, nonce, func(m *wallet.Message) { m.IssuedAt = now.Add(-skew) })
+			wantLogin(t, e.login(t, msg, s.sign(t, msg)), s.addr, true)
+			wantLogin(t, e.login(t, ch.Message, s.sign(t, ch.Message)), s.addr, false)
 		})
 	}
 }
