@@ -47,9 +47,9 @@ type WalletConfig struct {
 	ChainIDs       []uint64 // the first is the challenge default
 	ChallengeTTL   time.Duration
 	Skew           time.Duration // 30 s by default
-	PerAddress     Rate
-	PerIP          Rate
-	ChallengePerIP Rate // challenges and nonces issued per client IP
+	PerAddress     Rate          // failed logins naming one address from one client IP
+	PerIP          Rate          // failed logins from one client IP
+	ChallengePerIP Rate          // challenges and nonces issued per client IP
 }
 
 // nonceStore is what wallet login needs of the shared store.
@@ -312,10 +312,12 @@ type verified struct {
 }
 
 // verify runs every check of a login body (checkLogin) and counts its
-// failures against the client IP and the address: the limits refuse further
-// attempts only after repeated failures, so a legitimate login, or the
-// losers of a replay race (answered nonce_invalid), never count against a
-// wallet that signs correctly.
+// failures against the client IP, and against the address from that IP:
+// the limits refuse further attempts only after repeated failures, so a
+// legitimate login, or the losers of a replay race (answered nonce_invalid),
+// never count against a wallet that signs correctly. No count is per
+// address alone: a signature cannot be guessed, so failures naming an
+// address from elsewhere must not lock its owner out.
 func (w *Wallet) verify(ctx context.Context, req LoginRequest, ip string) (*verified, error) {
 	var subject string
 	v, err := w.checkLogin(ctx, req, ip, &subject)
@@ -327,13 +329,16 @@ func (w *Wallet) verify(ctx context.Context, req LoginRequest, ip string) (*veri
 			return nil, herr
 		}
 		if subject != "" {
-			if herr := hit(ctx, w.limiter, "wallet-fail-address", subject, w.cfg.PerAddress); herr != nil {
+			if herr := hit(ctx, w.limiter, "wallet-fail-address-ip", addressIP(subject, ip), w.cfg.PerAddress); herr != nil {
 				return nil, herr
 			}
 		}
 	}
 	return nil, err
 }
+
+// addressIP is the key of the per-address-and-IP failure count.
+func addressIP(address, ip string) string { return address + "|" + ip }
 
 // checkLogin runs every check of a login body, in an order that gives each
 // failure its own code, and consumes the nonce last: a failed verification
@@ -375,7 +380,7 @@ func (w *Wallet) checkLogin(ctx context.Context, req LoginRequest, ip string, su
 			return nil, ErrInvalidAddress
 		}
 		*subject = wallet.LowerHex(addr)
-		if err := exceeded(ctx, w.limiter, "wallet-fail-address", *subject, w.cfg.PerAddress); err != nil {
+		if err := exceeded(ctx, w.limiter, "wallet-fail-address-ip", addressIP(*subject, ip), w.cfg.PerAddress); err != nil {
 			return nil, err
 		}
 		if msg, text, kind, err = w.matchChallenge(ctx, addr, sig); err != nil {
@@ -384,7 +389,7 @@ func (w *Wallet) checkLogin(ctx context.Context, req LoginRequest, ip string, su
 		challenge = true
 	} else {
 		*subject = wallet.LowerHex(msg.Address)
-		if err := exceeded(ctx, w.limiter, "wallet-fail-address", *subject, w.cfg.PerAddress); err != nil {
+		if err := exceeded(ctx, w.limiter, "wallet-fail-address-ip", addressIP(*subject, ip), w.cfg.PerAddress); err != nil {
 			return nil, err
 		}
 		if err := msg.Check(w.checkOptions()); err != nil {

@@ -2,10 +2,12 @@ package auth_test
 
 // The v1.1 wallet-login rules of issue 13, on every backend: the address
 // form accepts any of the address's recent challenges, each once; a message
-// may not be older than its nonce.
+// may not be older than its nonce; failures naming an address do not lock
+// its owner out.
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -191,6 +193,57 @@ func TestWalletLoginIssuedBeforeNonce(t *testing.T) {
 			msg := e.selfMessage(t, s.addr, nonce, func(m *wallet.Message) { m.IssuedAt = now.Add(-skew) })
 			wantLogin(t, e.login(t, msg, s.sign(t, msg)), s.addr, true)
 			wantLogin(t, e.login(t, ch.Message, s.sign(t, ch.Message)), s.addr, false)
+		})
+	}
+}
+
+// TestWalletLoginNoAddressLockout: 100 bogus logins naming a victim's
+// address from a few IPs (the default limits) refuse the attacking IPs, not
+// the owner: a signature cannot be guessed, so failures count per client
+// IP and per address from one IP, never per address alone.
+func TestWalletLoginNoAddressLockout(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			e := newEnv(t, append(b.open(t), withWallet(func(c *auth.WalletConfig) {
+				c.PerAddress = auth.Rate{Max: 100, Window: time.Minute} // WALLETAUTH_WALLET_PER_ADDRESS default
+				c.PerIP = auth.Rate{Max: 300, Window: time.Minute}      // WALLETAUTH_WALLET_PER_IP default
+			}))...)
+			victim := newSigner(t)
+			ch := e.challenge(t, victim.addr.Hex())
+			attacker := newSigner(t)
+			forged := attacker.sign(t, ch.Message)
+			junk := make([]byte, 65)
+			attack := func(ip string, i int) *httptest.ResponseRecorder {
+				if i%2 == 0 {
+					return e.doFrom(t, ip, http.MethodPost, loginPath, map[string]string{"message": ch.Message, "signature": hex0x(forged)})
+				}
+				_, _ = rand.Read(junk)
+				return e.doFrom(t, ip, http.MethodPost, loginPath, map[string]string{"address": victim.addr.Hex(), "signature": hex0x(junk)})
+			}
+			const main = "203.0.113.10"
+			for i := range 100 {
+				if rec := attack(main, i); rec.Code != http.StatusUnauthorized && rec.Code != http.StatusBadRequest {
+					t.Fatalf("bogus login %d: %d %s, want a 401 or 400", i, rec.Code, rec.Body)
+				}
+			}
+			for _, ip := range []string{"203.0.113.11", "203.0.113.12"} {
+				for i := range 50 {
+					if rec := attack(ip, i); rec.Code == http.StatusTooManyRequests {
+						t.Fatalf("bogus login %d from %s: 429 already", i, ip)
+					}
+				}
+			}
+			// The attacking IP has used up its count for the address.
+			wantError(t, attack(main, 0), http.StatusTooManyRequests, "rate_limited")
+			wantError(t, e.doFrom(t, main, http.MethodPost, loginPath, map[string]string{"message": ch.Message, "signature": hex0x(victim.sign(t, ch.Message))}),
+				http.StatusTooManyRequests, "rate_limited")
+			// The owner, from its own IP, signs in, in either form.
+			const owner = "198.51.100.200"
+			rec := e.doFrom(t, owner, http.MethodPost, loginPath, map[string]string{"message": ch.Message, "signature": hex0x(victim.sign(t, ch.Message))})
+			wantLogin(t, rec, victim.addr, true)
+			ch2 := e.challenge(t, victim.addr.Hex())
+			rec = e.doFrom(t, owner, http.MethodPost, loginPath, map[string]string{"address": victim.addr.Hex(), "signature": hex0x(victim.sign(t, ch2.Message))})
+			wantLogin(t, rec, victim.addr, false)
 		})
 	}
 }
