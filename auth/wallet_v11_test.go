@@ -247,3 +247,35 @@ func TestWalletLoginNoAddressLockout(t *testing.T) {
 		})
 	}
 }
+
+// TestWalletLoginRecentChallengesContractWallet: a smart-contract wallet's
+// signature over an older challenge of its address is found too (by the
+// contract, after key recovery matched none), on whichever chain that
+// challenge names.
+func TestWalletLoginRecentChallengesContractWallet(t *testing.T) {
+	chain := newSimChain(t)
+	owner := newSigner(t)
+	contract := chain.deploy(t, "OwnedWallet", owner.addr)
+	clock := newTestClock()
+	v := wallet.NewContractVerifier(map[uint64]wallet.ChainReader{simChainID: chain.client}, 5*time.Second, clock.Now)
+	e := newEnv(t, withClock(clock), withContracts(v), withWallet(func(c *auth.WalletConfig) {
+		c.ChainIDs = []uint64{1, simChainID}
+	}))
+	onSim := func() challengeJSON {
+		return decodeOK[challengeJSON](t, e.do(t, http.MethodPost, "/v1/auth/wallet/challenge",
+			map[string]any{"address": contract.Hex(), "chain_id": simChainID}, ""))
+	}
+	older := onSim()
+	e.challenge(t, contract.Hex()) // chain 1: no RPC, so no contract there
+	newer := onSim()
+	body := func(sig []byte) map[string]string {
+		return map[string]string{"address": contract.Hex(), "signature": hex0x(sig)}
+	}
+	wantError(t, e.do(t, http.MethodPost, loginPath, body(newSigner(t).sign(t, older.Message)), ""), http.StatusUnauthorized, "signature_mismatch")
+	l := wantLogin(t, e.do(t, http.MethodPost, loginPath, body(owner.sign(t, older.Message)), ""), contract, true)
+	if w := l.User.Wallets[0]; w.Type != "contract" || w.ChainID != simChainID {
+		t.Fatalf("wallet %+v, want a contract on chain %d", w, simChainID)
+	}
+	wantError(t, e.do(t, http.MethodPost, loginPath, body(owner.sign(t, older.Message)), ""), http.StatusUnauthorized, "nonce_invalid")
+	wantLogin(t, e.do(t, http.MethodPost, loginPath, body(owner.sign(t, newer.Message)), ""), contract, false)
+}
