@@ -517,15 +517,18 @@ func noContractError(keyShaped bool, chain uint64) error {
 // address (a challenge) or to nobody (a bare nonce), and no later than the
 // message's Issued At (with the skew): message_expired otherwise, and the
 // nonce is left alone, as it is when issued to another address
-// (nonce_invalid). A challenge's own text names its nonce's record exactly,
-// so it costs one compare-and-delete on the store; any other message a read
-// and a compare-and-delete.
+// (nonce_invalid). A challenge's own text (shaped as challenge issues it:
+// Expiration Time = Issued At + the lifetime) names its nonce's record
+// exactly, so it costs one compare-and-delete on the store; any other
+// message, or a guess that missed, a read and a compare-and-delete.
 func (w *Wallet) consumeNonce(ctx context.Context, msg *wallet.Message) error {
 	key := nonceKey(msg.Nonce)
-	guess, _ := json.Marshal(nonceRecord{Address: msg.AddressHex(), IssuedAt: msg.IssuedAt.Unix()})
-	ok, err := w.store.CompareAndDelete(ctx, key, guess)
-	if err != nil || ok {
-		return err
+	if exp := msg.ExpirationTime; exp != nil && exp.Equal(msg.IssuedAt.Add(w.cfg.ChallengeTTL)) {
+		guess, _ := json.Marshal(nonceRecord{Address: msg.AddressHex(), IssuedAt: msg.IssuedAt.Unix()})
+		ok, err := w.store.CompareAndDelete(ctx, key, guess)
+		if err != nil || ok {
+			return err
+		}
 	}
 	b, err := w.store.Get(ctx, key)
 	if errors.Is(err, kv.ErrNotFound) {
@@ -545,7 +548,8 @@ func (w *Wallet) consumeNonce(ctx context.Context, msg *wallet.Message) error {
 		return ErrMessageExpired.WithMessage("the message's Issued At (%s) is before its nonce was issued (%s); sign a new message",
 			msg.IssuedAt.UTC().Format(time.RFC3339), issued.UTC().Format(time.RFC3339))
 	}
-	if ok, err = w.store.CompareAndDelete(ctx, key, b); err != nil {
+	ok, err := w.store.CompareAndDelete(ctx, key, b)
+	if err != nil {
 		return err
 	}
 	if !ok {
