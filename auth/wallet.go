@@ -47,18 +47,18 @@ type WalletConfig struct {
 	ChainIDs       []uint64 // the first is the challenge default
 	ChallengeTTL   time.Duration
 	Skew           time.Duration // 30 s by default
-	PerAddress     Rate
-	PerIP          Rate
-	ChallengePerIP Rate // challenges and nonces issued per client IP
+	PerAddress     Rate          // failed logins naming one address from one client IP
+	PerIP          Rate          // failed logins from one client IP
+	ChallengePerIP Rate          // challenges and nonces issued per client IP
 }
 
 // nonceStore is what wallet login needs of the shared store.
 type nonceStore interface {
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
-	SetMany(ctx context.Context, ttl time.Duration, entries ...kv.Entry) error
 	Get(ctx context.Context, key string) ([]byte, error)
-	Consume(ctx context.Context, key string) ([]byte, error)
 	CompareAndDelete(ctx context.Context, key string, value []byte) (bool, error)
+	PushList(ctx context.Context, key string, value []byte, keep int, ttl time.Duration, entries ...kv.Entry) error
+	List(ctx context.Context, key string) ([][]byte, error)
 }
 
 // ContractVerifier checks smart-contract wallet signatures (EIP-1271/6492).
@@ -111,20 +111,32 @@ func (w *Wallet) MeRoutes(me *gin.RouterGroup) {
 }
 
 // nonceRecord is what the store keeps under a nonce: the address it was
-// issued to (empty for a bare nonce) so a nonce cannot be used by another.
+// issued to (empty for a bare nonce) so a nonce cannot be used by another,
+// and when it was issued (Unix seconds; 0 in records written before it was
+// kept), so a message cannot claim to be older than its nonce.
 type nonceRecord struct {
-	Address string `json:"a,omitempty"`
+	Address  string `json:"a,omitempty"`
+	IssuedAt int64  `json:"t,omitempty"`
 }
 
-// challengeRecord is the last challenge issued to an address, for the
-// {address, signature} login form.
+// challengeRecord is one of the recent challenges issued to an address, for
+// the {address, signature} login form.
 type challengeRecord struct {
 	Nonce   string `json:"n"`
 	Message string `json:"m"`
 }
 
-func nonceKey(n string) string             { return "nonce:" + n }
-func challengeKey(a common.Address) string { return "challenge:" + wallet.LowerHex(a) }
+// RecentChallenges is how many of an address's latest challenges the
+// {address, signature} form tries (each usable once, until it expires):
+// the contract asks for at least 3, so a client that asked twice, or
+// someone else asking for the address, does not break the owner's login.
+const RecentChallenges = 5
+
+func nonceKey(n string) string { return "nonce:" + n }
+
+// challengesKey is the list of an address's recent challenges, newest
+// first. (Before v1.1 "challenge:" held the last one alone.)
+func challengesKey(a common.Address) string { return "challenges:" + wallet.LowerHex(a) }
 
 const nonceAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -216,12 +228,12 @@ func (w *Wallet) challenge(c *gin.Context) error {
 		return fmt.Errorf("auth: issue challenge: %w", err) // a configuration bug: 500
 	}
 	text := msg.String()
-	// The nonce, and the address's last challenge (for the {address,
-	// signature} login form), in one round trip.
-	bound, _ := json.Marshal(nonceRecord{Address: addr.Hex()})
+	// The nonce, and the challenge among the address's recent ones (for the
+	// {address, signature} login form), in one round trip.
+	bound, _ := json.Marshal(nonceRecord{Address: addr.Hex(), IssuedAt: now.Unix()})
 	rec, _ := json.Marshal(challengeRecord{Nonce: nonce, Message: text})
-	if err := w.store.SetMany(c.Request.Context(), w.nonceTTL(),
-		kv.Entry{Key: nonceKey(nonce), Value: bound}, kv.Entry{Key: challengeKey(addr), Value: rec}); err != nil {
+	if err := w.store.PushList(c.Request.Context(), challengesKey(addr), rec, RecentChallenges, w.nonceTTL(),
+		kv.Entry{Key: nonceKey(nonce), Value: bound}); err != nil {
 		return err
 	}
 	c.JSON(http.StatusOK, challengeResponse{Message: text, Nonce: nonce, ExpiresAt: exp.Format(time.RFC3339)})
@@ -278,10 +290,11 @@ func (w *Wallet) nonce(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := w.saveNonce(c.Request.Context(), nonce, nonceRecord{}); err != nil {
+	now := w.now().UTC().Truncate(time.Second)
+	if err := w.saveNonce(c.Request.Context(), nonce, nonceRecord{IssuedAt: now.Unix()}); err != nil {
 		return err
 	}
-	exp := w.now().UTC().Truncate(time.Second).Add(w.cfg.ChallengeTTL)
+	exp := now.Add(w.cfg.ChallengeTTL)
 	c.JSON(http.StatusOK, gin.H{"nonce": nonce, "expires_at": exp.Format(time.RFC3339)})
 	return nil
 }
@@ -304,10 +317,12 @@ type verified struct {
 }
 
 // verify runs every check of a login body (checkLogin) and counts its
-// failures against the client IP and the address: the limits refuse further
-// attempts only after repeated failures, so a legitimate login, or the
-// losers of a replay race (answered nonce_invalid), never count against a
-// wallet that signs correctly.
+// failures against the client IP, and against the address from that IP:
+// the limits refuse further attempts only after repeated failures, so a
+// legitimate login, or the losers of a replay race (answered nonce_invalid),
+// never count against a wallet that signs correctly. No count is per
+// address alone: a signature cannot be guessed, so failures naming an
+// address from elsewhere must not lock its owner out.
 func (w *Wallet) verify(ctx context.Context, req LoginRequest, ip string) (*verified, error) {
 	var subject string
 	v, err := w.checkLogin(ctx, req, ip, &subject)
@@ -319,13 +334,16 @@ func (w *Wallet) verify(ctx context.Context, req LoginRequest, ip string) (*veri
 			return nil, herr
 		}
 		if subject != "" {
-			if herr := hit(ctx, w.limiter, "wallet-fail-address", subject, w.cfg.PerAddress); herr != nil {
+			if herr := hit(ctx, w.limiter, "wallet-fail-address-ip", addressIP(subject, ip), w.cfg.PerAddress); herr != nil {
 				return nil, herr
 			}
 		}
 	}
 	return nil, err
 }
+
+// addressIP is the key of the per-address-and-IP failure count.
+func addressIP(address, ip string) string { return address + "|" + ip }
 
 // checkLogin runs every check of a login body, in an order that gives each
 // failure its own code, and consumes the nonce last: a failed verification
@@ -344,6 +362,7 @@ func (w *Wallet) checkLogin(ctx context.Context, req LoginRequest, ip string, su
 		msg       *wallet.Message
 		text      = req.Message
 		challenge bool
+		kind      string
 		err       error
 	)
 	if text != "" {
@@ -360,48 +379,109 @@ func (w *Wallet) checkLogin(ctx context.Context, req LoginRequest, ip string, su
 	if err != nil {
 		return nil, ErrInvalidSignature.WithMessage("%s", err.Error())
 	}
-	if msg == nil { // the {address, signature} form: the address's last challenge
+	if msg == nil { // the {address, signature} form: one of the address's recent challenges
 		addr, err := wallet.ParseAddress(strings.TrimSpace(req.Address))
 		if err != nil {
 			return nil, ErrInvalidAddress
 		}
-		b, err := w.store.Get(ctx, challengeKey(addr))
-		if errors.Is(err, kv.ErrNotFound) {
-			return nil, ErrNonceInvalid.WithMessage("no live challenge for this address; ask for a new one")
-		}
-		if err != nil {
+		*subject = wallet.LowerHex(addr)
+		if err := exceeded(ctx, w.limiter, "wallet-fail-address-ip", addressIP(*subject, ip), w.cfg.PerAddress); err != nil {
 			return nil, err
 		}
-		var rec challengeRecord
-		if err := json.Unmarshal(b, &rec); err != nil {
-			return nil, fmt.Errorf("auth: challenge record: %w", err)
+		if msg, text, kind, err = w.matchChallenge(ctx, addr, sig); err != nil {
+			return nil, err
 		}
-		text, challenge = rec.Message, true
-		if msg, err = wallet.ParseMessage(text); err != nil {
-			return nil, fmt.Errorf("auth: stored challenge does not parse: %w", err)
+		challenge = true
+	} else {
+		*subject = wallet.LowerHex(msg.Address)
+		if err := exceeded(ctx, w.limiter, "wallet-fail-address-ip", addressIP(*subject, ip), w.cfg.PerAddress); err != nil {
+			return nil, err
 		}
-	}
-	*subject = wallet.LowerHex(msg.Address)
-	if err := exceeded(ctx, w.limiter, "wallet-fail-address", *subject, w.cfg.PerAddress); err != nil {
-		return nil, err
-	}
-	if err := msg.Check(wallet.CheckOptions{Now: w.now(), Skew: w.cfg.Skew, AllowedDomains: w.cfg.AllowedDomains, ChainIDs: w.cfg.ChainIDs}); err != nil {
-		return nil, checkError(err)
-	}
-	kind, err := w.verifySignature(ctx, msg, []byte(text), sig)
-	if err != nil {
-		return nil, err
+		if err := msg.Check(w.checkOptions()); err != nil {
+			return nil, checkError(err)
+		}
+		if kind, err = w.verifySignature(ctx, msg, []byte(text), sig); err != nil {
+			return nil, err
+		}
 	}
 	if err := w.consumeNonce(ctx, msg); err != nil {
 		return nil, err
 	}
-	if challenge {
-		rec, _ := json.Marshal(challengeRecord{Nonce: msg.Nonce, Message: text})
-		if _, err := w.store.CompareAndDelete(ctx, challengeKey(msg.Address), rec); err != nil {
-			return nil, err
+	return &verified{msg: msg, kind: kind, challenge: challenge}, nil
+}
+
+func (w *Wallet) checkOptions() wallet.CheckOptions {
+	return wallet.CheckOptions{Now: w.now(), Skew: w.cfg.Skew, AllowedDomains: w.cfg.AllowedDomains, ChainIDs: w.cfg.ChainIDs}
+}
+
+// matchChallenge finds the one of addr's recent challenges (newest first,
+// expired ones skipped) that sig signs, and how: by key recovery over all
+// of them first (cheap), then, when none recovers to addr and contracts are
+// checked, by the wallet contract, one challenge after the other. Only the
+// nonce decides whether it is still unused (consumeNonce, after this).
+// Errors: nonce_invalid when no challenge is live, the newest expired one's
+// message_expired, signature_mismatch (or invalid_signature) when sig signs
+// none of them, and rpc_unavailable as verifySignature gives it.
+func (w *Wallet) matchChallenge(ctx context.Context, addr common.Address, sig []byte) (*wallet.Message, string, string, error) {
+	vals, err := w.store.List(ctx, challengesKey(addr))
+	if err != nil {
+		return nil, "", "", err
+	}
+	type candidate struct {
+		msg  *wallet.Message
+		text string
+	}
+	live := make([]candidate, 0, len(vals))
+	var expired error
+	opts := w.checkOptions()
+	for _, v := range vals {
+		var rec challengeRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return nil, "", "", fmt.Errorf("auth: challenge record: %w", err)
+		}
+		m, err := wallet.ParseMessage(rec.Message)
+		if err != nil {
+			return nil, "", "", fmt.Errorf("auth: stored challenge does not parse: %w", err)
+		}
+		if err := m.Check(opts); err != nil {
+			if expired == nil {
+				expired = err
+			}
+			continue
+		}
+		live = append(live, candidate{m, rec.Message})
+	}
+	if len(live) == 0 {
+		if expired != nil {
+			return nil, "", "", checkError(expired)
+		}
+		return nil, "", "", ErrNonceInvalid.WithMessage("no live challenge for this address; ask for a new one")
+	}
+	for _, c := range live {
+		if got, err := wallet.Recover(wallet.HashEIP191([]byte(c.text)), sig); err == nil && got == addr {
+			return c.msg, c.text, users.WalletEOA, nil
 		}
 	}
-	return &verified{msg: msg, kind: kind, challenge: challenge}, nil
+	if w.contracts == nil { // nothing else can accept it: one answer says why
+		live = live[:1]
+	}
+	var first error
+	for _, c := range live {
+		kind, err := w.verifySignature(ctx, c.msg, []byte(c.text), sig)
+		if err == nil {
+			return c.msg, c.text, kind, nil
+		}
+		if !errors.Is(err, ErrSignatureMismatch) && !errors.Is(err, ErrInvalidSignature) {
+			return nil, "", "", err
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	if errors.Is(first, ErrSignatureMismatch) {
+		return nil, "", "", ErrSignatureMismatch.WithMessage("the signature is over none of this address's %d recent challenges (or not by its key or wallet contract)", len(live))
+	}
+	return nil, "", "", first
 }
 
 // verifySignature checks sig by EIP-191 recovery first, then, when recovery
@@ -439,21 +519,42 @@ func noContractError(keyShaped bool, chain uint64) error {
 }
 
 // consumeNonce uses up the nonce atomically, if it was issued here to this
-// address (a challenge) or to nobody (a bare nonce): one compare-and-delete
-// on the store for a challenge's nonce, two for a bare one. A nonce issued to
-// another address is left alone.
+// address (a challenge) or to nobody (a bare nonce), and no later than the
+// message's Issued At (with the skew): message_expired otherwise, and the
+// nonce is left alone, as it is when issued to another address
+// (nonce_invalid). A challenge's own text (shaped as challenge issues it:
+// Expiration Time = Issued At + the lifetime) names its nonce's record
+// exactly, so it costs one compare-and-delete on the store; any other
+// message, or a guess that missed, a read and a compare-and-delete.
 func (w *Wallet) consumeNonce(ctx context.Context, msg *wallet.Message) error {
 	key := nonceKey(msg.Nonce)
-	bound, _ := json.Marshal(nonceRecord{Address: msg.AddressHex()})
-	ok, err := w.store.CompareAndDelete(ctx, key, bound)
+	if exp := msg.ExpirationTime; exp != nil && exp.Equal(msg.IssuedAt.Add(w.cfg.ChallengeTTL)) {
+		guess, _ := json.Marshal(nonceRecord{Address: msg.AddressHex(), IssuedAt: msg.IssuedAt.Unix()})
+		ok, err := w.store.CompareAndDelete(ctx, key, guess)
+		if err != nil || ok {
+			return err
+		}
+	}
+	b, err := w.store.Get(ctx, key)
+	if errors.Is(err, kv.ErrNotFound) {
+		return ErrNonceInvalid
+	}
 	if err != nil {
 		return err
 	}
-	if ok {
-		return nil
+	var rec nonceRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return fmt.Errorf("auth: nonce record: %w", err)
 	}
-	unbound, _ := json.Marshal(nonceRecord{})
-	if ok, err = w.store.CompareAndDelete(ctx, key, unbound); err != nil {
+	if rec.Address != "" && rec.Address != msg.AddressHex() {
+		return ErrNonceInvalid
+	}
+	if issued := time.Unix(rec.IssuedAt, 0); rec.IssuedAt != 0 && msg.IssuedAt.Before(issued.Add(-w.cfg.Skew)) {
+		return ErrMessageExpired.WithMessage("the message's Issued At (%s) is before its nonce was issued (%s); sign a new message",
+			msg.IssuedAt.UTC().Format(time.RFC3339), issued.UTC().Format(time.RFC3339))
+	}
+	ok, err := w.store.CompareAndDelete(ctx, key, b)
+	if err != nil {
 		return err
 	}
 	if !ok {

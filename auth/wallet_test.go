@@ -223,10 +223,10 @@ func TestWalletLogin(t *testing.T) {
 				body := func(msg string) map[string]string {
 					return map[string]string{"address": strings.ToLower(s.addr.Hex()), "signature": hex0x(s.sign(t, msg))}
 				}
-				wantError(t, e.do(t, http.MethodPost, loginPath, body(older.Message), ""), http.StatusUnauthorized, "signature_mismatch")
+				// v1.1: the address's recent challenges all stay usable.
+				same(t, e.do(t, http.MethodPost, loginPath, body(older.Message), ""))
 				same(t, e.do(t, http.MethodPost, loginPath, body(newer.Message), ""))
-				// The older challenge is still a valid message of its own.
-				same(t, e.login(t, older.Message, s.sign(t, older.Message)))
+				wantError(t, e.login(t, older.Message, s.sign(t, older.Message)), http.StatusUnauthorized, "nonce_invalid")
 			})
 		})
 	}
@@ -425,6 +425,9 @@ func TestWalletLoginRejected(t *testing.T) {
 			m.ExpirationTime = ptr(now.Add(-time.Minute))
 			m.NotBefore = ptr(now.Add(-2 * time.Hour))
 		}), 401, "message_expired"},
+		// v1.1: no older than its nonce (30 s of skew).
+		{"Issued At a year ago, no expiry", self(func(m *wallet.Message) { m.IssuedAt = now.AddDate(-1, 0, 0) }), 401, "message_expired"},
+		{"Issued At 31 s before the nonce", self(func(m *wallet.Message) { m.IssuedAt = now.Add(-31 * time.Second) }), 401, "message_expired"},
 		{"Issued At in the future", self(func(m *wallet.Message) { m.IssuedAt = now.Add(31 * time.Second) }), 401, "message_not_yet_valid"},
 		{"Issued At in the future, Expiration later", self(func(m *wallet.Message) {
 			m.IssuedAt = now.Add(time.Hour)
@@ -446,10 +449,10 @@ func TestWalletLoginRejected(t *testing.T) {
 			{"Issued At 30 s ahead", func(m *wallet.Message) { m.IssuedAt = now.Add(30 * time.Second) }},
 			{"Not Before 20 s ahead", func(m *wallet.Message) { m.NotBefore = ptr(now.Add(20 * time.Second)) }},
 			{"Expiration 20 s ago", func(m *wallet.Message) {
-				m.IssuedAt = now.Add(-time.Minute)
+				m.IssuedAt = now.Add(-25 * time.Second)
 				m.ExpirationTime = ptr(now.Add(-20 * time.Second))
 			}},
-			{"Issued At a year ago, no expiry", func(m *wallet.Message) { m.IssuedAt = now.AddDate(-1, 0, 0) }},
+			{"Issued At 30 s before the nonce", func(m *wallet.Message) { m.IssuedAt = now.Add(-30 * time.Second) }},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				s := newSigner(t)

@@ -104,7 +104,7 @@ func Settings() []Setting {
 		{"SECRET_KEY_FILE", "walletauth.key beside the SQLite file (none with PostgreSQL)", "when SECRET_KEY is empty: a file holding the server key; with SQLite created (mode 0600) with a random key on first use, with PostgreSQL it must exist"},
 		{"EMAIL_FAIL_PER_ACCOUNT", "10/15m", "failed email logins per account per window"},
 		{"EMAIL_FAIL_PER_IP", "50/15m", "failed email logins per client IP per window"},
-		{"WALLET_PER_ADDRESS", "100/1m", "failed wallet logins per address per window, then 429 until it ends"},
+		{"WALLET_PER_ADDRESS", "100/1m", "failed wallet logins naming one address from one client IP per window, then 429 for that IP and address until it ends (never per address alone: others' failures do not lock the owner out)"},
 		{"WALLET_PER_IP", "300/1m", "failed wallet logins per client IP per window, then 429 until it ends"},
 		{"CHALLENGE_PER_IP", "600/1m", "wallet challenges and nonces issued per client IP per window (each is kept until used or expired); behind a proxy set TRUSTED_PROXIES, or every client shares its IP"},
 		{"SIGNUP_PER_IP", "30/15m", "email sign-up attempts per client IP per window (those past the format checks, refused ones included), then 429 until it ends; 0: no limit"},

@@ -32,6 +32,23 @@ var errNotInteger = errors.New("kv: value is not an integer")
 // errInvalidTTL is returned for a negative ttl or a non-positive window.
 var errInvalidTTL = errors.New("kv: invalid ttl")
 
+// errInvalidMax is returned by PushList for a keep under 1.
+var errInvalidMax = errors.New("kv: invalid list length")
+
+// errWrongType is returned when a list is read as a plain value, or the
+// other way round.
+var errWrongType = errors.New("kv: key holds another kind of value")
+
+func pushArgs(keep int, ttl time.Duration) error {
+	if keep < 1 {
+		return fmt.Errorf("kv: push: %w: %d", errInvalidMax, keep)
+	}
+	if ttl < 0 {
+		return fmt.Errorf("kv: push: %w: %v", errInvalidTTL, ttl)
+	}
+	return nil
+}
+
 // Store is the contract both implementations satisfy. A ttl of 0 means no
 // expiry; a negative ttl is an error. Keys are opaque strings; values are
 // copied in and out.
@@ -60,6 +77,16 @@ type Store interface {
 	// Count returns a counter's value and the time left in its window; 0, 0
 	// when absent. ttl is 0 for a key without expiry.
 	Count(ctx context.Context, key string) (count int64, ttl time.Duration, err error)
+	// PushList prepends value to the list under key and keeps only its
+	// newest keep values (keep ≥ 1), and gives the whole list expiry ttl, as
+	// one atomic step; entries are Set with expiry ttl in the same round
+	// trip (as by SetMany: not atomically with the push). A list is read
+	// with List only: Get, Consume, CompareAndDelete, Incr and Count of a
+	// list key are errors, and so are PushList and List of a plain key.
+	PushList(ctx context.Context, key string, value []byte, keep int, ttl time.Duration, entries ...Entry) error
+	// List returns the values of the list under key, newest first; none
+	// (and no error) when it is absent or has expired.
+	List(ctx context.Context, key string) ([][]byte, error)
 	// Ping reports whether the backend answers; the error wraps ErrUnavailable.
 	Ping(ctx context.Context) error
 	// Close releases the store; later calls fail with ErrUnavailable.

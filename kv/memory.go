@@ -36,13 +36,24 @@ type Memory struct {
 	writes  int // since the last sweep
 	sweepAt int // writes that trigger the next sweep
 	max     int // entries at most; 0: no limit
+	units   int // entries held, a list counting one per value
 	sweptAt time.Time
 	closed  bool
 }
 
 type entry struct {
 	value   []byte
+	list    [][]byte  // non-nil: a list (PushList), newest first
 	expires time.Time // zero: no expiry
+}
+
+// units is what e counts against the limit: one, or one per list value,
+// since a list holds as much as that many entries.
+func (e entry) units() int {
+	if e.list != nil {
+		return len(e.list)
+	}
+	return 1
 }
 
 func (e entry) expired(now time.Time) bool {
@@ -56,8 +67,8 @@ func NewMemory(now func() time.Time) *Memory {
 	return &Memory{now: now, items: make(map[string]entry), sweepAt: sweepMin}
 }
 
-// Limit makes m hold at most max entries (0: no limit): a write that would
-// add a key past it fails with an error wrapping ErrUnavailable, after
+// Limit makes m hold at most max entries (0: no limit; each value of a
+// list counts as one): a write that would add a key past it fails with an error wrapping ErrUnavailable, after
 // expired entries are dropped, while keys already held can still be written,
 // read and deleted. Nonces and challenges live until used or expired, so
 // without a limit a flood of them grows the heap until the process dies.
@@ -67,15 +78,15 @@ func (m *Memory) Limit(max int) *Memory {
 	return m
 }
 
-// room reports whether n new keys fit; when they do not, it drops expired
-// entries (at most once per fullSweepEvery) and checks again.
+// room reports whether n new entries fit; when they do not, it drops
+// expired entries (at most once per fullSweepEvery) and checks again.
 func (m *Memory) room(op string, now time.Time, n int) error {
-	if m.max == 0 || len(m.items)+n <= m.max {
+	if m.max == 0 || n <= 0 || m.units+n <= m.max {
 		return nil
 	}
 	if now.Sub(m.sweptAt) >= fullSweepEvery || now.Before(m.sweptAt) {
 		m.sweep(now)
-		if len(m.items)+n <= m.max {
+		if m.units+n <= m.max {
 			return nil
 		}
 	}
@@ -103,10 +114,40 @@ func (m *Memory) get(key string, now time.Time) (entry, bool) {
 		return entry{}, false
 	}
 	if e.expired(now) {
-		delete(m.items, key)
+		m.del(key)
 		return entry{}, false
 	}
 	return e, true
+}
+
+// put stores e under key, keeping the count of units.
+func (m *Memory) put(key string, e entry) {
+	if old, ok := m.items[key]; ok {
+		m.units -= old.units()
+	}
+	m.items[key] = e
+	m.units += e.units()
+}
+
+// del removes key, keeping the count of units.
+func (m *Memory) del(key string) {
+	if old, ok := m.items[key]; ok {
+		m.units -= old.units()
+		delete(m.items, key)
+	}
+}
+
+// value returns the live plain value of key: not found when absent or
+// expired, errWrongType when key holds a list.
+func (m *Memory) value(op, key string, now time.Time) (entry, error) {
+	e, ok := m.get(key, now)
+	if !ok {
+		return entry{}, ErrNotFound
+	}
+	if e.list != nil {
+		return entry{}, fmt.Errorf("kv: %s: %w", op, errWrongType)
+	}
+	return e, nil
 }
 
 // wrote counts a write and sweeps expired entries when enough have happened.
@@ -122,7 +163,7 @@ func (m *Memory) wrote(now time.Time) {
 func (m *Memory) sweep(now time.Time) {
 	for k, e := range m.items {
 		if e.expired(now) {
-			delete(m.items, k)
+			m.del(k)
 		}
 	}
 	m.writes = 0
@@ -153,21 +194,31 @@ func (m *Memory) SetMany(ctx context.Context, ttl time.Duration, entries ...Entr
 	}
 	defer m.mu.Unlock()
 	if m.max > 0 {
-		n := 0
-		for _, e := range entries {
-			if _, ok := m.get(e.Key, now); !ok {
-				n++
-			}
-		}
-		if err := m.room("set", now, n); err != nil {
+		if err := m.room("set", now, m.added(now, entries)); err != nil {
 			return err
 		}
 	}
-	for _, e := range entries {
-		m.items[e.Key] = entry{value: bytes.Clone(e.Value), expires: expiry(now, ttl)}
-	}
+	m.set(now, ttl, entries)
 	m.wrote(now)
 	return nil
+}
+
+// added is how many units writing entries adds (or, negative, frees).
+func (m *Memory) added(now time.Time, entries []Entry) int {
+	n := 0
+	for _, e := range entries {
+		n++
+		if old, ok := m.get(e.Key, now); ok {
+			n -= old.units()
+		}
+	}
+	return n
+}
+
+func (m *Memory) set(now time.Time, ttl time.Duration, entries []Entry) {
+	for _, e := range entries {
+		m.put(e.Key, entry{value: bytes.Clone(e.Value), expires: expiry(now, ttl)})
+	}
 }
 
 // Get implements Store; ErrNotFound when absent or expired.
@@ -177,9 +228,9 @@ func (m *Memory) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, err
 	}
 	defer m.mu.Unlock()
-	e, ok := m.get(key, now)
-	if !ok {
-		return nil, ErrNotFound
+	e, err := m.value("get", key, now)
+	if err != nil {
+		return nil, err
 	}
 	return bytes.Clone(e.value), nil
 }
@@ -200,7 +251,7 @@ func (m *Memory) SetNX(ctx context.Context, key string, value []byte, ttl time.D
 	if err := m.room("setnx", now, 1); err != nil {
 		return false, err
 	}
-	m.items[key] = entry{value: bytes.Clone(value), expires: expiry(now, ttl)}
+	m.put(key, entry{value: bytes.Clone(value), expires: expiry(now, ttl)})
 	m.wrote(now)
 	return true, nil
 }
@@ -213,11 +264,11 @@ func (m *Memory) Consume(ctx context.Context, key string) ([]byte, error) {
 		return nil, err
 	}
 	defer m.mu.Unlock()
-	e, ok := m.get(key, now)
-	if !ok {
-		return nil, ErrNotFound
+	e, err := m.value("consume", key, now)
+	if err != nil {
+		return nil, err
 	}
-	delete(m.items, key)
+	m.del(key)
 	return e.value, nil
 }
 
@@ -228,11 +279,17 @@ func (m *Memory) CompareAndDelete(ctx context.Context, key string, value []byte)
 		return false, err
 	}
 	defer m.mu.Unlock()
-	e, ok := m.get(key, now)
-	if !ok || !bytes.Equal(e.value, value) {
+	e, err := m.value("compare and delete", key, now)
+	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}
-	delete(m.items, key)
+	if err != nil {
+		return false, err
+	}
+	if !bytes.Equal(e.value, value) {
+		return false, nil
+	}
+	m.del(key)
 	return true, nil
 }
 
@@ -243,7 +300,7 @@ func (m *Memory) Delete(ctx context.Context, keys ...string) error {
 	}
 	defer m.mu.Unlock()
 	for _, k := range keys {
-		delete(m.items, k)
+		m.del(k)
 	}
 	return nil
 }
@@ -261,6 +318,9 @@ func (m *Memory) Incr(ctx context.Context, key string, window time.Duration) (in
 	defer m.mu.Unlock()
 	var n int64
 	e, ok := m.get(key, now)
+	if ok && e.list != nil {
+		return 0, 0, fmt.Errorf("kv: incr: %w", errWrongType)
+	}
 	if ok {
 		if n, err = strconv.ParseInt(string(e.value), 10, 64); err != nil {
 			return 0, 0, fmt.Errorf("kv: incr: %w", errNotInteger)
@@ -273,7 +333,7 @@ func (m *Memory) Incr(ctx context.Context, key string, window time.Duration) (in
 		e.expires = now.Add(window)
 	}
 	e.value = strconv.AppendInt(nil, n, 10)
-	m.items[key] = e
+	m.put(key, e)
 	m.wrote(now)
 	return n, e.expires.Sub(now), nil
 }
@@ -286,9 +346,12 @@ func (m *Memory) Count(ctx context.Context, key string) (int64, time.Duration, e
 		return 0, 0, err
 	}
 	defer m.mu.Unlock()
-	e, ok := m.get(key, now)
-	if !ok {
+	e, err := m.value("count", key, now)
+	if errors.Is(err, ErrNotFound) {
 		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, err
 	}
 	n, err := strconv.ParseInt(string(e.value), 10, 64)
 	if err != nil {
@@ -298,6 +361,57 @@ func (m *Memory) Count(ctx context.Context, key string) (int64, time.Duration, e
 		return n, 0, nil
 	}
 	return n, e.expires.Sub(now), nil
+}
+
+// PushList implements Store: under one lock, the list and entries together.
+// A keep under 1, a negative ttl and a key holding a plain value are errors.
+func (m *Memory) PushList(ctx context.Context, key string, value []byte, keep int, ttl time.Duration, entries ...Entry) error {
+	if err := pushArgs(keep, ttl); err != nil {
+		return err
+	}
+	now, err := m.lock(ctx, "push")
+	if err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	old, ok := m.get(key, now)
+	if ok && old.list == nil {
+		return fmt.Errorf("kv: push: %w", errWrongType)
+	}
+	list := make([][]byte, 0, min(len(old.list)+1, keep))
+	list = append(list, bytes.Clone(value))
+	list = append(list, old.list[:min(len(old.list), keep-1)]...)
+	if m.max > 0 {
+		if err := m.room("push", now, len(list)-len(old.list)+m.added(now, entries)); err != nil {
+			return err
+		}
+	}
+	m.put(key, entry{list: list, expires: expiry(now, ttl)})
+	m.set(now, ttl, entries)
+	m.wrote(now)
+	return nil
+}
+
+// List implements Store; none when absent or expired, errWrongType when
+// key holds a plain value.
+func (m *Memory) List(ctx context.Context, key string) ([][]byte, error) {
+	now, err := m.lock(ctx, "list")
+	if err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	e, ok := m.get(key, now)
+	if !ok {
+		return nil, nil
+	}
+	if e.list == nil {
+		return nil, fmt.Errorf("kv: list: %w", errWrongType)
+	}
+	out := make([][]byte, len(e.list))
+	for i, v := range e.list {
+		out[i] = bytes.Clone(v)
+	}
+	return out, nil
 }
 
 // Ping implements Store; it fails only once the store is closed.
@@ -316,5 +430,6 @@ func (m *Memory) Close() error {
 	defer m.mu.Unlock()
 	m.closed = true
 	m.items = nil
+	m.units = 0
 	return nil
 }

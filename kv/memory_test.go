@@ -93,3 +93,56 @@ func TestMemoryLimit(t *testing.T) {
 		t.Fatalf("expired a: %v", err)
 	}
 }
+
+// TestMemoryLimitList: every value of a list counts against the limit (a
+// list of five challenges holds what five entries do), and so do the
+// entries pushed with it; trimming and overwriting free what they drop.
+func TestMemoryLimitList(t *testing.T) {
+	clock := kvtest.NewClock(start)
+	m := kv.NewMemory(clock.Now).Limit(4)
+	defer m.Close()
+	ctx := t.Context()
+	push := func(v, entry string) error {
+		return m.PushList(ctx, "l", []byte(v), 3, time.Minute, kv.Entry{Key: entry, Value: []byte(v)})
+	}
+	if err := push("a", "n1"); err != nil { // 2 held
+		t.Fatal(err)
+	}
+	if err := push("b", "n2"); err != nil { // 4 held
+		t.Fatal(err)
+	}
+	if err := push("c", "n3"); !errors.Is(err, kv.ErrUnavailable) {
+		t.Fatalf("push past the limit: %v, want ErrUnavailable", err)
+	}
+	if err := m.Set(ctx, "x", []byte("1"), time.Minute); !errors.Is(err, kv.ErrUnavailable) {
+		t.Fatalf("Set past the limit: %v, want ErrUnavailable", err)
+	}
+	if got, err := m.List(ctx, "l"); err != nil || len(got) != 2 {
+		t.Fatalf("List after a refused push = %q, %v; want 2 values", got, err)
+	}
+	if _, err := m.Get(ctx, "n3"); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("entry of a refused push: %v, want ErrNotFound", err)
+	}
+	if err := m.Delete(ctx, "n1", "n2"); err != nil { // 2 held
+		t.Fatal(err)
+	}
+	if err := push("c", "n3"); err != nil { // 3 + 1
+		t.Fatal(err)
+	}
+	if err := push("d", "n3"); err != nil { // trimmed to 3, n3 overwritten: still 4
+		t.Fatal(err)
+	}
+	if err := m.Delete(ctx, "l"); err != nil { // 1 held
+		t.Fatal(err)
+	}
+	for _, k := range []string{"x", "y", "z"} {
+		if err := m.Set(ctx, k, []byte("1"), time.Minute); err != nil {
+			t.Fatalf("Set %s after the list was deleted: %v", k, err)
+		}
+	}
+	// Expired lists make room too.
+	clock.Advance(time.Minute)
+	if err := m.PushList(ctx, "l2", []byte("a"), 3, time.Minute); err != nil {
+		t.Fatalf("push after everything expired: %v", err)
+	}
+}

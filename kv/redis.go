@@ -48,6 +48,17 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0`
+	// pushScript prepends ARGV[1], keeps the newest ARGV[2] values and sets
+	// the expiry to ARGV[3] ms (none for 0).
+	pushScript = `
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+if tonumber(ARGV[3]) > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+else
+  redis.call('PERSIST', KEYS[1])
+end
+return 1`
 )
 
 // Redis is a Store on Redis (a single node, a cluster or a Sentinel-managed
@@ -61,6 +72,7 @@ type Redis struct {
 	incr             script
 	count            script
 	compareAndDelete script
+	push             script
 }
 
 // script is a Lua script run by EVALSHA, loaded by EVAL when Redis does not
@@ -90,6 +102,7 @@ func NewRedis(client redis.UniversalClient, prefix string) *Redis {
 		incr:             newScript(incrScript),
 		count:            newScript(countScript),
 		compareAndDelete: newScript(compareAndDeleteScript),
+		push:             newScript(pushScript),
 	}
 }
 
@@ -273,8 +286,9 @@ func (r *Redis) do(ctx context.Context, cmds ...redis.Cmder) error {
 }
 
 // eval runs s on keys and args: EVALSHA, then EVAL if Redis lacks it.
-func (r *Redis) eval(ctx context.Context, s script, keys []string, args ...any) (*redis.Cmd, error) {
-	run := func(verb, body string) (*redis.Cmd, error) {
+// before are sent ahead of it in the same round trip (and not again).
+func (r *Redis) eval(ctx context.Context, s script, keys []string, args []any, before ...redis.Cmder) (*redis.Cmd, error) {
+	run := func(verb, body string, before []redis.Cmder) (*redis.Cmd, error) {
 		a := make([]any, 0, 3+len(keys)+len(args))
 		a = append(a, verb, body, len(keys))
 		for _, k := range keys {
@@ -282,11 +296,13 @@ func (r *Redis) eval(ctx context.Context, s script, keys []string, args ...any) 
 		}
 		a = append(a, args...)
 		cmd := redis.NewCmd(ctx, a...)
-		return cmd, r.do(ctx, cmd)
+		// The script last: do answers the first error, so a NOSCRIPT
+		// means every command before it has its reply.
+		return cmd, r.do(ctx, append(before, cmd)...)
 	}
-	cmd, err := run("evalsha", s.sha)
-	if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
-		return run("eval", s.src)
+	cmd, err := run("evalsha", s.sha, before)
+	if err != nil && cmd.Err() != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+		return run("eval", s.src, nil)
 	}
 	return cmd, err
 }
@@ -304,6 +320,10 @@ func (r *Redis) setArgs(key string, value []byte, ttl time.Duration) []any {
 func (r *Redis) fail(op string, err error) error {
 	if errors.Is(err, redis.Nil) {
 		return ErrNotFound
+	}
+	var rerr redis.Error
+	if errors.As(err, &rerr) && strings.Contains(rerr.Error(), "WRONGTYPE") {
+		return fmt.Errorf("kv: %s: %w", op, errWrongType)
 	}
 	return unavailable(op, err)
 }
@@ -372,7 +392,7 @@ func (r *Redis) Consume(ctx context.Context, key string) ([]byte, error) {
 
 // CompareAndDelete implements Store with a Lua script.
 func (r *Redis) CompareAndDelete(ctx context.Context, key string, value []byte) (bool, error) {
-	cmd, err := r.eval(ctx, r.compareAndDelete, []string{r.key(key)}, value)
+	cmd, err := r.eval(ctx, r.compareAndDelete, []string{r.key(key)}, []any{value})
 	if err != nil {
 		return false, r.fail("compare and delete", err)
 	}
@@ -415,7 +435,7 @@ func (r *Redis) Incr(ctx context.Context, key string, window time.Duration) (int
 		return 0, 0, fmt.Errorf("kv: incr: %w: window %v", errInvalidTTL, window)
 	}
 	ms := max(window.Milliseconds(), 1)
-	cmd, err := r.eval(ctx, r.incr, []string{r.key(key)}, ms)
+	cmd, err := r.eval(ctx, r.incr, []string{r.key(key)}, []any{ms})
 	var res []int64
 	if err == nil {
 		res, err = cmd.Int64Slice()
@@ -436,7 +456,7 @@ func (r *Redis) Incr(ctx context.Context, key string, window time.Duration) (int
 // Count implements Store with a Lua script (GET and PTTL together); 0, 0 when
 // absent.
 func (r *Redis) Count(ctx context.Context, key string) (int64, time.Duration, error) {
-	cmd, err := r.eval(ctx, r.count, []string{r.key(key)})
+	cmd, err := r.eval(ctx, r.count, []string{r.key(key)}, nil)
 	var res []any
 	if err == nil {
 		res, err = cmd.Slice()
@@ -463,6 +483,41 @@ func (r *Redis) Count(ctx context.Context, key string) (int64, time.Duration, er
 		return 0, 0, unavailable("count", fmt.Errorf("unexpected reply %v", res))
 	}
 	return n, time.Duration(max(ms, 0)) * time.Millisecond, nil
+}
+
+// PushList implements Store with a Lua script on the list's key (LPUSH,
+// LTRIM, PEXPIRE), its entries' SETs queued ahead of it in one round trip.
+// A keep under 1, a negative ttl and a key holding a plain value are errors.
+func (r *Redis) PushList(ctx context.Context, key string, value []byte, keep int, ttl time.Duration, entries ...Entry) error {
+	if err := pushArgs(keep, ttl); err != nil {
+		return err
+	}
+	sets := make([]redis.Cmder, len(entries))
+	for i, e := range entries {
+		sets[i] = redis.NewStatusCmd(ctx, r.setArgs(e.Key, e.Value, ttl)...)
+	}
+	var ms int64
+	if ttl > 0 {
+		ms = max(ttl.Milliseconds(), 1)
+	}
+	if _, err := r.eval(ctx, r.push, []string{r.key(key)}, []any{value, keep, ms}, sets...); err != nil {
+		return r.fail("push", err)
+	}
+	return nil
+}
+
+// List implements Store with LRANGE; none when absent.
+func (r *Redis) List(ctx context.Context, key string) ([][]byte, error) {
+	cmd := redis.NewStringSliceCmd(ctx, "lrange", r.key(key), 0, -1)
+	if err := r.do(ctx, cmd); err != nil {
+		return nil, r.fail("list", err)
+	}
+	vals := cmd.Val()
+	out := make([][]byte, len(vals))
+	for i, v := range vals {
+		out[i] = []byte(v)
+	}
+	return out, nil
 }
 
 // Ping implements Store.

@@ -63,7 +63,11 @@ func TestRedisUnreachable(t *testing.T) {
 		"Delete":           func() error { return st.Delete(ctx, "a", "b") },
 		"Incr":             func() error { _, _, err := st.Incr(ctx, "k", time.Minute); return err },
 		"Count":            func() error { _, _, err := st.Count(ctx, "k"); return err },
-		"Ping":             func() error { return st.Ping(ctx) },
+		"PushList": func() error {
+			return st.PushList(ctx, "l", []byte("v"), 3, time.Minute, kv.Entry{Key: "k", Value: []byte("v")})
+		},
+		"List": func() error { _, err := st.List(ctx, "l"); return err },
+		"Ping": func() error { return st.Ping(ctx) },
 	}
 	for name, call := range calls {
 		began := time.Now()
@@ -195,6 +199,19 @@ func TestRedisScriptsReloaded(t *testing.T) {
 		}
 		if ok, err := st.CompareAndDelete(ctx, "k", []byte("v")); err != nil || !ok {
 			t.Fatalf("CompareAndDelete = %v, %v", ok, err)
+		}
+		if err := client.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		// The entries go ahead of the script and are not set twice.
+		if err := st.PushList(ctx, "l", []byte("v"), 3, time.Minute, kv.Entry{Key: "e", Value: []byte("v")}); err != nil {
+			t.Fatalf("PushList: %v", err)
+		}
+		if got, err := st.List(ctx, "l"); err != nil || len(got) == 0 || string(got[0]) != "v" {
+			t.Fatalf("List = %q, %v", got, err)
+		}
+		if got, err := st.Get(ctx, "e"); err != nil || string(got) != "v" {
+			t.Fatalf("Get of the pushed entry = %q, %v", got, err)
 		}
 	}
 }

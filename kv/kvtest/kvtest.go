@@ -96,6 +96,11 @@ func Run(t *testing.T, newStore func(t *testing.T) kv.Store, opts ...Option) {
 	t.Run("IncrExistingValue", s.incrExistingValue)
 	t.Run("IncrNotInteger", s.incrNotInteger)
 	t.Run("Count", s.count)
+	t.Run("PushList", s.pushList)
+	t.Run("PushListTTL", s.pushListTTL)
+	t.Run("PushListInvalid", s.pushListInvalid)
+	t.Run("PushListConcurrent", s.pushListConcurrent)
+	t.Run("ListWrongType", s.listWrongType)
 	t.Run("PingClose", s.pingClose)
 }
 
@@ -551,6 +556,158 @@ func (s *suite) count(t *testing.T) {
 	if err != nil || n != 0 || left != 0 {
 		t.Fatalf("Count after window = %d, %v, %v; want 0, 0, nil", n, left, err)
 	}
+}
+
+func mustList(t *testing.T, st kv.Store, key string, want ...string) {
+	t.Helper()
+	got, err := st.List(t.Context(), key)
+	if err != nil {
+		t.Fatalf("List(%q): %v", key, err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("List(%q) = %q, want %q", key, got, want)
+	}
+	for i := range want {
+		if string(got[i]) != want[i] {
+			t.Fatalf("List(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
+
+func mustPush(t *testing.T, st kv.Store, key, value string, keep int, ttl time.Duration, entries ...kv.Entry) {
+	t.Helper()
+	if err := st.PushList(t.Context(), key, []byte(value), keep, ttl, entries...); err != nil {
+		t.Fatalf("PushList(%q, %q): %v", key, value, err)
+	}
+}
+
+func (s *suite) pushList(t *testing.T) {
+	st := s.newStore(t)
+	mustList(t, st, "missing")
+	mustPush(t, st, "l", "a", 3, time.Minute, kv.Entry{Key: "e1", Value: []byte("v1")}, kv.Entry{Key: "e2", Value: []byte("v2")})
+	mustList(t, st, "l", "a")
+	mustGet(t, st, "e1", "v1")
+	mustGet(t, st, "e2", "v2")
+	for _, v := range []string{"b", "c", "d"} {
+		mustPush(t, st, "l", v, 3, time.Minute)
+	}
+	mustList(t, st, "l", "d", "c", "b") // newest first, the oldest dropped
+	mustPush(t, st, "l", "e", 2, time.Minute)
+	mustList(t, st, "l", "e", "d")
+	mustPush(t, st, "l", "e", 3, time.Minute) // a value may repeat
+	mustList(t, st, "l", "e", "e", "d")
+	// Values are bytes, kept exactly.
+	bin := string([]byte{0, 0xff, '\n', 0xc3, 0x28})
+	mustPush(t, st, "bin", bin, 1, time.Minute)
+	mustList(t, st, "bin", bin)
+	mustList(t, st, "other")
+}
+
+func (s *suite) pushListTTL(t *testing.T) {
+	st := s.newStore(t)
+	ctx := t.Context()
+	mustPush(t, st, "l", "a", 5, ttl, kv.Entry{Key: "e", Value: []byte("v")})
+	mustPush(t, st, "kept", "a", 5, ttl)
+	mustPush(t, st, "kept", "b", 5, 0) // no expiry from here on
+	s.advance(ttl / 2)
+	mustPush(t, st, "l", "b", 5, ttl) // the whole list lives ttl from now
+	s.advance(ttl/2 + 50*time.Millisecond)
+	mustList(t, st, "l", "b", "a")
+	_, err := st.Get(ctx, "e")
+	wantNotFound(t, "Get of a pushed entry after its ttl", err)
+	s.advance(past)
+	mustList(t, st, "l")
+	mustList(t, st, "kept", "b", "a")
+	mustPush(t, st, "l", "c", 5, ttl) // an expired list starts afresh
+	mustList(t, st, "l", "c")
+}
+
+func (s *suite) pushListInvalid(t *testing.T) {
+	st := s.newStore(t)
+	ctx := t.Context()
+	for _, err := range []error{
+		st.PushList(ctx, "l", []byte("a"), 0, time.Minute),
+		st.PushList(ctx, "l", []byte("a"), -1, time.Minute),
+		st.PushList(ctx, "l", []byte("a"), 3, -time.Second, kv.Entry{Key: "e", Value: []byte("v")}),
+	} {
+		if err == nil || errors.Is(err, kv.ErrUnavailable) || errors.Is(err, kv.ErrNotFound) {
+			t.Errorf("invalid PushList: err = %v, want an argument error", err)
+		}
+	}
+	mustList(t, st, "l")
+	_, err := st.Get(ctx, "e")
+	wantNotFound(t, "Get after an invalid PushList", err)
+}
+
+func (s *suite) pushListConcurrent(t *testing.T) {
+	st := s.newStore(t)
+	ctx := t.Context()
+	errs := make(chan error, 2*workers)
+	parallel(func(i int) {
+		v := []byte(fmt.Sprint("v", i))
+		errs <- st.PushList(ctx, "all", v, 2*workers, time.Minute)
+		errs <- st.PushList(ctx, "capped", v, 5, time.Minute)
+	})
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("PushList: %v", err)
+		}
+	}
+	for key, n := range map[string]int{"all": workers, "capped": 5} {
+		got, err := st.List(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, v := range got {
+			if seen[string(v)] || !strings.HasPrefix(string(v), "v") {
+				t.Fatalf("List(%q) = %q: a value lost, doubled or mangled", key, got)
+			}
+			seen[string(v)] = true
+		}
+		if len(got) != n {
+			t.Fatalf("List(%q) has %d values after %d concurrent pushes, want %d", key, len(got), workers, n)
+		}
+	}
+}
+
+// listWrongType: a list is no plain value and the other way round; mixing
+// them is an error, neither not-found nor unavailable, and changes nothing.
+func (s *suite) listWrongType(t *testing.T) {
+	st := s.newStore(t)
+	ctx := t.Context()
+	mustSet(t, st, "plain", "1", time.Minute)
+	mustPush(t, st, "list", "a", 3, time.Minute)
+	wrong := func(what string, err error) {
+		t.Helper()
+		if err == nil || errors.Is(err, kv.ErrUnavailable) || errors.Is(err, kv.ErrNotFound) {
+			t.Errorf("%s: err = %v, want a wrong-kind error", what, err)
+		}
+	}
+	wrong("PushList on a plain key", st.PushList(ctx, "plain", []byte("a"), 3, time.Minute))
+	_, err := st.List(ctx, "plain")
+	wrong("List of a plain key", err)
+	_, err = st.Get(ctx, "list")
+	wrong("Get of a list", err)
+	_, err = st.Consume(ctx, "list")
+	wrong("Consume of a list", err)
+	_, err = st.CompareAndDelete(ctx, "list", []byte("a"))
+	wrong("CompareAndDelete of a list", err)
+	_, _, err = st.Incr(ctx, "list", time.Minute)
+	wrong("Incr of a list", err)
+	_, _, err = st.Count(ctx, "list")
+	wrong("Count of a list", err)
+	mustGet(t, st, "plain", "1")
+	mustList(t, st, "list", "a")
+	// Set and Delete replace or remove either kind.
+	mustSet(t, st, "list", "now plain", time.Minute)
+	mustGet(t, st, "list", "now plain")
+	if err := st.Delete(ctx, "plain"); err != nil {
+		t.Fatal(err)
+	}
+	mustPush(t, st, "plain", "now a list", 3, time.Minute)
+	mustList(t, st, "plain", "now a list")
 }
 
 func (s *suite) pingClose(t *testing.T) {
