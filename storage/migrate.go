@@ -113,9 +113,24 @@ func Migrations() []Migration {
 	}
 }
 
-// Migrate applies every migration not yet applied, each in a transaction.
-// On an up-to-date database it does nothing.
-func (db *DB) Migrate(ctx context.Context) error {
+// migrateLockClass is the first key of the PostgreSQL advisory lock that
+// serialises migrations; the second is the hash of the schema migrated.
+const migrateLockClass = 0x7a11e7 // "wallet"
+
+// Migrate applies every migration not yet applied, all in one transaction:
+// a step that fails leaves the database as it was. On an up-to-date
+// database it does nothing. On PostgreSQL the transaction first takes an
+// advisory lock (pg_advisory_xact_lock) on the schema, so instances starting
+// at once on a fresh database migrate it one after another instead of
+// colliding on the tables they create; the lock is released when the
+// transaction ends, also when the connection drops.
+func (db *DB) Migrate(ctx context.Context) error { return db.migrate(ctx, "") }
+
+// MigrateTo applies the migrations up to and including id, as Migrate does
+// (tests use it to write rows in an older schema and then migrate them).
+func (db *DB) MigrateTo(ctx context.Context, id string) error { return db.migrate(ctx, id) }
+
+func (db *DB) migrate(ctx context.Context, to string) error {
 	var steps []*gormigrate.Migration
 	for _, m := range Migrations() {
 		m := m
@@ -132,9 +147,23 @@ func (db *DB) Migrate(ctx context.Context) error {
 		})
 	}
 	opts := *gormigrate.DefaultOptions
-	opts.UseTransaction = true
+	opts.UseTransaction = false // the transaction is ours, opened with the lock
 	opts.TableName = "schema_migrations"
-	if err := gormigrate.New(db.WithContext(ctx), &opts, steps).Migrate(); err != nil {
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if db.Dialect == Postgres {
+			// coalesce: current_schema() is NULL when no schema of the
+			// search_path exists, and the lock function ignores NULL keys.
+			if err := tx.Exec(`SELECT pg_advisory_xact_lock(?, hashtext(coalesce(current_schema(), '')))`, migrateLockClass).Error; err != nil {
+				return fmt.Errorf("lock: %w", err)
+			}
+		}
+		g := gormigrate.New(tx, &opts, steps)
+		if to != "" {
+			return g.MigrateTo(to)
+		}
+		return g.Migrate()
+	})
+	if err != nil {
 		return fmt.Errorf("storage: migrate: %w", err)
 	}
 	return nil
