@@ -11,10 +11,14 @@ import (
 
 // Migration is one versioned schema step, written once in portable SQL with
 // placeholders for the types that differ between dialects:
-// {{bytes}}, {{time}}, {{bool}}, {{false}}, {{true}}.
+// {{bytes}}, {{time}}, {{bool}}, {{false}}, {{true}}. A step that needs Go
+// (a value SQL cannot compute the same on both databases) runs Go after Up
+// and then the statements of After, all in the migration's transaction.
 type Migration struct {
-	ID string
-	Up []string
+	ID    string
+	Up    []string
+	Go    func(ctx context.Context, tx *gorm.DB) error
+	After []string
 }
 
 // Migrations is the schema's history, oldest first. Never edit a shipped
@@ -110,6 +114,17 @@ func Migrations() []Migration {
 			`ALTER TABLE partners ADD COLUMN signing_key {{bytes}}`,
 			`CREATE UNIQUE INDEX partners_secret_hash_key ON partners (secret_hash)`,
 		}},
+		{ID: "0004_users_email_key", Up: []string{
+			// Emails are compared on a key computed in Go (EmailKey: NFC
+			// and full Unicode case folding), the same on both databases:
+			// SQLite's lower() folds ASCII only, and neither database's
+			// lower() equates NFC and NFD spellings. The key replaces the
+			// lower(email) index; email keeps what the user typed.
+			`ALTER TABLE users ADD COLUMN email_key TEXT`,
+			`DROP INDEX users_email_key`,
+		}, Go: fillEmailKeys, After: []string{
+			`CREATE UNIQUE INDEX users_email_key ON users (email_key)`,
+		}},
 	}
 }
 
@@ -138,6 +153,16 @@ func (db *DB) migrate(ctx context.Context, to string) error {
 			ID: m.ID,
 			Migrate: func(tx *gorm.DB) error {
 				for _, stmt := range m.Up {
+					if err := tx.Exec(db.render(stmt)).Error; err != nil {
+						return fmt.Errorf("migration %s: %w", m.ID, err)
+					}
+				}
+				if m.Go != nil {
+					if err := m.Go(ctx, tx); err != nil {
+						return fmt.Errorf("migration %s: %w", m.ID, err)
+					}
+				}
+				for _, stmt := range m.After {
 					if err := tx.Exec(db.render(stmt)).Error; err != nil {
 						return fmt.Errorf("migration %s: %w", m.ID, err)
 					}
