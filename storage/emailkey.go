@@ -17,8 +17,20 @@ import (
 // are one address on every database. Changing it needs a migration that
 // recomputes the column.
 func EmailKey(email string) string {
+	if isASCII(email) { // ASCII is NFC, and folds to lower case within ASCII
+		return strings.ToLower(email)
+	}
 	// cases.Fold does not normalise: decompose first, compose after.
 	return norm.NFC.String(cases.Fold().String(norm.NFD.String(email)))
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // EmailCollision is a set of existing accounts whose emails have the same
