@@ -26,7 +26,7 @@ func TestEmailKey(t *testing.T) {
 	}
 	// The ASCII shortcut agrees with the full computation.
 	for _, s := range []string{"Alice.Smith+Tag@Example.COM", "k@K.org", "0-9_~!#$%&'*/=?^`{|}@x.org"} {
-		if got, full := storage.EmailKey(s), storage.EmailKey(s+"é")[:len(s)]; got != full {
+		if got, full := storage.EmailKey(s), storage.EmailKey(s + "é")[:len(s)]; got != full {
 			t.Errorf("EmailKey(%q) = %q, the full fold gives %q", s, got, full)
 		}
 	}
