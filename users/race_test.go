@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 
+	"gorm.io/gorm"
+
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/storage/storagetest"
 	"github.com/walletauth/walletauth/users"
@@ -113,6 +115,62 @@ func TestConcurrentSetPrimaryOnePrimary(t *testing.T) {
 			}
 			if p := primaries(f.get(t, u.ID)); len(p) != 1 {
 				t.Fatalf("round %d: %d primary wallets, want 1", round, len(p))
+			}
+		}
+	})
+}
+
+// A partner removing its identity of a user (deleting the user when that
+// was its last login method, as partners.DeleteUsers does) while the user
+// unlinks its only wallet: the user is either deleted or keeps a way to
+// log in, never left with none.
+func TestConcurrentIdentityRemovalAndUnlink(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
+		f := newFixture(db)
+		ctx := context.Background()
+		now := f.store.Now()
+		if err := db.Exec(`INSERT INTO partners (id, name, secret_hash, created_at, updated_at) VALUES ('pt', 'p', ?, ?, ?)`, []byte("h"), now, now).Error; err != nil {
+			t.Fatal(err)
+		}
+		for round := 0; round < raceRounds; round++ {
+			u := f.create(t, users.NewUser{})
+			f.addWallet(t, u.ID, addr(byte(round)))
+			if err := db.Exec(`INSERT INTO partner_identities (partner_id, external_id, user_id, created_at, updated_at) VALUES ('pt', ?, ?, ?, ?)`,
+				u.ID, u.ID, now, now).Error; err != nil {
+				t.Fatal(err)
+			}
+			var unlinkErr, removeErr error
+			together(2, func(i int) {
+				if i == 0 {
+					_, unlinkErr = f.store.RemoveWallet(ctx, u.ID, addr(byte(round)))
+					return
+				}
+				removeErr = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+					if err := tx.Exec(`DELETE FROM partner_identities WHERE partner_id = 'pt' AND external_id = ?`, u.ID).Error; err != nil {
+						return err
+					}
+					n, err := users.LoginMethods(tx, u.ID)
+					if err != nil || n > 0 {
+						return err
+					}
+					_, err = users.DeleteTx(tx, u.ID, now)
+					return err
+				})
+			})
+			// ErrNotFound: the unlink committed, and the user was deleted
+			// before it could be read back.
+			if removeErr != nil || (unlinkErr != nil && !errors.Is(unlinkErr, users.ErrLastLoginMethod) && !errors.Is(unlinkErr, users.ErrNotFound)) {
+				t.Fatalf("round %d: identity removal: %v; unlink: %v", round, removeErr, unlinkErr)
+			}
+			var n int64
+			if err := db.Raw(`SELECT COUNT(*) FROM users WHERE id = ?`, u.ID).Scan(&n).Error; err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				continue // deleted: the partner's identity was its last login method
+			}
+			if m, err := users.LoginMethods(db.DB, u.ID); err != nil || m == 0 {
+				t.Fatalf("round %d: the user is left with %d login methods (%v), want it deleted or with one", round, m, err)
 			}
 		}
 	})

@@ -542,8 +542,18 @@ func DeleteTx(tx *gorm.DB, id string, now time.Time) ([]string, error) {
 }
 
 // LoginMethods counts the ways user id can log in: its wallets, its
-// password, its partner identities.
+// password, its partner identities. It first locks the user (LockUserTx)
+// until tx ends, so that a caller removing a login method (an unlink, a
+// partner removing its identity) counts what every concurrent removal has
+// left, and two of them cannot together leave none. A user that does not
+// exist has none.
 func LoginMethods(tx *gorm.DB, id string) (int64, error) {
+	if err := LockUserTx(tx, id); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return 0, nil
+		}
+		return 0, err
+	}
 	var n struct{ W, P, I int64 }
 	err := tx.Raw(`SELECT
 		(SELECT COUNT(*) FROM wallets WHERE user_id = ?) AS w,
