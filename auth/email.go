@@ -222,7 +222,7 @@ func (e *Email) doLogin(c *gin.Context) error {
 		return err
 	}
 	ctx := c.Request.Context()
-	account := strings.ToLower(strings.TrimSpace(req.Email))
+	account := users.EmailKey(req.Email) // also the failure counter's key: one per account, however spelt
 	ip := c.ClientIP()
 	if err := exceeded(ctx, e.limiter, "email-fail-ip", ip, e.limits.FailPerIP); err != nil {
 		return err

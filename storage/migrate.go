@@ -11,10 +11,14 @@ import (
 
 // Migration is one versioned schema step, written once in portable SQL with
 // placeholders for the types that differ between dialects:
-// {{bytes}}, {{time}}, {{bool}}, {{false}}, {{true}}.
+// {{bytes}}, {{time}}, {{bool}}, {{false}}, {{true}}. A step that needs Go
+// (a value SQL cannot compute the same on both databases) runs Go after Up
+// and then the statements of After, all in the migration's transaction.
 type Migration struct {
-	ID string
-	Up []string
+	ID    string
+	Up    []string
+	Go    func(ctx context.Context, tx *gorm.DB) error
+	After []string
 }
 
 // Migrations is the schema's history, oldest first. Never edit a shipped
@@ -110,12 +114,38 @@ func Migrations() []Migration {
 			`ALTER TABLE partners ADD COLUMN signing_key {{bytes}}`,
 			`CREATE UNIQUE INDEX partners_secret_hash_key ON partners (secret_hash)`,
 		}},
+		{ID: "0004_users_email_key", Up: []string{
+			// Emails are compared on a key computed in Go (EmailKey: NFC
+			// and full Unicode case folding), the same on both databases:
+			// SQLite's lower() folds ASCII only, and neither database's
+			// lower() equates NFC and NFD spellings. The key replaces the
+			// lower(email) index; email keeps what the user typed.
+			`ALTER TABLE users ADD COLUMN email_key TEXT`,
+			`DROP INDEX users_email_key`,
+		}, Go: fillEmailKeys, After: []string{
+			`CREATE UNIQUE INDEX users_email_key ON users (email_key)`,
+		}},
 	}
 }
 
-// Migrate applies every migration not yet applied, each in a transaction.
-// On an up-to-date database it does nothing.
-func (db *DB) Migrate(ctx context.Context) error {
+// migrateLockClass is the first key of the PostgreSQL advisory lock that
+// serialises migrations; the second is the hash of the schema migrated.
+const migrateLockClass = 0x7a11e7 // "wallet"
+
+// Migrate applies every migration not yet applied, all in one transaction:
+// a step that fails leaves the database as it was. On an up-to-date
+// database it does nothing. On PostgreSQL the transaction first takes an
+// advisory lock (pg_advisory_xact_lock) on the schema, so instances starting
+// at once on a fresh database migrate it one after another instead of
+// colliding on the tables they create; the lock is released when the
+// transaction ends, also when the connection drops.
+func (db *DB) Migrate(ctx context.Context) error { return db.migrate(ctx, "") }
+
+// MigrateTo applies the migrations up to and including id, as Migrate does
+// (tests use it to write rows in an older schema and then migrate them).
+func (db *DB) MigrateTo(ctx context.Context, id string) error { return db.migrate(ctx, id) }
+
+func (db *DB) migrate(ctx context.Context, to string) error {
 	var steps []*gormigrate.Migration
 	for _, m := range Migrations() {
 		m := m
@@ -127,14 +157,38 @@ func (db *DB) Migrate(ctx context.Context) error {
 						return fmt.Errorf("migration %s: %w", m.ID, err)
 					}
 				}
+				if m.Go != nil {
+					if err := m.Go(ctx, tx); err != nil {
+						return fmt.Errorf("migration %s: %w", m.ID, err)
+					}
+				}
+				for _, stmt := range m.After {
+					if err := tx.Exec(db.render(stmt)).Error; err != nil {
+						return fmt.Errorf("migration %s: %w", m.ID, err)
+					}
+				}
 				return nil
 			},
 		})
 	}
 	opts := *gormigrate.DefaultOptions
-	opts.UseTransaction = true
+	opts.UseTransaction = false // the transaction is ours, opened with the lock
 	opts.TableName = "schema_migrations"
-	if err := gormigrate.New(db.WithContext(ctx), &opts, steps).Migrate(); err != nil {
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if db.Dialect == Postgres {
+			// coalesce: current_schema() is NULL when no schema of the
+			// search_path exists, and the lock function ignores NULL keys.
+			if err := tx.Exec(`SELECT pg_advisory_xact_lock(?, hashtext(coalesce(current_schema(), '')))`, migrateLockClass).Error; err != nil {
+				return fmt.Errorf("lock: %w", err)
+			}
+		}
+		g := gormigrate.New(tx, &opts, steps)
+		if to != "" {
+			return g.MigrateTo(to)
+		}
+		return g.Migrate()
+	})
+	if err != nil {
 		return fmt.Errorf("storage: migrate: %w", err)
 	}
 	return nil

@@ -29,16 +29,21 @@ func TestUniqueConstraintsAreInTheDatabase(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
 		now := storage.Now(time.Now())
 		ins := func(id, username, email, code string) error {
-			return db.Exec(`INSERT INTO users (id, username, email, referral_code, joined_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
-				id, username, email, code, now, now).Error
+			return db.Exec(`INSERT INTO users (id, username, email, email_key, referral_code, joined_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				id, username, email, storage.EmailKey(email), code, now, now).Error
 		}
 		if err := ins("a", "alice", "Alice@Example.com", "CODEA"); err != nil {
+			t.Fatal(err)
+		}
+		if err := ins("u", "umlaut", "Ärger@x.org", "CODEU"); err != nil {
 			t.Fatal(err)
 		}
 		cases := []struct {
 			name, id, username, email, code, want string
 		}{
 			{"email differs only in case", "b", "bob", "alice@example.COM", "CODEB", "email"},
+			{"email differs in a non-ASCII case", "e", "erin", "ärger@x.org", "CODEE", "email"},
+			{"email in NFD", "f", "fred", "A\u0308rger@x.org", "CODEF", "email"},
 			{"username differs only in case", "c", "ALICE", "c@example.com", "CODEC", "username"},
 			{"referral code", "d", "dave", "d@example.com", "CODEA", "referral_code"},
 		}

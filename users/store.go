@@ -141,13 +141,16 @@ func (s *Store) Create(ctx context.Context, nu NewUser, attach Attach) (*User, e
 		u := &User{
 			ID:           uuid.Must(uuid.NewV7()).String(),
 			Username:     username,
-			Email:        nu.Email,
 			PasswordHash: nu.PasswordHash,
 			Language:     lang,
 			ReferralCode: NewReferralCode(),
 			JoinedAt:     s.Now(),
 		}
 		u.UpdatedAt = u.JoinedAt
+		if nu.Email != nil {
+			shown, key := normalizeEmail(*nu.Email)
+			u.Email, u.EmailKey = &shown, &key
+		}
 		if u.Username == "" {
 			u.Username = newUsername()
 		}
@@ -344,9 +347,10 @@ func (s *Store) GetTx(ctx context.Context, tx *gorm.DB, id string) (*User, error
 	return s.load(ctx, tx, "u.id = ?", id)
 }
 
-// GetByEmail finds a user by email, case-insensitively: ErrNotFound.
+// GetByEmail finds a user by email, compared on EmailKey (case and Unicode
+// normalisation ignored): ErrNotFound.
 func (s *Store) GetByEmail(ctx context.Context, email string) (*User, error) {
-	return s.load(ctx, s.db.DB, "lower(u.email) = lower(?)", email)
+	return s.load(ctx, s.db.DB, "u.email_key = ?", EmailKey(email))
 }
 
 // GetByWallet finds the user owning a 20-byte address: ErrNotFound. Who
@@ -451,9 +455,11 @@ func (s *Store) Update(ctx context.Context, id string, p Patch) (*User, error) {
 	return s.Get(ctx, id)
 }
 
-// SetEmail adds email login to an account: ErrEmailAlreadySet,
+// SetEmail adds email login to an account; email is taken when another
+// account's has the same EmailKey. Errors: ErrEmailAlreadySet,
 // ErrEmailTaken, ErrNotFound.
 func (s *Store) SetEmail(ctx context.Context, id, email, passwordHash string) (*User, error) {
+	shown, key := normalizeEmail(email)
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var u User
 		if err := tx.Select("id", "email").Where("id = ?", id).Take(&u).Error; err != nil {
@@ -466,7 +472,7 @@ func (s *Store) SetEmail(ctx context.Context, id, email, passwordHash string) (*
 			return ErrEmailAlreadySet
 		}
 		return tx.Model(&User{}).Where("id = ? AND email IS NULL", id).
-			Updates(map[string]any{"email": email, "password_hash": passwordHash, "updated_at": s.Now()}).Error
+			Updates(map[string]any{"email": shown, "email_key": key, "password_hash": passwordHash, "updated_at": s.Now()}).Error
 	})
 	if name, ok := storage.UniqueViolation(err); ok && strings.Contains(name, "email") {
 		return nil, ErrEmailTaken
@@ -536,8 +542,18 @@ func DeleteTx(tx *gorm.DB, id string, now time.Time) ([]string, error) {
 }
 
 // LoginMethods counts the ways user id can log in: its wallets, its
-// password, its partner identities.
+// password, its partner identities. It first locks the user (LockUserTx)
+// until tx ends, so that a caller removing a login method (an unlink, a
+// partner removing its identity) counts what every concurrent removal has
+// left, and two of them cannot together leave none. A user that does not
+// exist has none.
 func LoginMethods(tx *gorm.DB, id string) (int64, error) {
+	if err := LockUserTx(tx, id); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return 0, nil
+		}
+		return 0, err
+	}
 	var n struct{ W, P, I int64 }
 	err := tx.Raw(`SELECT
 		(SELECT COUNT(*) FROM wallets WHERE user_id = ?) AS w,

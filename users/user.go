@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/storage"
 )
 
 // Wallet types.
@@ -26,7 +28,8 @@ const (
 type User struct {
 	ID            string `gorm:"primaryKey"`
 	Username      string
-	Email         *string
+	Email         *string // as typed, in NFC
+	EmailKey      *string `gorm:"column:email_key"` // EmailKey(Email), what lookups and uniqueness use; written with Email, not read back
 	EmailVerified bool
 	PasswordHash  *string
 	Language      string
@@ -119,6 +122,19 @@ func NormalizeUsername(s string) (string, error) {
 		return "", ErrInvalidUsername
 	}
 	return s, nil
+}
+
+// EmailKey is the form emails are compared on (storage.EmailKey: NFC and
+// full Unicode case folding), so that "Ärger@x.org", "ärger@x.org" and its
+// NFD spelling are one account on every database. Every lookup and
+// uniqueness check of an email goes through it.
+func EmailKey(email string) string { return storage.EmailKey(strings.TrimSpace(email)) }
+
+// normalizeEmail is the email stored and shown: what the user typed, in
+// NFC, and its key.
+func normalizeEmail(email string) (shown, key string) {
+	shown = norm.NFC.String(strings.TrimSpace(email))
+	return shown, storage.EmailKey(shown)
 }
 
 // ValidLanguage reports whether s looks like a BCP 47 language tag.

@@ -11,10 +11,36 @@ import (
 	"github.com/walletauth/walletauth/storage"
 )
 
+// LockUserTx locks user id's row until tx ends, so that changes of one
+// user's login methods and wallets (link, unlink, primary) run one after
+// another: each then counts what the previous one left. On PostgreSQL it is
+// SELECT … FOR NO KEY UPDATE, which does not block inserts that merely
+// reference the user (sessions, points); SQLite runs one transaction at a
+// time on its single connection, so a read is enough there. Errors:
+// ErrNotFound.
+func LockUserTx(tx *gorm.DB, id string) error {
+	q := `SELECT id FROM users WHERE id = ?`
+	if tx.Dialector.Name() == "postgres" {
+		q += ` FOR NO KEY UPDATE`
+	}
+	var got []string
+	if err := tx.Raw(q, id).Scan(&got).Error; err != nil {
+		return fmt.Errorf("users: lock user: %w", err)
+	}
+	if len(got) == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
 // InsertWalletTx links w to user u inside tx; the user's first wallet
-// becomes primary. A wallet already linked to u is left as it is. Errors:
-// ErrWalletTaken when another user has the address.
+// becomes primary. A wallet already linked to u is left as it is. It locks
+// the user (LockUserTx) so that two first links cannot both become primary.
+// Errors: ErrWalletTaken when another user has the address, ErrNotFound.
 func InsertWalletTx(tx *gorm.DB, w *Wallet) error {
+	if err := LockUserTx(tx, w.UserID); err != nil {
+		return err
+	}
 	var owner Wallet
 	err := tx.Select("user_id").Where("address = ?", w.Address).Take(&owner).Error
 	switch {
@@ -77,9 +103,17 @@ func (s *Store) AddWallet(ctx context.Context, w Wallet) (*User, error) {
 }
 
 // RemoveWallet unlinks a wallet; when it was primary the oldest remaining
-// wallet becomes primary. Errors: ErrWalletNotFound, ErrLastLoginMethod.
+// wallet becomes primary. The user is locked first (LockUserTx), so
+// concurrent unlinks cannot each see another login method left and together
+// remove them all. Errors: ErrWalletNotFound, ErrLastLoginMethod.
 func (s *Store) RemoveWallet(ctx context.Context, userID string, addr []byte) (*User, error) {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := LockUserTx(tx, userID); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return ErrWalletNotFound
+			}
+			return err
+		}
 		var w Wallet
 		err := tx.Where("address = ? AND user_id = ?", addr, userID).Take(&w).Error
 		if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -122,6 +156,14 @@ func (s *Store) RemoveWallet(ctx context.Context, userID string, addr []byte) (*
 // ErrWalletNotFound.
 func (s *Store) SetPrimaryWallet(ctx context.Context, userID string, addr []byte) (*User, error) {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// Locked like the other wallet changes: two concurrent choices of
+		// primary would otherwise both set theirs (one unique violation).
+		if err := LockUserTx(tx, userID); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return ErrWalletNotFound
+			}
+			return err
+		}
 		var n int64
 		if err := tx.Model(&Wallet{}).Where("address = ? AND user_id = ?", addr, userID).Count(&n).Error; err != nil {
 			return err

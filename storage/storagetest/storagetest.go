@@ -17,20 +17,31 @@ import (
 	"github.com/walletauth/walletauth/storage"
 )
 
-// Backend is a named way to open a fresh, migrated database.
+// Backend is a named way to open a fresh, migrated database, or (OpenEmpty)
+// a fresh one with no schema at all, for tests of the migrations.
 type Backend struct {
-	Name string
-	Open func(tb testing.TB) *storage.DB
+	Name      string
+	Open      func(tb testing.TB) *storage.DB
+	OpenEmpty func(tb testing.TB) *storage.DB
 }
 
 // Backends returns SQLite and, when configured, PostgreSQL.
 func Backends(tb testing.TB) []Backend {
 	tb.Helper()
-	bs := []Backend{{Name: "sqlite", Open: OpenSQLite}}
+	bs := []Backend{{Name: "sqlite", Open: OpenSQLite, OpenEmpty: OpenEmptySQLite}}
 	if PostgresURL(tb) != "" {
-		bs = append(bs, Backend{Name: "postgres", Open: OpenPostgres})
+		bs = append(bs, Backend{Name: "postgres", Open: OpenPostgres, OpenEmpty: OpenEmptyPostgres})
 	}
 	return bs
+}
+
+// RunEmpty runs f once per backend as a subtest, with a database that has
+// no tables yet (not migrated).
+func RunEmpty(t *testing.T, f func(t *testing.T, db *storage.DB)) {
+	t.Helper()
+	for _, b := range Backends(t) {
+		t.Run(b.Name, func(t *testing.T) { f(t, b.OpenEmpty(t)) })
+	}
 }
 
 // Run runs f once per backend as a subtest.
@@ -54,21 +65,56 @@ func PostgresURL(tb testing.TB) string {
 // OpenSQLite opens a migrated SQLite file in a temporary directory.
 func OpenSQLite(tb testing.TB) *storage.DB {
 	tb.Helper()
-	path := filepath.Join(tb.TempDir(), "test.db")
-	db, err := storage.Open(context.Background(), "sqlite://"+path, storage.Options{})
-	if err != nil {
-		tb.Fatalf("open sqlite: %v", err)
-	}
-	tb.Cleanup(func() { _ = db.Close() })
+	db := OpenEmptySQLite(tb)
 	if err := db.Migrate(context.Background()); err != nil {
 		tb.Fatalf("migrate sqlite: %v", err)
 	}
 	return db
 }
 
+// OpenEmptySQLite opens a new, unmigrated SQLite file in a temporary
+// directory.
+func OpenEmptySQLite(tb testing.TB) *storage.DB {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "test.db")
+	db, err := storage.Open(context.Background(), "sqlite://"+path, storage.Options{})
+	if err != nil {
+		tb.Fatalf("open sqlite: %v", err)
+	}
+	tb.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
 // OpenPostgres creates a throwaway schema in the test database, opens a
 // pool whose search_path is that schema, migrates it, and drops it after.
 func OpenPostgres(tb testing.TB) *storage.DB {
+	tb.Helper()
+	db := OpenEmptyPostgres(tb)
+	if err := db.Migrate(context.Background()); err != nil {
+		tb.Fatalf("migrate postgres: %v", err)
+	}
+	return db
+}
+
+// OpenEmptyPostgres opens a pool on a new, empty throwaway schema
+// (PostgresSchemaURL).
+func OpenEmptyPostgres(tb testing.TB) *storage.DB {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, err := storage.Open(ctx, PostgresSchemaURL(tb), storage.Options{MaxOpenConns: 20})
+	if err != nil {
+		tb.Fatalf("open postgres schema: %v", err)
+	}
+	tb.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// PostgresSchemaURL creates an empty throwaway schema in the test database,
+// dropped after the test, and returns the database URL whose search_path is
+// that schema: each storage.Open of it is one more instance of the service
+// on the same database.
+func PostgresSchemaURL(tb testing.TB) string {
 	tb.Helper()
 	base := PostgresURL(tb)
 	if base == "" {
@@ -90,15 +136,7 @@ func OpenPostgres(tb testing.TB) *storage.DB {
 		_ = admin.Exec("DROP SCHEMA " + schema + " CASCADE").Error
 		_ = admin.Close()
 	})
-	db, err := storage.Open(ctx, WithSearchPath(tb, base, schema), storage.Options{MaxOpenConns: 20})
-	if err != nil {
-		tb.Fatalf("open postgres schema: %v", err)
-	}
-	tb.Cleanup(func() { _ = db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		tb.Fatalf("migrate postgres: %v", err)
-	}
-	return db
+	return WithSearchPath(tb, base, schema)
 }
 
 // WithSearchPath returns rawURL with search_path set to schema.

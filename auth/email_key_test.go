@@ -1,0 +1,75 @@
+package auth_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"github.com/walletauth/walletauth/auth"
+	"github.com/walletauth/walletauth/passwords"
+	"github.com/walletauth/walletauth/ratelimit"
+)
+
+// withEmailRoutes adds email signup, login and POST /v1/users/me/email to
+// e's router.
+func withEmailRoutes(tb testing.TB, e *env) {
+	tb.Helper()
+	policy, err := passwords.NewPolicy()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	em := auth.NewEmail(e.users, e.sessions, policy, passwords.TestParams(), ratelimit.New(e.store, "rl:"), auth.EmailLimits{}, 2)
+	em.Routes(e.router.Group("/v1/auth/email"))
+	em.MeRoutes(e.router.Group("/v1/users/me", e.sessions.RequireUser()))
+}
+
+// Emails are one account however their case and Unicode normalisation are
+// spelt, on every database: "Ärger@x.org" signs up, logs in as
+// "ärger@x.org" and as its NFD spelling, and no other spelling can sign up
+// again or be added to another account. The email shown is the one typed.
+func TestEmailComparedCaseAndNormalisationFree(t *testing.T) {
+	const (
+		typed = "Ärger@x.org"
+		lower = "ärger@x.org"
+		nfd   = "A\u0308rger@x.org"
+		pw    = "correct horse battery staple"
+	)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			e := newEnv(t, b.open(t)...)
+			withEmailRoutes(t, e)
+			rec := e.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": typed, "password": pw}, "")
+			if rec.Code != http.StatusCreated {
+				t.Fatalf("signup: %d %s", rec.Code, rec.Body)
+			}
+			var first loginJSON
+			if err := json.Unmarshal(rec.Body.Bytes(), &first); err != nil {
+				t.Fatal(err)
+			}
+			if first.User.Email == nil || *first.User.Email != typed {
+				t.Fatalf("signup email = %v, want %q", first.User.Email, typed)
+			}
+			for _, as := range []string{typed, lower, nfd, "ÄRGER@X.ORG", " ärger@x.org "} {
+				rec := e.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": as, "password": pw}, "")
+				if rec.Code != http.StatusOK {
+					t.Fatalf("login as %q: %d %s", as, rec.Code, rec.Body)
+				}
+				if got := decodeOK[loginJSON](t, rec); got.User.ID != first.User.ID {
+					t.Fatalf("login as %q: user %s, want %s", as, got.User.ID, first.User.ID)
+				}
+			}
+			for _, again := range []string{typed, lower, nfd, "ÄRGER@x.org"} {
+				rec := e.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": again, "password": pw}, "")
+				wantError(t, rec, http.StatusConflict, "email_taken")
+			}
+			other := e.mustLogin(t, newSigner(t))
+			rec = e.do(t, http.MethodPost, "/v1/users/me/email", map[string]string{"email": lower, "password": pw}, other.AuthToken)
+			wantError(t, rec, http.StatusConflict, "email_taken")
+			// An email typed in NFD is kept as typed, in NFC.
+			rec = e.do(t, http.MethodPost, "/v1/users/me/email", map[string]string{"email": "Zo\u0308e@x.org", "password": pw}, other.AuthToken)
+			if got := decodeOK[userJSON](t, rec); got.Email == nil || *got.Email != "Zöe@x.org" {
+				t.Fatalf("added email = %v, want %q", got.Email, "Zöe@x.org")
+			}
+		})
+	}
+}
