@@ -43,7 +43,7 @@ func hotSessions(b *testing.B, db *storage.DB, sc auth.SessionCache) (*auth.Sess
 		b.Fatal(err)
 	}
 	s := auth.NewSessions(db, nil, 30*24*time.Hour, sc)
-	tok, _, err := s.Issue(ctx, u.ID)
+	tok, _, err := s.Issue(ctx, u.ID, auth.Origin{Method: auth.MethodEmail})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func BenchmarkHotIssueSession(b *testing.B) {
 	s, userID := hotIssueFixture(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := s.Issue(context.Background(), userID); err != nil {
+		if _, _, err := s.Issue(context.Background(), userID, auth.Origin{Method: auth.MethodEmail}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -110,7 +110,7 @@ func BenchmarkHotIssueSessionParallel(b *testing.B) {
 	b.SetParallelism(32)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, _, err := s.Issue(context.Background(), userID); err != nil {
+			if _, _, err := s.Issue(context.Background(), userID, auth.Origin{Method: auth.MethodEmail}); err != nil {
 				b.Error(err)
 				return
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -26,9 +27,12 @@ import (
 	"github.com/walletauth/walletauth/cache"
 	"github.com/walletauth/walletauth/kv"
 	"github.com/walletauth/walletauth/kv/kvtest"
+	"github.com/walletauth/walletauth/partners"
 	"github.com/walletauth/walletauth/ratelimit"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/storage/storagetest"
+	"github.com/walletauth/walletauth/tokens"
+	"github.com/walletauth/walletauth/tokens/tokenstest"
 	"github.com/walletauth/walletauth/users"
 	"github.com/walletauth/walletauth/wallet"
 )
@@ -65,15 +69,18 @@ type env struct {
 	sessions *auth.Sessions
 	store    kv.Store
 	cfg      auth.WalletConfig
+	issuer   *tokens.Issuer
+	keys     *tokens.Keys
 }
 
 type envConfig struct {
-	db        *storage.DB
-	store     kv.Store
-	clock     *testClock
-	contracts auth.ContractVerifier
-	wallet    auth.WalletConfig
-	userCache bool
+	sessionCache auth.SessionCache
+	db           *storage.DB
+	store        kv.Store
+	clock        *testClock
+	contracts    auth.ContractVerifier
+	wallet       auth.WalletConfig
+	userCache    bool
 }
 
 type envOption func(*envConfig)
@@ -130,7 +137,9 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 	if c.userCache {
 		us.EnableCache(cache.NewLocalBus(), 1000, time.Hour)
 	}
-	sessions := auth.NewSessions(c.db, c.clock.Now, 30*24*time.Hour, nil)
+	sessions := auth.NewSessions(c.db, c.clock.Now, 30*24*time.Hour, c.sessionCache)
+	issuer, keys := tokenstest.NewIssuer(tb, c.db, mustKeyring(tb), c.clock.Now)
+	sessions.UseAccessTokens(issuer, us)
 	limiter := ratelimit.New(c.store, "rl:")
 	wl := auth.NewWallet(us, sessions, c.store, c.contracts, limiter, c.wallet, c.clock.Now, nil)
 
@@ -144,13 +153,17 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 	r.Use(api.Recover(log), api.RequestID(), api.LimitBody(), api.Deadline(10*time.Second))
 	r.NoRoute(api.NoRoute)
 	r.NoMethod(api.NoMethod)
+	issuer.Routes(r, nil)
 	v1 := r.Group("/v1")
+	sessions.TokenRoutes(v1.Group("/auth"))
 	authed := v1.Group("", sessions.RequireUser())
+	sessions.SessionRoutes(authed.Group("/auth"))
 	me := authed.Group("/users/me")
 	users.NewHandlers(us).Routes(me)
+	sessions.MeRoutes(me)
 	wl.Routes(v1.Group("/auth/wallet"))
 	wl.MeRoutes(me)
-	return &env{router: r, clock: c.clock, db: c.db, users: us, sessions: sessions, store: c.store, cfg: c.wallet}
+	return &env{router: r, clock: c.clock, db: c.db, users: us, sessions: sessions, store: c.store, cfg: c.wallet, issuer: issuer, keys: keys}
 }
 
 // backend is a database and shared store pair the service runs on.
@@ -481,4 +494,19 @@ func (b *barrier) held() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.seen
+}
+
+// mustKeyring is a server keyring with a random key, sealing the signing
+// keys as in production.
+func mustKeyring(tb testing.TB) *partners.Keyring {
+	tb.Helper()
+	k := make([]byte, partners.MasterKeySize)
+	if _, err := rand.Read(k); err != nil {
+		tb.Fatal(err)
+	}
+	kr, err := partners.NewKeyring(k)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return kr
 }

@@ -11,7 +11,8 @@ import (
 
 // Migration is one versioned schema step, written once in portable SQL with
 // placeholders for the types that differ between dialects:
-// {{bytes}}, {{time}}, {{bool}}, {{false}}, {{true}}.
+// {{bytes}}, {{time}}, {{bool}}, {{false}}, {{true}}; and {{hex16 token_hash}},
+// the lower-case hex of the first 16 bytes of the token_hash column.
 type Migration struct {
 	ID string
 	Up []string
@@ -110,6 +111,31 @@ func Migrations() []Migration {
 			`ALTER TABLE partners ADD COLUMN signing_key {{bytes}}`,
 			`CREATE UNIQUE INDEX partners_secret_hash_key ON partners (secret_hash)`,
 		}},
+		{ID: "0004_session_list_and_signing_keys", Up: []string{
+			// A session's public id (the sid claim of its access tokens, the
+			// id of GET /v1/users/me/sessions) is the hex of the first 16
+			// bytes of its token hash: unguessable, revealing nothing usable,
+			// and derivable from the hash, so an instance that hears "this
+			// token hash was revoked" knows the session id too. Old rows get
+			// theirs here; method and user agent stay unknown (NULL) for them.
+			`ALTER TABLE sessions ADD COLUMN id TEXT`,
+			`ALTER TABLE sessions ADD COLUMN method TEXT`,
+			`ALTER TABLE sessions ADD COLUMN user_agent TEXT`,
+			`UPDATE sessions SET id = {{hex16 token_hash}} WHERE id IS NULL`,
+			`CREATE UNIQUE INDEX sessions_id_key ON sessions (id)`,
+			// The ES256 keys of access tokens: private_key is PKCS #8 sealed
+			// under the server key, public_key PKIX. One is current (signs);
+			// retired ones stay published until their tokens have expired.
+			`CREATE TABLE signing_keys (
+				kid TEXT PRIMARY KEY,
+				private_key {{bytes}} NOT NULL,
+				public_key {{bytes}} NOT NULL,
+				is_current {{bool}} NOT NULL DEFAULT {{false}},
+				created_at {{time}} NOT NULL,
+				retired_at {{time}}
+			)`,
+			`CREATE UNIQUE INDEX signing_keys_one_current_key ON signing_keys (is_current) WHERE is_current`,
+		}},
 	}
 }
 
@@ -143,9 +169,11 @@ func (db *DB) Migrate(ctx context.Context) error {
 func (db *DB) render(stmt string) string {
 	var r *strings.Replacer
 	if db.Dialect == Postgres {
-		r = strings.NewReplacer("{{bytes}}", "BYTEA", "{{time}}", "TIMESTAMPTZ", "{{bool}}", "BOOLEAN", "{{false}}", "FALSE", "{{true}}", "TRUE")
+		r = strings.NewReplacer("{{bytes}}", "BYTEA", "{{time}}", "TIMESTAMPTZ", "{{bool}}", "BOOLEAN", "{{false}}", "FALSE", "{{true}}", "TRUE",
+			"{{hex16 token_hash}}", "encode(substring(token_hash from 1 for 16), 'hex')")
 	} else {
-		r = strings.NewReplacer("{{bytes}}", "BLOB", "{{time}}", "DATETIME", "{{bool}}", "BOOLEAN", "{{false}}", "0", "{{true}}", "1")
+		r = strings.NewReplacer("{{bytes}}", "BLOB", "{{time}}", "DATETIME", "{{bool}}", "BOOLEAN", "{{false}}", "0", "{{true}}", "1",
+			"{{hex16 token_hash}}", "lower(hex(substr(token_hash, 1, 16)))")
 	}
 	return r.Replace(stmt)
 }

@@ -3,6 +3,7 @@
 //	walletauth serve            run the HTTP server (applies migrations first)
 //	walletauth migrate          apply schema migrations and exit
 //	walletauth partner …        manage partners (create, list, rotate-secret, disable)
+//	walletauth keys …           manage the access-token signing keys (list, rotate)
 //
 // Every setting comes from WALLETAUTH_* environment variables (see README).
 package main
@@ -50,6 +51,7 @@ commands:
   serve     run the HTTP server (applies migrations first)
   migrate   apply schema migrations and exit
   partner   manage partners: create, list, rotate-secret, disable
+  keys      manage the access-token signing keys: list, rotate
 
 Settings come from WALLETAUTH_* environment variables; see the README.
 `
@@ -68,6 +70,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrate(ctx, args[1:], getenv, stdout, stderr)
 	case "partner":
 		return partnerCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "keys":
+		return keysCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
