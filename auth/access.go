@@ -221,7 +221,6 @@ func (s *Sessions) handleDelete(c *gin.Context) error {
 	return nil
 }
 
-
 // Authenticate checks a credential of either kind, an auth token or an
 // access token (told apart by form), and returns its live session and when
 // the credential expires (nil: never; an access token's exp): the check of

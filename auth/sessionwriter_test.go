@@ -193,7 +193,9 @@ func TestSessionWriterBadRowFailsAlone(t *testing.T) {
 		for i := range good {
 			wg.Go(func() { _, _, errs[i] = s.Issue(ctx, ids[0], Origin{Method: MethodEmail}) })
 		}
-		wg.Go(func() { _, _, errs[good] = s.Issue(ctx, "0190aaaa-0000-7000-8000-000000000000", Origin{Method: MethodEmail}) })
+		wg.Go(func() {
+			_, _, errs[good] = s.Issue(ctx, "0190aaaa-0000-7000-8000-000000000000", Origin{Method: MethodEmail})
+		})
 		queued(t, s.writer, good+1)
 		close(g.open)
 		wg.Wait()
