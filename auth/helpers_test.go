@@ -74,7 +74,7 @@ type env struct {
 }
 
 type envConfig struct {
-	sessionCache auth.SessionCache
+	sessionCache bool
 	db           *storage.DB
 	store        kv.Store
 	clock        *testClock
@@ -99,6 +99,11 @@ func withContracts(v auth.ContractVerifier) envOption {
 // withUserCache caches user records in process (invalidated over a bus of
 // this env's own), as the service does with Redis.
 func withUserCache() envOption { return func(c *envConfig) { c.userCache = true } }
+
+// withCaches caches users and sessions, over one bus, as the service does.
+func withCaches() envOption {
+	return func(c *envConfig) { c.userCache, c.sessionCache = true, true }
+}
 
 // withClock shares a clock (a ContractVerifier's, say) with the service.
 func withClock(cl *testClock) envOption { return func(c *envConfig) { c.clock = cl } }
@@ -134,10 +139,15 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 		c.store = m
 	}
 	us := users.NewStore(c.db, c.clock.Now, nil)
+	bus := cache.NewLocalBus() // shared, as in the service: a user's change reaches the session cache
 	if c.userCache {
-		us.EnableCache(cache.NewLocalBus(), 1000, time.Hour)
+		us.EnableCache(bus, 1000, time.Hour)
 	}
-	sessions := auth.NewSessions(c.db, c.clock.Now, 30*24*time.Hour, c.sessionCache)
+	var sc auth.SessionCache
+	if c.sessionCache {
+		sc = auth.NewMemorySessionCache(bus, 1000, time.Hour, c.clock.Now)
+	}
+	sessions := auth.NewSessions(c.db, c.clock.Now, 30*24*time.Hour, sc)
 	issuer, keys := tokenstest.NewIssuer(tb, c.db, mustKeyring(tb), c.clock.Now)
 	sessions.UseAccessTokens(issuer, us)
 	limiter := ratelimit.New(c.store, "rl:")
@@ -267,9 +277,12 @@ type userJSON struct {
 }
 
 type loginJSON struct {
-	AuthToken string   `json:"auth_token"`
-	User      userJSON `json:"user"`
-	Created   *bool    `json:"created"`
+	AuthToken   string   `json:"auth_token"`
+	AccessToken string   `json:"access_token"`
+	TokenType   string   `json:"token_type"`
+	ExpiresIn   int64    `json:"expires_in"`
+	User        userJSON `json:"user"`
+	Created     *bool    `json:"created"`
 }
 
 type challengeJSON struct {
@@ -296,6 +309,9 @@ func wantLogin(tb testing.TB, rec *httptest.ResponseRecorder, address common.Add
 	l := decodeOK[loginJSON](tb, rec)
 	if !strings.HasPrefix(l.AuthToken, auth.TokenPrefix) || l.User.ID == "" {
 		tb.Fatalf("login answer without token or user: %s", rec.Body)
+	}
+	if strings.Count(l.AccessToken, ".") != 2 || l.TokenType != "Bearer" || l.ExpiresIn <= 0 || rec.Header().Get("Cache-Control") != "no-store" {
+		tb.Fatalf("login answer without an access token, or cacheable: %s %v", rec.Body, rec.Header())
 	}
 	if l.Created == nil || *l.Created != created {
 		tb.Fatalf("created = %v, want %v: %s", l.Created, created, rec.Body)
