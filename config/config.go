@@ -104,7 +104,7 @@ func Settings() []Setting {
 		{"REQUEST_TIMEOUT", "10s", "deadline of one request's work (database, store)"},
 		{"SHUTDOWN_TIMEOUT", "25s", "how long SIGTERM waits for in-flight requests"},
 		{"DB_MAX_OPEN_CONNS", "20", "PostgreSQL pool size (SQLite uses one connection)"},
-		{"SECRET_KEY", "(empty: use SECRET_KEY_FILE)", "comma-separated 32-byte server keys (base64 or hex; `openssl rand -base64 32`) sealing partners' HS256 signing keys; the first seals, all open. Every instance needs the same keys"},
+		{"SECRET_KEY", "(empty: use SECRET_KEY_FILE)", "comma-separated 32-byte server keys (base64 or hex; `openssl rand -base64 32`) sealing partners' HS256 signing keys and the access-token signing keys; the first seals, all open. Every instance needs the same keys"},
 		{"SECRET_KEY_FILE", "walletauth.key beside the SQLite file, else in the working directory", "when SECRET_KEY is empty: a file holding the server key, created (mode 0600) with a random key on first use"},
 		{"EMAIL_FAIL_PER_ACCOUNT", "10/15m", "failed email logins per account per window"},
 		{"EMAIL_FAIL_PER_IP", "50/15m", "failed email logins per client IP per window"},
