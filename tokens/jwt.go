@@ -2,6 +2,7 @@ package tokens
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/walletauth/walletauth/cache"
 )
 
 // Role is the role claim of every access token (the one PostgREST and
@@ -30,6 +33,8 @@ type Claims struct {
 	EmailVerified bool     `json:"email_verified"`
 	Email         string   `json:"email,omitempty"`
 	Wallet        string   `json:"wallet,omitempty"`
+
+	kid string // of the key that signed it (Parse)
 }
 
 // GetExpirationTime implements jwt.Claims.
@@ -74,7 +79,19 @@ type Issuer struct {
 	ttl      time.Duration
 	now      func() time.Time
 	parser   *jwt.Parser
+	// verified remembers tokens whose signature and claims were checked,
+	// by their SHA-256, until exp: a client sends the same token for its
+	// whole life, and an ES256 verification costs ~100 times a hash.
+	// Whether the token's session is still live is not cached here (the
+	// session cache and its invalidation decide).
+	verified *cache.TTLMap[[32]byte, *Claims]
 }
+
+// Bounds of the verified-token memo.
+const (
+	verifiedMax = 100_000
+	verifiedTTL = time.Minute
+)
 
 // NewIssuer returns the minter and parser of access tokens signed by keys,
 // with the iss and aud claims given and lifetime ttl.
@@ -84,6 +101,7 @@ func NewIssuer(keys *Keys, issuer, audience string, ttl time.Duration, now func(
 	}
 	return &Issuer{
 		keys: keys, issuer: issuer, audience: audience, ttl: ttl, now: now,
+		verified: cache.NewTTLMap[[32]byte, *Claims](verifiedMax, verifiedTTL, now),
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{jwt.SigningMethodES256.Alg()}),
 			jwt.WithIssuer(issuer),
@@ -151,12 +169,20 @@ var ErrInvalidToken = errors.New("tokens: invalid access token")
 // published key named by its kid, this issuer and audience, not expired,
 // with a subject and a session. Errors wrap ErrInvalidToken.
 func (i *Issuer) Parse(token string) (*Claims, error) {
+	h := sha256.Sum256([]byte(token))
+	if c, ok := i.verified.Get(h); ok {
+		if i.now().Unix() < c.ExpiresAt && i.keys.published(c.kid) {
+			return c, nil
+		}
+	}
+	version := i.verified.Version()
 	c := &Claims{}
 	_, err := i.parser.ParseWithClaims(token, c, func(t *jwt.Token) (any, error) {
 		if typ, _ := t.Header["typ"].(string); typ != "JWT" {
 			return nil, errors.New("typ is not JWT")
 		}
 		kid, _ := t.Header["kid"].(string)
+		c.kid = kid
 		pub, ok := i.keys.verifier(kid)
 		if !ok {
 			return nil, fmt.Errorf("unknown kid %q", kid)
@@ -169,6 +195,7 @@ func (i *Issuer) Parse(token string) (*Claims, error) {
 	if c.Subject == "" || c.SessionID == "" || c.Role != Role {
 		return nil, fmt.Errorf("%w: no subject or session", ErrInvalidToken)
 	}
+	i.verified.PutIf(h, c, version)
 	return c, nil
 }
 

@@ -384,6 +384,13 @@ func (k *Keys) verifier(kid string) (*ecdsa.PublicKey, bool) {
 	return kk.pub, true
 }
 
+// published reports whether key kid is still published (a token it
+// signed may be accepted).
+func (k *Keys) published(kid string) bool {
+	_, ok := k.verifier(kid)
+	return ok
+}
+
 // Rotate makes a new key current and retires the current one, in one
 // transaction; the new key is in this instance's JWKS when Rotate returns
 // and, through the bus and polling, signs on every instance within a
