@@ -1,7 +1,9 @@
 package auth
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -58,8 +60,9 @@ func (s *Sessions) byID(ctx context.Context, id string) (Session, error) {
 		}
 		version = s.cache.Version()
 	}
+	lo, hi := idRange(id)
 	var sess Session
-	err := s.db.WithContext(ctx).Where("id = ?", id).Take(&sess).Error
+	err := s.db.WithContext(ctx).Where("token_hash BETWEEN ? AND ?", lo, hi).Take(&sess).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return Session{}, api.ErrUnauthorized
 	}
@@ -73,6 +76,17 @@ func (s *Sessions) byID(ctx context.Context, id string) (Session, error) {
 		s.cache.PutIf(key, sess, version)
 	}
 	return sess, nil
+}
+
+// idRange is the range of token hashes whose SessionID is id (a valid
+// one): its 16 bytes followed by 16 zero bytes, then by 16 0xff bytes.
+// Byte strings compare byte by byte on PostgreSQL (bytea) and SQLite
+// (BLOB), so the primary key answers it.
+func idRange(id string) (lo, hi []byte) {
+	p, _ := hex.DecodeString(id)
+	lo = append(append(make([]byte, 0, 32), p...), make([]byte, 16)...)
+	hi = append(append(make([]byte, 0, 32), p...), bytes.Repeat([]byte{0xff}, 16)...)
+	return lo, hi
 }
 
 // ErrSessionNotFound answers DELETE /v1/users/me/sessions/{id} for an
@@ -155,7 +169,7 @@ func (s *Sessions) List(ctx context.Context, userID string) ([]Session, error) {
 	var out []Session
 	err := s.db.WithContext(ctx).
 		Where("user_id = ? AND (expires_at IS NULL OR expires_at > ?)", userID, s.now().UTC()).
-		Order("created_at DESC, id DESC").Limit(MaxListedSessions).Find(&out).Error
+		Order("created_at DESC, token_hash DESC").Limit(MaxListedSessions).Find(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("auth: list sessions: %w", err)
 	}
@@ -168,8 +182,9 @@ func (s *Sessions) RevokeByID(ctx context.Context, userID, id string) error {
 	if !validSessionID(id) {
 		return ErrSessionNotFound
 	}
+	lo, hi := idRange(id)
 	var sess Session
-	err := s.db.WithContext(ctx).Select("token_hash").Where("id = ? AND user_id = ?", id, userID).Take(&sess).Error
+	err := s.db.WithContext(ctx).Select("token_hash").Where("token_hash BETWEEN ? AND ? AND user_id = ?", lo, hi, userID).Take(&sess).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return ErrSessionNotFound
 	}
@@ -244,8 +259,8 @@ func (s *Sessions) Authenticate(ctx context.Context, token string) (Session, *ti
 
 // ID is the session's public id.
 func (sess Session) ID() string {
-	if sess.PublicID == "" && len(sess.TokenHash) == 32 {
-		return SessionID([32]byte(sess.TokenHash))
+	if len(sess.TokenHash) != 32 {
+		return ""
 	}
-	return sess.PublicID
+	return SessionID([32]byte(sess.TokenHash))
 }

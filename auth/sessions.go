@@ -36,8 +36,6 @@ const tokenBytes = 32
 // request).
 type Session struct {
 	TokenHash []byte `gorm:"primaryKey"`
-	// PublicID is the session's id (column id): SessionID(TokenHash).
-	PublicID  string `gorm:"column:id"`
 	UserID    string
 	CreatedAt time.Time
 	ExpiresAt *time.Time
@@ -95,7 +93,9 @@ func cleanUserAgent(ua string) *string {
 // SessionID is the public id of the session whose token hash is h: the hex
 // of its first 16 bytes (the sid claim; the id of the session list). It
 // reveals nothing usable (a prefix of a hash of 256 random bits) and cannot
-// be guessed, and an instance told that h was revoked knows the id too.
+// be guessed; an instance told that h was revoked knows the id too; and it
+// needs no column or index of its own: a session is found by its id as
+// the range of token hashes with that prefix (idRange), on the primary key.
 func SessionID(h [32]byte) string { return hex.EncodeToString(h[:16]) }
 
 // validSessionID reports whether id has SessionID's form.
@@ -223,7 +223,7 @@ func (s *Sessions) issue(ctx context.Context, userID string, wallet []byte, o Or
 func (s *Sessions) putIf(sess Session, version uint64) {
 	s.cache.PutIf([32]byte(sess.TokenHash), sess, version)
 	if s.access != nil {
-		s.cache.PutIf(sidKey(sess.PublicID), sess, version)
+		s.cache.PutIf(sidKey(sess.ID()), sess, version)
 	}
 }
 
@@ -294,7 +294,7 @@ func (s *Sessions) newSession(userID string, o Origin) (string, Session, error) 
 	token := TokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
 	h := HashToken(token)
 	now := storage.Now(s.now())
-	sess := Session{TokenHash: h[:], PublicID: SessionID(h), UserID: userID, CreatedAt: now, UserAgent: cleanUserAgent(o.UserAgent)}
+	sess := Session{TokenHash: h[:], UserID: userID, CreatedAt: now, UserAgent: cleanUserAgent(o.UserAgent)}
 	if o.Method != "" {
 		m := o.Method
 		sess.Method = &m

@@ -11,8 +11,7 @@ import (
 
 // Migration is one versioned schema step, written once in portable SQL with
 // placeholders for the types that differ between dialects:
-// {{bytes}}, {{time}}, {{bool}}, {{false}}, {{true}}; and {{hex16 token_hash}},
-// the lower-case hex of the first 16 bytes of the token_hash column.
+// {{bytes}}, {{time}}, {{bool}}, {{false}}, {{true}}.
 type Migration struct {
 	ID string
 	Up []string
@@ -112,17 +111,11 @@ func Migrations() []Migration {
 			`CREATE UNIQUE INDEX partners_secret_hash_key ON partners (secret_hash)`,
 		}},
 		{ID: "0004_session_list_and_signing_keys", Up: []string{
-			// A session's public id (the sid claim of its access tokens, the
-			// id of GET /v1/users/me/sessions) is the hex of the first 16
-			// bytes of its token hash: unguessable, revealing nothing usable,
-			// and derivable from the hash, so an instance that hears "this
-			// token hash was revoked" knows the session id too. Old rows get
-			// theirs here; method and user agent stay unknown (NULL) for them.
-			`ALTER TABLE sessions ADD COLUMN id TEXT`,
+			// How a session was opened, for the session list and the amr
+			// claim; unknown (NULL) for older rows. (A session's id needs
+			// no column: it is a prefix of token_hash, see auth.SessionID.)
 			`ALTER TABLE sessions ADD COLUMN method TEXT`,
 			`ALTER TABLE sessions ADD COLUMN user_agent TEXT`,
-			`UPDATE sessions SET id = {{hex16 token_hash}} WHERE id IS NULL`,
-			`CREATE UNIQUE INDEX sessions_id_key ON sessions (id)`,
 			// The ES256 keys of access tokens: private_key is PKCS #8 sealed
 			// under the server key, public_key PKIX. One is current (signs);
 			// retired ones stay published until their tokens have expired.
@@ -169,11 +162,9 @@ func (db *DB) Migrate(ctx context.Context) error {
 func (db *DB) render(stmt string) string {
 	var r *strings.Replacer
 	if db.Dialect == Postgres {
-		r = strings.NewReplacer("{{bytes}}", "BYTEA", "{{time}}", "TIMESTAMPTZ", "{{bool}}", "BOOLEAN", "{{false}}", "FALSE", "{{true}}", "TRUE",
-			"{{hex16 token_hash}}", "encode(substring(token_hash from 1 for 16), 'hex')")
+		r = strings.NewReplacer("{{bytes}}", "BYTEA", "{{time}}", "TIMESTAMPTZ", "{{bool}}", "BOOLEAN", "{{false}}", "FALSE", "{{true}}", "TRUE")
 	} else {
-		r = strings.NewReplacer("{{bytes}}", "BLOB", "{{time}}", "DATETIME", "{{bool}}", "BOOLEAN", "{{false}}", "0", "{{true}}", "1",
-			"{{hex16 token_hash}}", "lower(hex(substr(token_hash, 1, 16)))")
+		r = strings.NewReplacer("{{bytes}}", "BLOB", "{{time}}", "DATETIME", "{{bool}}", "BOOLEAN", "{{false}}", "0", "{{true}}", "1")
 	}
 	return r.Replace(stmt)
 }
