@@ -227,3 +227,32 @@ func headerKID(t *testing.T, tok string) string {
 	}
 	return h.Kid
 }
+
+// A session from before method and user agent were recorded (NULL
+// columns, as the migration leaves them) is listed with nulls, and its
+// access tokens carry no amr.
+func TestOlderSessionWithoutMethod(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			e := newEnv(t, b.open(t)...)
+			s := newSigner(t)
+			l := wantLogin(t, e.loginRec(t, s), s.addr, true)
+			h := auth.HashToken(l.AuthToken)
+			if err := e.db.Exec("UPDATE sessions SET method = NULL, user_agent = NULL WHERE token_hash = ?", h[:]).Error; err != nil {
+				t.Fatal(err)
+			}
+			list := e.listSessions(t, l.AuthToken)
+			if len(list) != 1 || list[0].Method != nil || list[0].UserAgent != nil || !list[0].Current {
+				t.Fatalf("sessions %+v", list)
+			}
+			fresh := decodeOK[struct {
+				AccessToken string `json:"access_token"`
+			}](t, e.do(t, http.MethodPost, "/v1/auth/token", nil, l.AuthToken))
+			c, err := e.issuer.Parse(fresh.AccessToken)
+			if err != nil || c.AMR != nil || c.SessionID != list[0].ID {
+				t.Fatalf("claims %+v, %v", c, err)
+			}
+			decodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, fresh.AccessToken))
+		})
+	}
+}
