@@ -1,6 +1,9 @@
 package auth_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -8,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/walletauth/walletauth/auth"
 	"github.com/walletauth/walletauth/tokens"
@@ -255,4 +260,64 @@ func TestOlderSessionWithoutMethod(t *testing.T) {
 			decodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, fresh.AccessToken))
 		})
 	}
+}
+
+// Forged access tokens are refused by the service itself (RequireUser and
+// tokens of every kind an attacker can make from what is public).
+func TestForgedAccessTokensRefusedByTheService(t *testing.T) {
+	e := newEnv(t, withCaches())
+	s := newSigner(t)
+	l := wantLogin(t, e.loginRec(t, s), s.addr, true)
+	parts := strings.Split(l.AccessToken, ".")
+	raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	var claims jwt.MapClaims
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		t.Fatal(err)
+	}
+	kid := headerKID(t, l.AccessToken)
+	jwks := e.do(t, http.MethodGet, "/.well-known/jwks.json", nil, "").Body.Bytes()
+	sign := func(m jwt.SigningMethod, key any, c jwt.MapClaims) string {
+		t.Helper()
+		tk := jwt.NewWithClaims(m, c)
+		tk.Header["kid"] = kid
+		out, err := tk.SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	with := func(k string, v any) jwt.MapClaims {
+		c := jwt.MapClaims{}
+		for kk, vv := range claims {
+			c[kk] = vv
+		}
+		c[k] = v
+		return c
+	}
+	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tok := range map[string]string{
+		"alg none":                   sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims),
+		"HS256 keyed with the JWKS":  sign(jwt.SigningMethodHS256, jwks, claims),
+		"another key, same kid":      sign(jwt.SigningMethodES256, other, claims),
+		"another session id":         sign(jwt.SigningMethodES256, other, with("sid", strings.Repeat("a", 32))),
+		"signature of another token": parts[0] + "." + base64.RawURLEncoding.EncodeToString(mustJSON(t, with("sub", "x"))) + "." + parts[2],
+	} {
+		rec := e.do(t, http.MethodGet, "/v1/users/me", nil, tok)
+		if rec.Code != http.StatusUnauthorized {
+			t.Errorf("%s: %d %s", name, rec.Code, rec.Body)
+		}
+	}
+	decodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, l.AccessToken))
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
