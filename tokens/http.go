@@ -1,9 +1,11 @@
 package tokens
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 )
@@ -14,6 +16,7 @@ import (
 // createRemoteJWKSet, go-oidc) refetch it when a token names a kid they
 // have not seen, so a rotation never needs them to wait.
 const (
+	freshTimeout          = time.Second
 	JWKSCacheControl      = "public, max-age=300"
 	DiscoveryCacheControl = "public, max-age=3600"
 )
@@ -36,7 +39,12 @@ func (i *Issuer) Routes(r gin.IRoutes, log *slog.Logger) {
 		"claims_supported":                      claimsSupported,
 	})
 	r.GET("/.well-known/jwks.json", func(c *gin.Context) {
-		if err := i.keys.Fresh(c.Request.Context()); err != nil {
+		// Bounded: with the database unreachable the JWKS still answers
+		// at once, from memory.
+		ctx, cancel := context.WithTimeout(c.Request.Context(), freshTimeout)
+		err := i.keys.Fresh(ctx)
+		cancel()
+		if err != nil {
 			// The last snapshot still verifies every token this service
 			// signs; a verifier is better served by it than by a 503.
 			log.Warn("JWKS served from memory: the signing keys could not be reloaded", "error", err)

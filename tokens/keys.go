@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -99,8 +98,8 @@ type Keys struct {
 	log     *slog.Logger
 
 	set           atomic.Pointer[keySet]
-	mu            sync.Mutex // one reload at a time
-	reloadStarted time.Time  // under mu
+	sem           chan struct{} // one reload at a time (a lock that gives up with ctx)
+	reloadStarted time.Time     // held by the holder of sem
 	changed       chan struct{}
 }
 
@@ -128,7 +127,7 @@ func NewKeys(db *storage.DB, sealer Sealer, bus *cache.Bus, maxTokenTTL time.Dur
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	k := &Keys{db: db, sealer: sealer, bus: bus, now: now, publish: maxTokenTTL + PublishMargin, log: log, changed: make(chan struct{}, 1)}
+	k := &Keys{db: db, sealer: sealer, bus: bus, now: now, publish: maxTokenTTL + PublishMargin, log: log, changed: make(chan struct{}, 1), sem: make(chan struct{}, 1)}
 	if bus != nil {
 		bus.OnEvent(func(e cache.Event) {
 			if e.Kind == cache.KindSigningKeys {
@@ -220,18 +219,34 @@ func thumbprint(pub *ecdsa.PublicKey) (string, error) {
 // private keys not already loaded. Keys whose publication ended are left
 // out (Prune deletes them).
 func (k *Keys) Reload(ctx context.Context) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	if err := k.lock(ctx); err != nil {
+		return err
+	}
+	defer k.unlock()
 	return k.reloadLocked(ctx)
 }
+
+// lock waits for the reload lock until ctx ends.
+func (k *Keys) lock(ctx context.Context) error {
+	select {
+	case k.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("tokens: waiting for a reload of the signing keys: %w", ctx.Err())
+	}
+}
+
+func (k *Keys) unlock() { <-k.sem }
 
 // Fresh is Reload for a request that must see every rotation committed
 // before it arrived (the JWKS): concurrent callers share one reload that
 // started after they arrived.
 func (k *Keys) Fresh(ctx context.Context) error {
 	arrived := time.Now()
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	if err := k.lock(ctx); err != nil {
+		return err
+	}
+	defer k.unlock()
 	if k.reloadStarted.After(arrived) {
 		return nil
 	}

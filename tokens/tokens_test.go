@@ -473,3 +473,31 @@ func TestKeysLifecycle(t *testing.T) {
 		}
 	})
 }
+
+// With the database gone, the JWKS still answers, from memory, and tokens
+// are still minted and verified (only memory is read on those paths).
+func TestJWKSWithoutTheDatabase(t *testing.T) {
+	db := storagetest.OpenSQLite(t)
+	s := newServer(t, db, mustKeyring(t), time.Now)
+	kid := decodeSegment(t, mustMint(t, s.issuer), 0)["kid"]
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	jwks := getJWKS(t, s.url)
+	if len(jwks) != 1 || jwks[0]["kid"] != kid || time.Since(start) > 5*time.Second {
+		t.Fatalf("JWKS without the database: %v after %v", jwks, time.Since(start))
+	}
+	if _, err := s.issuer.Parse(mustMint(t, s.issuer)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustMint(t *testing.T, iss *tokens.Issuer) string {
+	t.Helper()
+	tok, _, err := iss.Mint(subject())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
