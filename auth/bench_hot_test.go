@@ -26,9 +26,11 @@ import (
 	"github.com/walletauth/walletauth/auth"
 	"github.com/walletauth/walletauth/cache"
 	"github.com/walletauth/walletauth/kv"
+	"github.com/walletauth/walletauth/partners"
 	"github.com/walletauth/walletauth/ratelimit"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/storage/storagetest"
+	"github.com/walletauth/walletauth/tokens/tokenstest"
 	"github.com/walletauth/walletauth/users"
 	"github.com/walletauth/walletauth/wallet"
 )
@@ -43,7 +45,7 @@ func hotSessions(b *testing.B, db *storage.DB, sc auth.SessionCache) (*auth.Sess
 		b.Fatal(err)
 	}
 	s := auth.NewSessions(db, nil, 30*24*time.Hour, sc)
-	tok, _, err := s.Issue(ctx, u.ID)
+	tok, _, err := s.Issue(ctx, u.ID, auth.Origin{Method: auth.MethodEmail})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -95,7 +97,7 @@ func BenchmarkHotIssueSession(b *testing.B) {
 	s, userID := hotIssueFixture(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := s.Issue(context.Background(), userID); err != nil {
+		if _, _, err := s.Issue(context.Background(), userID, auth.Origin{Method: auth.MethodEmail}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -110,7 +112,7 @@ func BenchmarkHotIssueSessionParallel(b *testing.B) {
 	b.SetParallelism(32)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, _, err := s.Issue(context.Background(), userID); err != nil {
+			if _, _, err := s.Issue(context.Background(), userID, auth.Origin{Method: auth.MethodEmail}); err != nil {
 				b.Error(err)
 				return
 			}
@@ -143,6 +145,12 @@ func hotRouter(b *testing.B) *gin.Engine {
 	us := users.NewStore(db, nil, nil)
 	us.EnableCache(bus, 100_000, time.Minute)
 	sessions := auth.NewSessions(db, nil, 30*24*time.Hour, auth.NewMemorySessionCache(bus, 200_000, time.Minute, time.Now))
+	sealer, err := partners.NewKeyring(make([]byte, partners.MasterKeySize))
+	if err != nil {
+		b.Fatal(err)
+	}
+	issuer, _ := tokenstest.NewIssuer(b, db, sealer, nil)
+	sessions.UseAccessTokens(issuer, us)
 	wl := auth.NewWallet(us, sessions, store, nil, ratelimit.New(store, "rl:"), auth.WalletConfig{
 		Domain: "127.0.0.1:8080", URI: "http://127.0.0.1:8080", Statement: "Sign in with your wallet.",
 		AllowedDomains: []string{"127.0.0.1:8080"}, ChainIDs: []uint64{1}, ChallengeTTL: 5 * time.Minute,
@@ -204,6 +212,12 @@ func BenchmarkHotChallenge(b *testing.B) {
 }
 
 func hotLogin(b *testing.B, r http.Handler, k hotKey) string {
+	auth, _ := hotLoginTokens(b, r, k)
+	return auth
+}
+
+// hotLoginTokens signs k in and returns its auth token and access token.
+func hotLoginTokens(b *testing.B, r http.Handler, k hotKey) (string, string) {
 	w := serve(r, httptest.NewRequest(http.MethodGet, "/v1/auth/wallet/challenge?address="+k.addr, nil))
 	if w.Code != http.StatusOK {
 		b.Fatal(w.Code, w.Body.String())
@@ -225,10 +239,11 @@ func hotLogin(b *testing.B, r http.Handler, k hotKey) string {
 		b.Fatal(w.Code, w.Body.String())
 	}
 	var lr struct {
-		AuthToken string `json:"auth_token"`
+		AuthToken   string `json:"auth_token"`
+		AccessToken string `json:"access_token"`
 	}
 	_ = json.Unmarshal(w.Body.Bytes(), &lr)
-	return lr.AuthToken
+	return lr.AuthToken, lr.AccessToken
 }
 
 // BenchmarkHotWalletLoginReturning: a whole returning sign-in through the
@@ -253,7 +268,18 @@ func BenchmarkHotWalletLoginReturning(b *testing.B) {
 // BenchmarkHotMe: GET /v1/users/me through the router, caches warm.
 func BenchmarkHotMe(b *testing.B) {
 	r := hotRouter(b)
-	tok := hotLogin(b, r, hotKeys(b, 1)[0])
+	benchMe(b, r, hotLogin(b, r, hotKeys(b, 1)[0]))
+}
+
+// BenchmarkHotMeAccessToken is BenchmarkHotMe with the access token: an
+// ES256 verification instead of a SHA-256, then the same session cache.
+func BenchmarkHotMeAccessToken(b *testing.B) {
+	r := hotRouter(b)
+	_, tok := hotLoginTokens(b, r, hotKeys(b, 1)[0])
+	benchMe(b, r, tok)
+}
+
+func benchMe(b *testing.B, r http.Handler, tok string) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {

@@ -182,7 +182,7 @@ func (e *Email) signup(c *gin.Context) error {
 	// The session is created in the user's transaction: a signup answered
 	// 503 leaves no account behind that a retry would find taken.
 	var tok string
-	issue := e.sessions.NewTxIssue()
+	issue := e.sessions.NewTxIssue(OriginOf(c, MethodEmail))
 	u, err := e.users.Create(ctx, users.NewUser{
 		Username: req.Username, Email: &email, PasswordHash: &h,
 		Language: req.Language, ReferralCode: req.ReferralCode,
@@ -195,7 +195,7 @@ func (e *Email) signup(c *gin.Context) error {
 		return err
 	}
 	issue.Committed()
-	return writeLogin(c, http.StatusCreated, tok, u, true)
+	return e.sessions.WriteLogin(c, http.StatusCreated, MethodEmail, tok, u, true)
 }
 
 type loginRequest struct {
@@ -265,11 +265,11 @@ func (e *Email) doLogin(c *gin.Context) error {
 	if !ok {
 		return fail()
 	}
-	tok, _, err := e.sessions.Issue(ctx, u.ID)
+	tok, _, err := e.sessions.Issue(ctx, u.ID, OriginOf(c, MethodEmail))
 	if err != nil {
 		return err
 	}
-	return writeLogin(c, http.StatusOK, tok, u, false)
+	return e.sessions.WriteLogin(c, http.StatusOK, MethodEmail, tok, u, false)
 }
 
 func (e *Email) addEmail(c *gin.Context) error {

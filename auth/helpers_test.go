@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -26,9 +27,12 @@ import (
 	"github.com/walletauth/walletauth/cache"
 	"github.com/walletauth/walletauth/kv"
 	"github.com/walletauth/walletauth/kv/kvtest"
+	"github.com/walletauth/walletauth/partners"
 	"github.com/walletauth/walletauth/ratelimit"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/storage/storagetest"
+	"github.com/walletauth/walletauth/tokens"
+	"github.com/walletauth/walletauth/tokens/tokenstest"
 	"github.com/walletauth/walletauth/users"
 	"github.com/walletauth/walletauth/wallet"
 )
@@ -65,15 +69,18 @@ type env struct {
 	sessions *auth.Sessions
 	store    kv.Store
 	cfg      auth.WalletConfig
+	issuer   *tokens.Issuer
+	keys     *tokens.Keys
 }
 
 type envConfig struct {
-	db        *storage.DB
-	store     kv.Store
-	clock     *testClock
-	contracts auth.ContractVerifier
-	wallet    auth.WalletConfig
-	userCache bool
+	sessionCache bool
+	db           *storage.DB
+	store        kv.Store
+	clock        *testClock
+	contracts    auth.ContractVerifier
+	wallet       auth.WalletConfig
+	userCache    bool
 }
 
 type envOption func(*envConfig)
@@ -92,6 +99,11 @@ func withContracts(v auth.ContractVerifier) envOption {
 // withUserCache caches user records in process (invalidated over a bus of
 // this env's own), as the service does with Redis.
 func withUserCache() envOption { return func(c *envConfig) { c.userCache = true } }
+
+// withCaches caches users and sessions, over one bus, as the service does.
+func withCaches() envOption {
+	return func(c *envConfig) { c.userCache, c.sessionCache = true, true }
+}
 
 // withClock shares a clock (a ContractVerifier's, say) with the service.
 func withClock(cl *testClock) envOption { return func(c *envConfig) { c.clock = cl } }
@@ -127,10 +139,17 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 		c.store = m
 	}
 	us := users.NewStore(c.db, c.clock.Now, nil)
+	bus := cache.NewLocalBus() // shared, as in the service: a user's change reaches the session cache
 	if c.userCache {
-		us.EnableCache(cache.NewLocalBus(), 1000, time.Hour)
+		us.EnableCache(bus, 1000, time.Hour)
 	}
-	sessions := auth.NewSessions(c.db, c.clock.Now, 30*24*time.Hour, nil)
+	var sc auth.SessionCache
+	if c.sessionCache {
+		sc = auth.NewMemorySessionCache(bus, 1000, time.Hour, c.clock.Now)
+	}
+	sessions := auth.NewSessions(c.db, c.clock.Now, 30*24*time.Hour, sc)
+	issuer, keys := tokenstest.NewIssuer(tb, c.db, mustKeyring(tb), c.clock.Now)
+	sessions.UseAccessTokens(issuer, us)
 	limiter := ratelimit.New(c.store, "rl:")
 	wl := auth.NewWallet(us, sessions, c.store, c.contracts, limiter, c.wallet, c.clock.Now, nil)
 
@@ -144,13 +163,17 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 	r.Use(api.Recover(log), api.RequestID(), api.LimitBody(), api.Deadline(10*time.Second))
 	r.NoRoute(api.NoRoute)
 	r.NoMethod(api.NoMethod)
+	issuer.Routes(r, nil)
 	v1 := r.Group("/v1")
+	sessions.TokenRoutes(v1.Group("/auth"))
 	authed := v1.Group("", sessions.RequireUser())
+	sessions.SessionRoutes(authed.Group("/auth"))
 	me := authed.Group("/users/me")
 	users.NewHandlers(us).Routes(me)
+	sessions.MeRoutes(me)
 	wl.Routes(v1.Group("/auth/wallet"))
 	wl.MeRoutes(me)
-	return &env{router: r, clock: c.clock, db: c.db, users: us, sessions: sessions, store: c.store, cfg: c.wallet}
+	return &env{router: r, clock: c.clock, db: c.db, users: us, sessions: sessions, store: c.store, cfg: c.wallet, issuer: issuer, keys: keys}
 }
 
 // backend is a database and shared store pair the service runs on.
@@ -254,9 +277,12 @@ type userJSON struct {
 }
 
 type loginJSON struct {
-	AuthToken string   `json:"auth_token"`
-	User      userJSON `json:"user"`
-	Created   *bool    `json:"created"`
+	AuthToken   string   `json:"auth_token"`
+	AccessToken string   `json:"access_token"`
+	TokenType   string   `json:"token_type"`
+	ExpiresIn   int64    `json:"expires_in"`
+	User        userJSON `json:"user"`
+	Created     *bool    `json:"created"`
 }
 
 type challengeJSON struct {
@@ -283,6 +309,9 @@ func wantLogin(tb testing.TB, rec *httptest.ResponseRecorder, address common.Add
 	l := decodeOK[loginJSON](tb, rec)
 	if !strings.HasPrefix(l.AuthToken, auth.TokenPrefix) || l.User.ID == "" {
 		tb.Fatalf("login answer without token or user: %s", rec.Body)
+	}
+	if strings.Count(l.AccessToken, ".") != 2 || l.TokenType != "Bearer" || l.ExpiresIn <= 0 || rec.Header().Get("Cache-Control") != "no-store" {
+		tb.Fatalf("login answer without an access token, or cacheable: %s %v", rec.Body, rec.Header())
 	}
 	if l.Created == nil || *l.Created != created {
 		tb.Fatalf("created = %v, want %v: %s", l.Created, created, rec.Body)
@@ -481,4 +510,19 @@ func (b *barrier) held() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.seen
+}
+
+// mustKeyring is a server keyring with a random key, sealing the signing
+// keys as in production.
+func mustKeyring(tb testing.TB) *partners.Keyring {
+	tb.Helper()
+	k := make([]byte, partners.MasterKeySize)
+	if _, err := rand.Read(k); err != nil {
+		tb.Fatal(err)
+	}
+	kr, err := partners.NewKeyring(k)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return kr
 }

@@ -32,7 +32,7 @@ func (c *MemorySessionCache) apply(e cache.Event) {
 		var h [32]byte
 		if b, err := hex.DecodeString(e.Key); err == nil && len(b) == 32 {
 			copy(h[:], b)
-			c.m.Delete(h)
+			c.m.Delete(h, sidKey(SessionID(h))) // and its access tokens' entry
 		}
 	case cache.KindUserTokens, cache.KindUserChanged:
 		// A changed user may have been deleted: its sessions are re-read.

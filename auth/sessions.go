@@ -7,15 +7,20 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/gin-gonic/gin"
 	"gorm.io/gorm"
 
 	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/storage"
+	"github.com/walletauth/walletauth/tokens"
+	"github.com/walletauth/walletauth/users"
 )
 
 // TokenPrefix starts every auth token, so leaked tokens are easy to spot
@@ -34,7 +39,81 @@ type Session struct {
 	UserID    string
 	CreatedAt time.Time
 	ExpiresAt *time.Time
+	Method    *string // how it was opened (Method…); nil for sessions older than the column
+	UserAgent *string
 }
+
+// Methods a session is opened by (its method, the amr claim of its access
+// tokens).
+const (
+	MethodWallet        = "wallet"
+	MethodEmail         = "email"
+	MethodEmailCode     = "email_code"
+	MethodPasswordReset = "password_reset"
+	MethodPartner       = "partner"
+	MethodLoginCode     = "login_code"
+)
+
+// Origin is how a session is opened: its method and the client's
+// User-Agent (may be empty).
+type Origin struct {
+	Method    string
+	UserAgent string
+}
+
+// OriginOf is the Origin of a login request by method.
+func OriginOf(c *gin.Context, method string) Origin {
+	return Origin{Method: method, UserAgent: c.Request.UserAgent()}
+}
+
+// maxUserAgent bounds the stored User-Agent (bytes).
+const maxUserAgent = 512
+
+// cleanUserAgent is what is stored of a User-Agent: valid UTF-8 without
+// control characters (PostgreSQL text holds no NUL), at most maxUserAgent
+// bytes; nil when nothing is left.
+func cleanUserAgent(ua string) *string {
+	ua = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(ua, ""))
+	ua = strings.TrimSpace(ua)
+	for len(ua) > maxUserAgent {
+		_, size := utf8.DecodeLastRuneInString(ua)
+		ua = ua[:len(ua)-size]
+	}
+	if ua == "" {
+		return nil
+	}
+	return &ua
+}
+
+// SessionID is the public id of the session whose token hash is h: the hex
+// of its first 16 bytes (the sid claim; the id of the session list). It
+// reveals nothing usable (a prefix of a hash of 256 random bits) and cannot
+// be guessed; an instance told that h was revoked knows the id too; and it
+// needs no column or index of its own: a session is found by its id as
+// the range of token hashes with that prefix (idRange), on the primary key.
+func SessionID(h [32]byte) string { return hex.EncodeToString(h[:16]) }
+
+// validSessionID reports whether id has SessionID's form.
+func validSessionID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// sidKey is the session cache's key of a session looked up by its id (an
+// access token's sid), beside the token-hash key of auth tokens.
+func sidKey(id string) [32]byte { return sha256.Sum256([]byte("walletauth sid\x00" + id)) }
 
 // Sessions issues, checks and revokes auth tokens.
 type Sessions struct {
@@ -43,6 +122,27 @@ type Sessions struct {
 	ttl    time.Duration
 	cache  SessionCache
 	writer *sessionWriter
+	access AccessTokens // nil until UseAccessTokens
+	users  UserGetter
+}
+
+// AccessTokens mints and parses access tokens (tokens.Issuer does).
+type AccessTokens interface {
+	Mint(s tokens.Subject) (token string, expiresIn int64, err error)
+	Parse(token string) (*tokens.Claims, error)
+}
+
+// UserGetter reads a user (users.Store does): POST /v1/auth/token needs
+// the claims of a session's user.
+type UserGetter interface {
+	Get(ctx context.Context, id string) (*users.User, error)
+}
+
+// UseAccessTokens makes every login answer carry an access token minted by
+// a, accepts access tokens wherever an auth token is accepted, and serves
+// POST /v1/auth/token. Called once while wiring, before serving.
+func (s *Sessions) UseAccessTokens(a AccessTokens, us UserGetter) {
+	s.access, s.users = a, us
 }
 
 // SessionCache keeps checked sessions off the database on the hot path; the
@@ -75,8 +175,8 @@ func HashToken(token string) [32]byte { return sha256.Sum256([]byte(token)) }
 // Issue creates a session for userID and returns its token (shown once) and
 // expiry (nil: none). The committed session is cached at once, so the
 // client's first request with it needs no database read.
-func (s *Sessions) Issue(ctx context.Context, userID string) (string, *time.Time, error) {
-	return s.issue(ctx, userID, nil)
+func (s *Sessions) Issue(ctx context.Context, userID string, o Origin) (string, *time.Time, error) {
+	return s.issue(ctx, userID, nil, o)
 }
 
 // ErrNotOwner is IssueForWallet's answer when the user does not own the
@@ -90,19 +190,19 @@ var ErrNotOwner = errors.New("auth: the wallet is not the user's")
 // caller then looks the owner up in the database. An unlink committing
 // while the INSERT runs is not seen by it (no lock is taken), as with any
 // read-then-write; it is ordered before the unlink's answer at worst.
-func (s *Sessions) IssueForWallet(ctx context.Context, userID string, wallet []byte) (string, *time.Time, error) {
+func (s *Sessions) IssueForWallet(ctx context.Context, userID string, wallet []byte, o Origin) (string, *time.Time, error) {
 	if wallet == nil {
 		return "", nil, ErrNotOwner
 	}
-	return s.issue(ctx, userID, wallet)
+	return s.issue(ctx, userID, wallet, o)
 }
 
-func (s *Sessions) issue(ctx context.Context, userID string, wallet []byte) (string, *time.Time, error) {
+func (s *Sessions) issue(ctx context.Context, userID string, wallet []byte, o Origin) (string, *time.Time, error) {
 	var version uint64
 	if s.cache != nil {
 		version = s.cache.Version()
 	}
-	token, sess, err := s.newSession(userID)
+	token, sess, err := s.newSession(userID, o)
 	if err != nil {
 		return "", nil, err
 	}
@@ -113,14 +213,23 @@ func (s *Sessions) issue(ctx context.Context, userID string, wallet []byte) (str
 	if s.cache != nil {
 		// Skipped if anything was revoked meanwhile (a logout-all of this
 		// user racing the login): the database then decides.
-		s.cache.PutIf([32]byte(sess.TokenHash), Session{UserID: userID, ExpiresAt: exp}, version)
+		s.putIf(sess, version)
 	}
 	return token, exp, nil
 }
 
+// putIf caches a committed session under its token hash and its id (for
+// its access tokens), unless anything was invalidated since version.
+func (s *Sessions) putIf(sess Session, version uint64) {
+	s.cache.PutIf([32]byte(sess.TokenHash), sess, version)
+	if s.access != nil {
+		s.cache.PutIf(sidKey(sess.ID()), sess, version)
+	}
+}
+
 // createTx writes a new session in tx.
-func (s *Sessions) createTx(ctx context.Context, tx *gorm.DB, userID string) (string, Session, error) {
-	token, sess, err := s.newSession(userID)
+func (s *Sessions) createTx(ctx context.Context, tx *gorm.DB, userID string, o Origin) (string, Session, error) {
+	token, sess, err := s.newSession(userID, o)
 	if err != nil {
 		return "", Session{}, err
 	}
@@ -137,14 +246,15 @@ func (s *Sessions) createTx(ctx context.Context, tx *gorm.DB, userID string) (st
 // after the commit (not at all when it rolled back).
 type TxIssue struct {
 	s       *Sessions
+	origin  Origin
 	version uint64
 	sess    *Session // the last issued: a retried transaction's earlier attempt rolled back
 }
 
 // NewTxIssue starts a TxIssue. Anything revoked from now on keeps the
 // session out of the cache (the database then decides).
-func (s *Sessions) NewTxIssue() *TxIssue {
-	t := &TxIssue{s: s}
+func (s *Sessions) NewTxIssue(o Origin) *TxIssue {
+	t := &TxIssue{s: s, origin: o}
 	if s.cache != nil {
 		t.version = s.cache.Version()
 	}
@@ -154,7 +264,7 @@ func (s *Sessions) NewTxIssue() *TxIssue {
 // Issue writes a new session for userID in tx and returns its token (shown
 // once) and expiry (nil: none).
 func (t *TxIssue) Issue(ctx context.Context, tx *gorm.DB, userID string) (string, *time.Time, error) {
-	token, sess, err := t.s.createTx(ctx, tx, userID)
+	token, sess, err := t.s.createTx(ctx, tx, userID, t.origin)
 	if err != nil {
 		return "", nil, err
 	}
@@ -172,11 +282,11 @@ func (t *TxIssue) Committed() {
 	if t.s.cache == nil || sess == nil {
 		return
 	}
-	t.s.cache.PutIf([32]byte(sess.TokenHash), Session{UserID: sess.UserID, ExpiresAt: sess.ExpiresAt}, t.version)
+	t.s.putIf(*sess, t.version)
 }
 
 // newSession makes a fresh token and its row.
-func (s *Sessions) newSession(userID string) (string, Session, error) {
+func (s *Sessions) newSession(userID string, o Origin) (string, Session, error) {
 	var raw [tokenBytes]byte
 	if _, err := rand.Read(raw[:]); err != nil {
 		return "", Session{}, fmt.Errorf("auth: token entropy: %w", err)
@@ -184,7 +294,11 @@ func (s *Sessions) newSession(userID string) (string, Session, error) {
 	token := TokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
 	h := HashToken(token)
 	now := storage.Now(s.now())
-	sess := Session{TokenHash: h[:], UserID: userID, CreatedAt: now}
+	sess := Session{TokenHash: h[:], UserID: userID, CreatedAt: now, UserAgent: cleanUserAgent(o.UserAgent)}
+	if o.Method != "" {
+		m := o.Method
+		sess.Method = &m
+	}
 	if s.ttl > 0 {
 		exp := now.Add(s.ttl)
 		sess.ExpiresAt = &exp
@@ -231,7 +345,11 @@ func (s *Sessions) Check(ctx context.Context, token string) (Session, error) {
 
 // Revoke ends the session of token.
 func (s *Sessions) Revoke(ctx context.Context, token string) error {
-	h := HashToken(token)
+	return s.revokeHash(ctx, HashToken(token))
+}
+
+// revokeHash ends the session whose token hash is h, and its access tokens.
+func (s *Sessions) revokeHash(ctx context.Context, h [32]byte) error {
 	if err := s.db.WithContext(ctx).Where("token_hash = ?", h[:]).Delete(&Session{}).Error; err != nil {
 		return fmt.Errorf("auth: revoke: %w", err)
 	}

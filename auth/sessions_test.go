@@ -22,12 +22,12 @@ func TestDeleteExpiredSessions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		old, _, err := s.Issue(ctx, u.ID)
+		old, _, err := s.Issue(ctx, u.ID, auth.Origin{Method: auth.MethodEmail})
 		if err != nil {
 			t.Fatal(err)
 		}
 		clock.Advance(50 * time.Minute)
-		live, _, err := s.Issue(ctx, u.ID)
+		live, _, err := s.Issue(ctx, u.ID, auth.Origin{Method: auth.MethodEmail})
 		if err != nil {
 			t.Fatal(err)
 		}

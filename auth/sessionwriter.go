@@ -214,13 +214,13 @@ func (w *sessionWriter) exec(ctx context.Context, batch []*pendingSession) (map[
 }
 
 // sessionsInsertArrays is the PostgreSQL INSERT: the batch goes as five
-// arrays, so the statement text is the same for every batch size; pgx
+// (and two more) arrays, so the statement text is the same for every batch size; pgx
 // prepares it once per connection and PostgreSQL keeps its plan. (A VALUES
 // list of n rows is a new statement for every n, planned afresh: ~3 ms of
 // PostgreSQL CPU for 60 rows.)
-const sessionsInsertArrays = `INSERT INTO sessions (user_id, token_hash, created_at, expires_at)
-SELECT v.u, v.h, v.c, v.e
-FROM unnest($1::text[], $2::bytea[], $3::timestamptz[], $4::timestamptz[], $5::bytea[]) AS v(u, h, c, e, a)
+const sessionsInsertArrays = `INSERT INTO sessions (user_id, token_hash, created_at, expires_at, method, user_agent)
+SELECT v.u, v.h, v.c, v.e, v.m, v.ua
+FROM unnest($1::text[], $2::bytea[], $3::timestamptz[], $4::timestamptz[], $5::bytea[], $6::text[], $7::text[]) AS v(u, h, c, e, a, m, ua)
 WHERE v.a IS NULL OR v.u = (SELECT w.user_id FROM wallets AS w WHERE w.address = v.a)
 RETURNING token_hash`
 
@@ -240,21 +240,24 @@ func (w *sessionWriter) execArrays(ctx context.Context, batch []*pendingSession)
 		created = make([]time.Time, n)
 		expires = make([]*time.Time, n)
 		wallets = make([][]byte, n) // nil: NULL, no condition
+		methods = make([]*string, n)
+		agents  = make([]*string, n)
 	)
 	for i, p := range batch {
 		userIDs[i], hashes[i], created[i], expires[i], wallets[i] = p.row.UserID, p.row.TokenHash, p.row.CreatedAt, p.row.ExpiresAt, p.wallet
+		methods[i], agents[i] = p.row.Method, p.row.UserAgent
 	}
-	return pool.QueryContext(ctx, sessionsInsertArrays, userIDs, hashes, created, expires, wallets)
+	return pool.QueryContext(ctx, sessionsInsertArrays, userIDs, hashes, created, expires, wallets, methods, agents)
 }
 
 // execValues is the SQLite INSERT, the batch as a VALUES list (its columns
 // are named column1…).
 func (w *sessionWriter) execValues(ctx context.Context, batch []*pendingSession) (*sql.Rows, error) {
-	const row = "(?, ?, ?, ?, ?)"
+	const row = "(?, ?, ?, ?, ?, ?, ?)"
 	var q strings.Builder
 	q.Grow(300 + len(batch)*(len(row)+2))
-	q.WriteString("INSERT INTO sessions (user_id, token_hash, created_at, expires_at) SELECT v.column1, v.column2, v.column3, v.column4 FROM (VALUES ")
-	args := make([]any, 0, 5*len(batch))
+	q.WriteString("INSERT INTO sessions (user_id, token_hash, created_at, expires_at, method, user_agent) SELECT v.column1, v.column2, v.column3, v.column4, v.column6, v.column7 FROM (VALUES ")
+	args := make([]any, 0, 7*len(batch))
 	for i, p := range batch {
 		if i > 0 {
 			q.WriteString(", ")
@@ -265,7 +268,7 @@ func (w *sessionWriter) execValues(ctx context.Context, batch []*pendingSession)
 		if p.wallet != nil {
 			wallet = p.wallet
 		}
-		args = append(args, p.row.UserID, p.row.TokenHash, p.row.CreatedAt, p.row.ExpiresAt, wallet)
+		args = append(args, p.row.UserID, p.row.TokenHash, p.row.CreatedAt, p.row.ExpiresAt, wallet, p.row.Method, p.row.UserAgent)
 	}
 	q.WriteString(") AS v WHERE v.column5 IS NULL OR v.column1 = (SELECT w.user_id FROM wallets AS w WHERE w.address = v.column5) RETURNING token_hash")
 	return w.db.WithContext(ctx).Raw(q.String(), args...).Rows()

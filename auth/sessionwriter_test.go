@@ -78,10 +78,10 @@ func TestSessionWriterGroupsConcurrentLogins(t *testing.T) {
 		tokens := make([]string, n+1)
 		errs := make([]error, n+1)
 		var wg sync.WaitGroup
-		wg.Go(func() { tokens[0], _, errs[0] = s.Issue(ctx, ids[0]) })
+		wg.Go(func() { tokens[0], _, errs[0] = s.Issue(ctx, ids[0], Origin{Method: MethodEmail}) })
 		<-g.entered
 		for i := 1; i <= n; i++ {
-			wg.Go(func() { tokens[i], _, errs[i] = s.Issue(ctx, ids[i%len(ids)]) })
+			wg.Go(func() { tokens[i], _, errs[i] = s.Issue(ctx, ids[i%len(ids)], Origin{Method: MethodEmail}) })
 		}
 		queued(t, s.writer, n)
 		close(g.open)
@@ -119,7 +119,7 @@ func TestSessionWriterChecksTheWalletOwner(t *testing.T) {
 		}
 		var wg sync.WaitGroup
 		wg.Go(func() {
-			if _, _, err := s.Issue(ctx, ids[2]); err != nil {
+			if _, _, err := s.Issue(ctx, ids[2], Origin{Method: MethodEmail}); err != nil {
 				t.Errorf("first Issue: %v", err)
 			}
 		})
@@ -141,9 +141,9 @@ func TestSessionWriterChecksTheWalletOwner(t *testing.T) {
 		for i, c := range calls {
 			wg.Go(func() {
 				if c.wallet == nil {
-					toks[i], _, errs[i] = s.Issue(ctx, c.user)
+					toks[i], _, errs[i] = s.Issue(ctx, c.user, Origin{Method: MethodEmail})
 				} else {
-					toks[i], _, errs[i] = s.IssueForWallet(ctx, c.user, c.wallet)
+					toks[i], _, errs[i] = s.IssueForWallet(ctx, c.user, c.wallet, Origin{Method: MethodWallet})
 				}
 			})
 		}
@@ -170,7 +170,7 @@ func TestSessionWriterChecksTheWalletOwner(t *testing.T) {
 		if err := db.Model(&Session{}).Count(&rows).Error; err != nil || rows != 4 {
 			t.Fatalf("%d session rows (%v), want 4", rows, err)
 		}
-		if _, _, err := s.IssueForWallet(ctx, ids[0], nil); !errors.Is(err, ErrNotOwner) {
+		if _, _, err := s.IssueForWallet(ctx, ids[0], nil, Origin{Method: MethodWallet}); !errors.Is(err, ErrNotOwner) {
 			t.Fatalf("IssueForWallet without a wallet = %v, want ErrNotOwner", err)
 		}
 	})
@@ -183,7 +183,7 @@ func TestSessionWriterBadRowFailsAlone(t *testing.T) {
 		ctx := context.Background()
 		var wg sync.WaitGroup
 		wg.Go(func() {
-			if _, _, err := s.Issue(ctx, ids[0]); err != nil {
+			if _, _, err := s.Issue(ctx, ids[0], Origin{Method: MethodEmail}); err != nil {
 				t.Errorf("first Issue: %v", err)
 			}
 		})
@@ -191,9 +191,11 @@ func TestSessionWriterBadRowFailsAlone(t *testing.T) {
 		const good = 6
 		errs := make([]error, good+1)
 		for i := range good {
-			wg.Go(func() { _, _, errs[i] = s.Issue(ctx, ids[0]) })
+			wg.Go(func() { _, _, errs[i] = s.Issue(ctx, ids[0], Origin{Method: MethodEmail}) })
 		}
-		wg.Go(func() { _, _, errs[good] = s.Issue(ctx, "0190aaaa-0000-7000-8000-000000000000") })
+		wg.Go(func() {
+			_, _, errs[good] = s.Issue(ctx, "0190aaaa-0000-7000-8000-000000000000", Origin{Method: MethodEmail})
+		})
 		queued(t, s.writer, good+1)
 		close(g.open)
 		wg.Wait()
@@ -219,7 +221,7 @@ func TestSessionWriterCallerDeadline(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), d)
 			defer cancel()
 			began := time.Now()
-			_, _, err := s.Issue(ctx, ids[0])
+			_, _, err := s.Issue(ctx, ids[0], Origin{Method: MethodEmail})
 			return time.Since(began), err
 		}
 		type result struct {
@@ -252,20 +254,20 @@ func TestSessionWriterDropsAbandonedRowsAndBoundsTheQueue(t *testing.T) {
 		s.writer.maxQueue = 2
 		var wg sync.WaitGroup
 		wg.Go(func() {
-			if _, _, err := s.Issue(context.Background(), ids[0]); err != nil {
+			if _, _, err := s.Issue(context.Background(), ids[0], Origin{Method: MethodEmail}); err != nil {
 				t.Errorf("first Issue: %v", err)
 			}
 		})
 		<-g.entered
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
-		if _, _, err := s.Issue(ctx, ids[0]); !errors.Is(err, context.DeadlineExceeded) {
+		if _, _, err := s.Issue(ctx, ids[0], Origin{Method: MethodEmail}); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("abandoned Issue = %v, want DeadlineExceeded", err)
 		}
 		held, cancelHeld := context.WithCancel(context.Background())
-		wg.Go(func() { _, _, _ = s.Issue(held, ids[0]) })
+		wg.Go(func() { _, _, _ = s.Issue(held, ids[0], Origin{Method: MethodEmail}) })
 		queued(t, s.writer, 2) // the abandoned row and this one
-		_, _, err := s.Issue(context.Background(), ids[0])
+		_, _, err := s.Issue(context.Background(), ids[0], Origin{Method: MethodEmail})
 		if e := api.Classify(err); !errors.Is(err, errSessionQueueFull) || e.Status != 503 {
 			t.Fatalf("Issue with the queue full = %v (%d), want 503", err, e.Status)
 		}

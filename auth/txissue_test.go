@@ -70,7 +70,7 @@ func TestTxIssueCachesAfterCommit(t *testing.T) {
 			return tok
 		}
 
-		ti := s.NewTxIssue()
+		ti := s.NewTxIssue(Origin{Method: MethodEmail})
 		tok := issueIn(ti, false)
 		ti.Committed()
 		if !cachedOnly(tok) {
@@ -78,7 +78,7 @@ func TestTxIssueCachesAfterCommit(t *testing.T) {
 		}
 
 		// Two attempts, the first rolled back: only the last is cached.
-		ti = s.NewTxIssue()
+		ti = s.NewTxIssue(Origin{Method: MethodEmail})
 		lost := issueIn(ti, true)
 		tok = issueIn(ti, false)
 		ti.Committed()
@@ -90,7 +90,7 @@ func TestTxIssueCachesAfterCommit(t *testing.T) {
 		}
 
 		// A revocation between the start and the commit keeps it out.
-		ti = s.NewTxIssue()
+		ti = s.NewTxIssue(Origin{Method: MethodEmail})
 		tok = issueIn(ti, false)
 		if err := sc.ForgetUser(ctx, u.ID); err != nil {
 			t.Fatal(err)

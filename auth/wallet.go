@@ -586,16 +586,16 @@ func (w *Wallet) login(c *gin.Context) error {
 		return err
 	}
 	ctx := c.Request.Context()
-	u, tok, created, err := w.doLogin(ctx, req, c.ClientIP())
+	u, tok, created, err := w.doLogin(ctx, req, c.ClientIP(), OriginOf(c, MethodWallet))
 	if err != nil {
 		w.observe("wallet", api.Classify(err).Code)
 		return err
 	}
 	w.observe("wallet", "ok")
-	return writeLogin(c, http.StatusOK, tok, u, created)
+	return w.sessions.WriteLogin(c, http.StatusOK, MethodWallet, tok, u, created)
 }
 
-func (w *Wallet) doLogin(ctx context.Context, req LoginRequest, ip string) (*users.User, string, bool, error) {
+func (w *Wallet) doLogin(ctx context.Context, req LoginRequest, ip string, o Origin) (*users.User, string, bool, error) {
 	// An invalid referral code must not use up the nonce: check it first,
 	// when it can matter (the address has no user yet).
 	if req.ReferralCode != "" {
@@ -613,7 +613,7 @@ func (w *Wallet) doLogin(ctx context.Context, req LoginRequest, ip string) (*use
 	if err != nil {
 		return nil, "", false, err
 	}
-	return w.signIn(ctx, v, req.ReferralCode)
+	return w.signIn(ctx, v, req.ReferralCode, o)
 }
 
 // peekAddress returns the address a login body is about, without checks.
@@ -637,10 +637,10 @@ func (w *Wallet) peekAddress(req *LoginRequest) (common.Address, bool) {
 // returning session is written on that condition, the owner read from the
 // database too, so a wallet moving between the read and the write is
 // looked up again rather than signed in to its former owner.
-func (w *Wallet) signIn(ctx context.Context, v *verified, referral string) (*users.User, string, bool, error) {
+func (w *Wallet) signIn(ctx context.Context, v *verified, referral string, o Origin) (*users.User, string, bool, error) {
 	addr := v.msg.Address.Bytes()
 	if hint, ok := w.users.CachedByWallet(addr); ok {
-		tok, _, err := w.sessions.IssueForWallet(ctx, hint.ID, addr)
+		tok, _, err := w.sessions.IssueForWallet(ctx, hint.ID, addr, o)
 		if err == nil {
 			return hint, tok, false, nil
 		}
@@ -650,14 +650,14 @@ func (w *Wallet) signIn(ctx context.Context, v *verified, referral string) (*use
 		// Moved or unlinked meanwhile: the database says who owns it now.
 	}
 	for range 3 {
-		u, tok, err := w.findOrCreate(ctx, v, referral)
+		u, tok, err := w.findOrCreate(ctx, v, referral, o)
 		if err != nil {
 			return nil, "", false, err
 		}
 		if tok != "" {
 			return u, tok, true, nil
 		}
-		tok, _, err = w.sessions.IssueForWallet(ctx, u.ID, addr)
+		tok, _, err = w.sessions.IssueForWallet(ctx, u.ID, addr, o)
 		if err == nil {
 			return u, tok, false, nil
 		}
@@ -672,7 +672,7 @@ func (w *Wallet) signIn(ctx context.Context, v *verified, referral string) (*use
 // login together with its wallet and session in one transaction (the token
 // is returned only then). Concurrent first logins of one address race on
 // the wallets primary key: the loser reads the winner's user.
-func (w *Wallet) findOrCreate(ctx context.Context, v *verified, referral string) (*users.User, string, error) {
+func (w *Wallet) findOrCreate(ctx context.Context, v *verified, referral string, o Origin) (*users.User, string, error) {
 	addr := v.msg.Address.Bytes()
 	u, err := w.users.GetByWallet(ctx, addr)
 	if err == nil {
@@ -682,7 +682,7 @@ func (w *Wallet) findOrCreate(ctx context.Context, v *verified, referral string)
 		return nil, "", err
 	}
 	var tok string
-	issue := w.sessions.NewTxIssue()
+	issue := w.sessions.NewTxIssue(o)
 	u, err = w.users.Create(ctx, users.NewUser{ReferralCode: referral}, func(tx *gorm.DB, u *users.User) error {
 		wl := &users.Wallet{Address: addr, UserID: u.ID, ChainID: v.msg.ChainID, Type: v.kind, LinkedAt: u.JoinedAt}
 		if err := users.InsertFirstWalletTx(tx, wl); err != nil {

@@ -1,4 +1,4 @@
-package auth
+package auth_test
 
 import (
 	"context"
@@ -10,13 +10,16 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/walletauth/walletauth/auth"
 	"github.com/walletauth/walletauth/cache"
 	"github.com/walletauth/walletauth/storage/storagetest"
+	"github.com/walletauth/walletauth/tokens/tokenstest"
 	"github.com/walletauth/walletauth/users"
 )
 
-// writeLogin writes what encoding LoginResponse writes, byte for byte, for
-// a cached user (view JSON made once) and for one read afresh.
+// WriteLogin writes what encoding LoginResponse writes, byte for byte, for
+// a cached user (view JSON made once) and for one read afresh, with a
+// valid access token of the session.
 func TestWriteLoginIsLoginResponse(t *testing.T) {
 	db := storagetest.OpenSQLite(t)
 	us := users.NewStore(db, nil, nil)
@@ -42,8 +45,10 @@ func TestWriteLoginIsLoginResponse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewSessions(db, nil, 0, nil)
-	tok, _, err := s.newSession(u.ID)
+	s := auth.NewSessions(db, nil, 0, nil)
+	issuer, _ := tokenstest.NewIssuer(t, db, mustKeyring(t), nil)
+	s.UseAccessTokens(issuer, us)
+	tok, _, err := s.Issue(ctx, u.ID, auth.Origin{Method: auth.MethodEmail})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,23 +62,37 @@ func TestWriteLoginIsLoginResponse(t *testing.T) {
 		{"cached", cached, tok, http.StatusOK, false},
 		{"fresh", fresh, tok, http.StatusCreated, true},
 		{"no email, no wallet", bare, tok, http.StatusOK, false},
-		{"a token that needs escaping", cached, TokenPrefix + `a"b\c<d>` + "\u2028", http.StatusOK, false},
+		{"a token that needs escaping", cached, auth.TokenPrefix + `a"b\c<d>` + "\u2028", http.StatusOK, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
 			c, _ := gin.CreateTestContext(rec)
-			if err := writeLogin(c, tc.status, tc.token, tc.u, tc.created); err != nil {
+			if err := s.WriteLogin(c, tc.status, auth.MethodEmail, tc.token, tc.u, tc.created); err != nil {
 				t.Fatal(err)
 			}
-			want, err := json.Marshal(LoginResponse{AuthToken: tc.token, User: tc.u.View(), Created: tc.created})
+			var got auth.LoginResponse
+			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+				t.Fatal(err)
+			}
+			claims, err := issuer.Parse(got.AccessToken)
+			if err != nil {
+				t.Fatalf("access token: %v", err)
+			}
+			if claims.Subject != tc.u.ID || claims.SessionID != auth.SessionID(auth.HashToken(tc.token)) {
+				t.Fatalf("claims %+v", claims)
+			}
+			want, err := json.Marshal(auth.LoginResponse{
+				LoginTokens: auth.LoginTokens{AuthToken: tc.token, AccessToken: got.AccessToken, TokenType: "Bearer", ExpiresIn: int64(tokenstest.TTL / time.Second)},
+				User:        tc.u.View(), Created: tc.created,
+			})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got := rec.Body.String(); got != string(want) {
-				t.Fatalf("writeLogin wrote\n%s\nwant\n%s", got, want)
+				t.Fatalf("WriteLogin wrote\n%s\nwant\n%s", got, want)
 			}
-			if rec.Code != tc.status || rec.Header().Get("Content-Type") != "application/json; charset=utf-8" {
-				t.Fatalf("status %d, content type %q", rec.Code, rec.Header().Get("Content-Type"))
+			if rec.Code != tc.status || rec.Header().Get("Content-Type") != "application/json; charset=utf-8" || rec.Header().Get("Cache-Control") != "no-store" {
+				t.Fatalf("status %d, content type %q, cache control %q", rec.Code, rec.Header().Get("Content-Type"), rec.Header().Get("Cache-Control"))
 			}
 		})
 	}

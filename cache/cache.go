@@ -24,6 +24,7 @@ const (
 	KindToken       = 't' // one session ended: Key is the token hash (hex)
 	KindUserTokens  = 'u' // every session of a user ended: Key is the user ID
 	KindUserChanged = 'c' // a user's record changed: Key is the user ID
+	KindSigningKeys = 'k' // the access-token signing keys changed (rotation): Key is unused
 )
 
 // Event is one invalidation.
@@ -79,6 +80,10 @@ func (b *Bus) OnEvent(handle func(Event), flush func()) {
 	b.handlers = append(b.handlers, handle)
 	b.flushers = append(b.flushers, flush)
 }
+
+// Shared reports whether events reach other processes (over Redis): a
+// local bus hears nothing another process (the CLI) publishes.
+func (b *Bus) Shared() bool { return b.client != nil }
 
 // Healthy reports whether cached entries can be trusted: no event can have
 // been missed since they were stored. With Redis, that also needs the

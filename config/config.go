@@ -48,6 +48,9 @@ type Config struct {
 	ChallengeTTL        time.Duration
 	TokenTTL            time.Duration
 	LoginCodeTTL        time.Duration
+	Issuer              string        // iss of access tokens and the OIDC discovery issuer
+	TokenAudience       string        // aud of access tokens
+	AccessTokenTTL      time.Duration // lifetime of an access token (JWT)
 	CORSOrigins         []string
 	LogLevel            slog.Level
 	LogFormat           string
@@ -93,6 +96,9 @@ func Settings() []Setting {
 		{"CHALLENGE_TTL", "5m", "lifetime of a nonce/challenge"},
 		{"TOKEN_TTL", "720h", "auth token lifetime (0 = no expiry)"},
 		{"LOGIN_CODE_TTL", "5m", "lifetime of a partner login_code"},
+		{"ISSUER", "origin of SIWE_URI", "iss claim of access tokens (JWT) and issuer of /.well-known/openid-configuration; an absolute http(s) URL without query, fragment or trailing slash"},
+		{"TOKEN_AUDIENCE", "walletauth", "aud claim of access tokens"},
+		{"ACCESS_TOKEN_TTL", "15m", "access token (JWT) lifetime, from 1m to 24h; never past its session's expiry"},
 		{"CORS_ORIGINS", "(none)", "comma-separated origins allowed by CORS (exact scheme://host:port, or *)"},
 		{"LOG_LEVEL", "info", "debug, info, warn or error"},
 		{"LOG_FORMAT", "json", "json or text"},
@@ -100,7 +106,7 @@ func Settings() []Setting {
 		{"REQUEST_TIMEOUT", "10s", "deadline of one request's work (database, store)"},
 		{"SHUTDOWN_TIMEOUT", "25s", "how long SIGTERM waits for in-flight requests"},
 		{"DB_MAX_OPEN_CONNS", "20", "PostgreSQL pool size (SQLite uses one connection)"},
-		{"SECRET_KEY", "(empty: use SECRET_KEY_FILE; required with PostgreSQL)", "comma-separated 32-byte server keys (base64 or hex; `openssl rand -base64 32`) sealing partners' HS256 signing keys; the first seals, all open. Every instance and every `walletauth partner` run needs the same keys, so with PostgreSQL `serve` and `partner create`/`rotate-secret` refuse to start without it (or an existing SECRET_KEY_FILE)"},
+		{"SECRET_KEY", "(empty: use SECRET_KEY_FILE; required with PostgreSQL)", "comma-separated 32-byte server keys (base64 or hex; `openssl rand -base64 32`) sealing partners' HS256 signing keys and the access-token signing keys; the first seals, all open. Every instance and every `walletauth partner` run needs the same keys, so with PostgreSQL `serve` and `partner create`/`rotate-secret` refuse to start without it (or an existing SECRET_KEY_FILE)"},
 		{"SECRET_KEY_FILE", "walletauth.key beside the SQLite file (none with PostgreSQL)", "when SECRET_KEY is empty: a file holding the server key; with SQLite created (mode 0600) with a random key on first use, with PostgreSQL it must exist"},
 		{"EMAIL_FAIL_PER_ACCOUNT", "10/15m", "failed email logins per account per window"},
 		{"EMAIL_FAIL_PER_IP", "50/15m", "failed email logins per client IP per window"},
@@ -149,6 +155,8 @@ func Load(getenv func(string) string) (Config, error) {
 		ChallengeTTL:        dur("CHALLENGE_TTL", "5m"),
 		TokenTTL:            dur("TOKEN_TTL", "720h"),
 		LoginCodeTTL:        dur("LOGIN_CODE_TTL", "5m"),
+		TokenAudience:       get("TOKEN_AUDIENCE", "walletauth"),
+		AccessTokenTTL:      dur("ACCESS_TOKEN_TTL", "15m"),
 		LogFormat:           get("LOG_FORMAT", "json"),
 		SecretKey:           get("SECRET_KEY", ""),
 		SecretKeyFile:       get("SECRET_KEY_FILE", ""),
@@ -198,6 +206,13 @@ func Load(getenv func(string) string) (Config, error) {
 	c.SIWEURI = get("SIWE_URI", "http://"+c.SIWEDomain)
 	if u, err := url.Parse(c.SIWEURI); !derivedFromBadAddr && (err != nil || u.Scheme == "" || !strings.EqualFold(u.Host, c.SIWEDomain)) {
 		errs = append(errs, fmt.Errorf("%sSIWE_URI=%q: want an absolute URI whose host is SIWE_DOMAIN %q", Prefix, c.SIWEURI, c.SIWEDomain))
+	}
+	c.Issuer = get("ISSUER", origin(c.SIWEURI))
+	if err := validateIssuer(c.Issuer); err != nil {
+		errs = append(errs, fmt.Errorf("%sISSUER=%q: %w", Prefix, c.Issuer, err))
+	}
+	if c.AccessTokenTTL < MinAccessTokenTTL || c.AccessTokenTTL > MaxAccessTokenTTL {
+		errs = append(errs, fmt.Errorf("%sACCESS_TOKEN_TTL=%s: want from %s to %s", Prefix, c.AccessTokenTTL, MinAccessTokenTTL, MaxAccessTokenTTL))
 	}
 	if strings.ContainsAny(c.SIWEStatement, "\n\r") {
 		errs = append(errs, fmt.Errorf("%sSIWE_STATEMENT: must be one line", Prefix))
@@ -280,6 +295,35 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("%sLOGIN_CODE_TTL: must be positive", Prefix))
 	}
 	return c, errors.Join(errs...)
+}
+
+// Bounds of ACCESS_TOKEN_TTL: an access token cannot be revoked where it is
+// verified offline, so it must be short-lived; under a minute it would
+// expire before clients use it.
+const (
+	MinAccessTokenTTL = time.Minute
+	MaxAccessTokenTTL = 24 * time.Hour
+)
+
+// origin is scheme://host[:port] of an absolute URI ("" when it has none).
+func origin(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	return strings.ToLower(u.Scheme) + "://" + u.Host
+}
+
+// validateIssuer accepts what OIDC allows as an issuer: an absolute http(s)
+// URL with no query or fragment. A path is allowed, without a trailing "/"
+// (discovery appends "/.well-known/…" to it).
+func validateIssuer(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil ||
+		strings.HasSuffix(s, "/") || strings.ContainsAny(s, "?#") {
+		return fmt.Errorf("want an absolute http(s) URL without query, fragment or trailing slash, e.g. https://app.example.com")
+	}
+	return nil
 }
 
 // ParseRate reads "N/duration" (e.g. "10/15m"); "0" disables the limit.

@@ -24,6 +24,7 @@ import (
 	"github.com/walletauth/walletauth/points"
 	"github.com/walletauth/walletauth/ratelimit"
 	"github.com/walletauth/walletauth/storage"
+	"github.com/walletauth/walletauth/tokens/tokenstest"
 	"github.com/walletauth/walletauth/users"
 )
 
@@ -69,6 +70,8 @@ func newEnv(t *testing.T, db *storage.DB, opts ...envOption) *env {
 	}
 	us := users.NewStore(db, clock.Now, nil)
 	sessions := auth.NewSessions(db, clock.Now, 30*24*time.Hour, nil)
+	issuer, _ := tokenstest.NewIssuer(t, db, cfg.keys, clock.Now)
+	sessions.UseAccessTokens(issuer, us)
 	reg := partners.NewRegistry(db, cfg.keys, clock.Now)
 	ledger := points.NewLedger(db, us, clock.Now)
 	svc := partners.New(reg, us, sessions, ledger, cfg.store, ratelimit.New(cfg.store, "rl:"), clock.Now,

@@ -58,9 +58,9 @@ type loginRequest struct {
 }
 
 type loginResponse struct {
-	Registered         bool       `json:"registered"`
-	Created            bool       `json:"created"`
-	AuthToken          string     `json:"auth_token"`
+	Registered bool `json:"registered"`
+	Created    bool `json:"created"`
+	auth.LoginTokens
 	LoginCode          string     `json:"login_code"`
 	LoginCodeExpiresAt string     `json:"login_code_expires_at"`
 	User               users.View `json:"user"`
@@ -83,7 +83,7 @@ func (s *Service) login(c *gin.Context, p Partner) error {
 	if err != nil {
 		return err
 	}
-	in := LoginInput{ExternalID: ext, FirstName: req.FirstName, LastName: req.LastName, Email: req.Email}
+	in := LoginInput{ExternalID: ext, FirstName: req.FirstName, LastName: req.LastName, Email: req.Email, UserAgent: c.Request.UserAgent()}
 	if req.ReferralCode != nil {
 		in.ReferralCode = *req.ReferralCode
 	}
@@ -91,10 +91,15 @@ func (s *Service) login(c *gin.Context, p Partner) error {
 	if err != nil {
 		return err
 	}
+	lt, err := s.sessions.NewLoginTokens(res.AuthToken, auth.MethodPartner, res.User)
+	if err != nil {
+		return err
+	}
+	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, loginResponse{
 		Registered:         res.Registered,
 		Created:            res.Created,
-		AuthToken:          res.AuthToken,
+		LoginTokens:        lt,
 		LoginCode:          res.LoginCode,
 		LoginCodeExpiresAt: res.LoginCodeExpiresAt.UTC().Format(users.TimeFormat),
 		User:               res.User.View(),
@@ -166,7 +171,7 @@ func (s *Service) handleCode(c *gin.Context) error {
 	if err := s.codeFailures(ctx, ip, false); err != nil {
 		return err
 	}
-	tok, u, err := s.ExchangeCode(ctx, req.LoginCode)
+	tok, u, err := s.ExchangeCode(ctx, req.LoginCode, auth.OriginOf(c, auth.MethodLoginCode))
 	if errors.Is(err, ErrLoginCodeInvalid) {
 		if herr := s.codeFailures(ctx, ip, true); herr != nil {
 			return herr
@@ -175,8 +180,7 @@ func (s *Service) handleCode(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, auth.LoginResponse{AuthToken: tok, User: u.View(), Created: false})
-	return nil
+	return s.sessions.WriteLogin(c, http.StatusOK, auth.MethodLoginCode, tok, u, false)
 }
 
 func (s *Service) handleVerify(c *gin.Context) error {
@@ -203,7 +207,7 @@ func (s *Service) handleVerify(c *gin.Context) error {
 		e := info.ExpiresAt.UTC().Format(users.TimeFormat)
 		exp = &e
 	}
-	c.JSON(http.StatusOK, gin.H{"active": true, "user": info.User.View(), "expires_at": exp, "external_id": info.ExternalID})
+	c.JSON(http.StatusOK, gin.H{"active": true, "user": info.User.View(), "expires_at": exp, "external_id": info.ExternalID, "session_id": info.SessionID})
 	return nil
 }
 

@@ -125,6 +125,25 @@ func aad(partnerID string) []byte {
 
 // seal returns the stored form of partner partnerID's secret.
 func (kr *Keyring) seal(partnerID, secret string) ([]byte, error) {
+	return kr.sealAAD(aad(partnerID), []byte(secret))
+}
+
+// Seal returns the stored form of secret for another owner than a partner
+// (the access-token signing keys): the same formats, bound to
+// additionalData, which Open must be given again. Unsealed when the
+// keyring has no key (see Keyring).
+func (kr *Keyring) Seal(additionalData, secret []byte) ([]byte, error) {
+	return kr.sealAAD(additionalData, secret)
+}
+
+// Open returns the secret of a value made by Seal with the same
+// additionalData. Errors: the value was sealed under a server key not
+// configured, or is corrupt or bound to other additional data.
+func (kr *Keyring) Open(additionalData, sealed []byte) ([]byte, error) {
+	return kr.openAAD(additionalData, sealed)
+}
+
+func (kr *Keyring) sealAAD(additionalData, secret []byte) ([]byte, error) {
 	if !kr.Sealed() {
 		return append([]byte{sealPlain}, secret...), nil
 	}
@@ -137,11 +156,15 @@ func (kr *Keyring) seal(partnerID, secret string) ([]byte, error) {
 		return nil, fmt.Errorf("partners: seal: %w", err)
 	}
 	out = append(out, nonce...)
-	return k.aead.Seal(out, nonce, []byte(secret), aad(partnerID)), nil
+	return k.aead.Seal(out, nonce, secret, additionalData), nil
 }
 
 // open returns the secret (the HS256 key) of a stored signing key.
 func (kr *Keyring) open(partnerID string, sealed []byte) ([]byte, error) {
+	return kr.openAAD(aad(partnerID), sealed)
+}
+
+func (kr *Keyring) openAAD(additionalData, sealed []byte) ([]byte, error) {
 	if len(sealed) == 0 {
 		return nil, errNoSigningKey
 	}
@@ -161,7 +184,7 @@ func (kr *Keyring) open(partnerID string, sealed []byte) ([]byte, error) {
 			if len(rest) < k.aead.NonceSize() {
 				return nil, errCorruptSealed
 			}
-			secret, err := k.aead.Open(nil, rest[:k.aead.NonceSize()], rest[k.aead.NonceSize():], aad(partnerID))
+			secret, err := k.aead.Open(nil, rest[:k.aead.NonceSize()], rest[k.aead.NonceSize():], additionalData)
 			if err != nil {
 				return nil, errCorruptSealed
 			}

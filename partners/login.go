@@ -57,6 +57,7 @@ type LoginInput struct {
 	LastName     *string
 	Email        *string
 	ReferralCode string // applied only when this login creates the user
+	UserAgent    string // the client's, recorded on the session
 }
 
 // LoginResult is what an external-ID login answers.
@@ -139,7 +140,7 @@ func (in *LoginInput) normalize() error {
 // partner told: errNoIdentity when there is none.
 func (s *Service) loginExisting(ctx context.Context, p Partner, in LoginInput) (*LoginResult, error) {
 	res := &LoginResult{}
-	issue := s.sessions.NewTxIssue()
+	issue := s.sessions.NewTxIssue(auth.Origin{Method: auth.MethodPartner, UserAgent: in.UserAgent})
 	err := s.users.DB().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var id Identity
 		err := tx.Where("partner_id = ? AND external_id = ?", p.ID, in.ExternalID).Take(&id).Error
@@ -193,7 +194,7 @@ func (s *Service) register(ctx context.Context, p Partner, in LoginInput) (*Logi
 	// The identity and its user are created together: a first login of an
 	// external ID always creates the user.
 	res := &LoginResult{Registered: true, Created: true}
-	issue := s.sessions.NewTxIssue()
+	issue := s.sessions.NewTxIssue(auth.Origin{Method: auth.MethodPartner, UserAgent: in.UserAgent})
 	u, err := s.users.Create(ctx, users.NewUser{ReferralCode: in.ReferralCode}, func(tx *gorm.DB, u *users.User) error {
 		now := s.users.Now()
 		id := Identity{
@@ -341,7 +342,7 @@ func (s *Service) newLoginCode(ctx context.Context, userID string) (string, time
 // session. Of concurrent exchanges of one code exactly one succeeds.
 // Errors: ErrLoginCodeInvalid (unknown, used or expired, or its user was
 // deleted); a store or database outage (503) — the code is then used up.
-func (s *Service) ExchangeCode(ctx context.Context, code string) (string, *users.User, error) {
+func (s *Service) ExchangeCode(ctx context.Context, code string, o auth.Origin) (string, *users.User, error) {
 	if !strings.HasPrefix(code, loginCodePrefix) || len(code) != len(loginCodePrefix)+43 {
 		return "", nil, ErrLoginCodeInvalid
 	}
@@ -361,7 +362,7 @@ func (s *Service) ExchangeCode(ctx context.Context, code string) (string, *users
 	if !s.now().Before(time.Unix(0, expNano)) {
 		return "", nil, ErrLoginCodeInvalid
 	}
-	tok, _, err := s.sessions.Issue(ctx, userID)
+	tok, _, err := s.sessions.Issue(ctx, userID, o)
 	if storage.ForeignKeyViolation(err) {
 		return "", nil, ErrLoginCodeInvalid
 	}

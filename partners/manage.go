@@ -46,10 +46,12 @@ type TokenInfo struct {
 	User       *users.User
 	ExpiresAt  *time.Time
 	ExternalID *string // the user's external ID at this partner, if it has one
+	SessionID  string  // the session of the token
 }
 
-// VerifyToken checks a user's auth token for partner p: active when the
-// token is live, whichever way its user logged in — a partner's own web app
+// VerifyToken checks a user's auth token or access token for partner p:
+// active when the token and its session are live (ExpiresAt is an access
+// token's exp), whichever way its user logged in — a partner's own web app
 // may sign its users in with a wallet or an email and verify their tokens
 // on its server. The token is a bearer credential: whoever holds it can
 // read the same user record at /v1/users/me, so this reveals nothing more.
@@ -58,7 +60,7 @@ func (s *Service) VerifyToken(ctx context.Context, p Partner, token string) (Tok
 	if token == "" {
 		return TokenInfo{}, nil
 	}
-	sess, err := s.sessions.Check(ctx, token)
+	sess, exp, err := s.sessions.Authenticate(ctx, token)
 	if errors.Is(err, api.ErrUnauthorized) {
 		return TokenInfo{}, nil
 	}
@@ -77,7 +79,7 @@ func (s *Service) VerifyToken(ctx context.Context, p Partner, token string) (Tok
 		Where("partner_id = ? AND user_id = ?", p.ID, sess.UserID).Limit(1).Pluck("external_id", &ids).Error; err != nil {
 		return TokenInfo{}, fmt.Errorf("partners: verify token: %w", err)
 	}
-	info := TokenInfo{Active: true, User: u, ExpiresAt: sess.ExpiresAt}
+	info := TokenInfo{Active: true, User: u, ExpiresAt: exp, SessionID: sess.ID()}
 	if len(ids) == 1 {
 		info.ExternalID = &ids[0]
 	}

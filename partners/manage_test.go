@@ -11,6 +11,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/walletauth/walletauth/auth"
 	"github.com/walletauth/walletauth/partners"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/storage/storagetest"
@@ -108,7 +109,7 @@ func TestTokenVerify(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tok, _, err := e.sessions.Issue(context.Background(), u.ID)
+		tok, _, err := e.sessions.Issue(context.Background(), u.ID, auth.Origin{Method: auth.MethodEmail})
 		if err != nil {
 			t.Fatal(err)
 		}

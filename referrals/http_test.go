@@ -68,7 +68,7 @@ func do(t *testing.T, h http.Handler, method, path, token, body string) response
 
 func mustToken(t *testing.T, s *auth.Sessions, userID string) string {
 	t.Helper()
-	tok, _, err := s.Issue(context.Background(), userID)
+	tok, _, err := s.Issue(context.Background(), userID, auth.Origin{Method: auth.MethodEmail})
 	if err != nil {
 		t.Fatal(err)
 	}

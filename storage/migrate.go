@@ -125,6 +125,25 @@ func Migrations() []Migration {
 		}, Go: fillEmailKeys, After: []string{
 			`CREATE UNIQUE INDEX users_email_key ON users (email_key)`,
 		}},
+		{ID: "0005_session_list_and_signing_keys", Up: []string{
+			// How a session was opened, for the session list and the amr
+			// claim; unknown (NULL) for older rows. (A session's id needs
+			// no column: it is a prefix of token_hash, see auth.SessionID.)
+			`ALTER TABLE sessions ADD COLUMN method TEXT`,
+			`ALTER TABLE sessions ADD COLUMN user_agent TEXT`,
+			// The ES256 keys of access tokens: private_key is PKCS #8 sealed
+			// under the server key, public_key PKIX. One is current (signs);
+			// retired ones stay published until their tokens have expired.
+			`CREATE TABLE signing_keys (
+				kid TEXT PRIMARY KEY,
+				private_key {{bytes}} NOT NULL,
+				public_key {{bytes}} NOT NULL,
+				is_current {{bool}} NOT NULL DEFAULT {{false}},
+				created_at {{time}} NOT NULL,
+				retired_at {{time}}
+			)`,
+			`CREATE UNIQUE INDEX signing_keys_one_current_key ON signing_keys (is_current) WHERE is_current`,
+		}},
 	}
 }
 

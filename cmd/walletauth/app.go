@@ -27,6 +27,7 @@ import (
 	"github.com/walletauth/walletauth/ratelimit"
 	"github.com/walletauth/walletauth/referrals"
 	"github.com/walletauth/walletauth/storage"
+	"github.com/walletauth/walletauth/tokens"
 	"github.com/walletauth/walletauth/users"
 	"github.com/walletauth/walletauth/wallet"
 )
@@ -234,6 +235,13 @@ func (a *app) wire(opt appOptions) error {
 	} else if n > 0 || unreadable > 0 {
 		a.log.Warn("partner signing keys resealed under the current server key", "resealed", n, "unreadable", unreadable)
 	}
+	signingKeys := tokens.NewKeys(a.db, keys, bus, cfg.AccessTokenTTL, a.now, a.log)
+	if err := signingKeys.Load(rctx); err != nil {
+		return err
+	}
+	go signingKeys.Run(bg)
+	accessTokens := tokens.NewIssuer(signingKeys, cfg.Issuer, cfg.TokenAudience, cfg.AccessTokenTTL, a.now)
+	a.sessions.UseAccessTokens(accessTokens, a.users)
 	ledger := points.NewLedger(a.db, a.users, a.now)
 	partnerAPI := partners.New(partnerRegistry, a.users, a.sessions, ledger, a.kv, limiter, a.now,
 		partners.Options{LoginCodeTTL: cfg.LoginCodeTTL, Rate: partners.Rate(cfg.PartnerRate),
@@ -263,13 +271,16 @@ func (a *app) wire(opt appOptions) error {
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", api.Handle(a.readyz))
 	r.GET("/metrics", gin.WrapH(a.metrics.Handler()))
+	accessTokens.Routes(r, a.log)
 
 	v1 := r.Group("/v1", api.NoStore())
 	partnerAPI.Routes(v1)
 	email.Routes(v1.Group("/auth/email"))
 	authed := v1.Group("", a.sessions.RequireUser())
 	a.sessions.SessionRoutes(authed.Group("/auth"))
+	a.sessions.TokenRoutes(v1.Group("/auth"))
 	me := authed.Group("/users/me")
+	a.sessions.MeRoutes(me)
 	users.NewHandlers(a.users).Routes(me)
 	email.MeRoutes(me)
 	referrals.NewHandlers(referrals.NewService(a.db, a.users, a.now)).Routes(me)

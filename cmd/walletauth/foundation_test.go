@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/auth"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/users"
 )
@@ -683,7 +684,7 @@ func (a *testApp) newWalletOnlyUser(t testing.TB) (*users.User, string) {
 	if err != nil {
 		t.Fatalf("create user: %v", err)
 	}
-	tok, _, err := a.sessions.Issue(ctx, u.ID)
+	tok, _, err := a.sessions.Issue(ctx, u.ID, auth.Origin{Method: auth.MethodEmail})
 	if err != nil {
 		t.Fatalf("issue session: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -229,7 +230,10 @@ func postgresEnv(t testing.TB) []string {
 		_ = admin.Exec("DROP SCHEMA " + schema + " CASCADE").Error
 		_ = admin.Close()
 	})
-	env := []string{"DATABASE_URL", storagetest.WithSearchPath(t, base, schema)}
+	// Instances on one database share its server key, as they must: it
+	// seals the access-token signing keys they all use.
+	env := []string{"DATABASE_URL", storagetest.WithSearchPath(t, base, schema),
+		"SECRET_KEY", base64.StdEncoding.EncodeToString(randomBytes(t, 32))}
 	if u := redisURL(t, false); u != "" {
 		env = append(env, "REDIS_URL", u)
 	}

@@ -3,6 +3,7 @@
 //	walletauth serve            run the HTTP server (applies migrations first)
 //	walletauth migrate          apply schema migrations and exit
 //	walletauth partner …        manage partners (create, list, rotate-secret, disable, enable)
+//	walletauth keys …           manage the access-token signing keys (list, rotate)
 //	walletauth version          print the version and commit
 //
 // Every setting comes from WALLETAUTH_* environment variables (see README).
@@ -57,6 +58,7 @@ commands:
   serve     run the HTTP server (applies migrations first)
   migrate   apply schema migrations and exit; says which it applied
   partner   manage partners: create, list, rotate-secret, disable, enable
+  keys      manage the access-token signing keys: list, rotate
   version   print the version and commit
   help      print this help, or a command's (walletauth help serve)
 
@@ -83,6 +85,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "partner":
 		warnUnknown(stderr, unknown)
 		return ignoreHelp(partnerCmd(ctx, args[1:], getenv, stdout, stderr))
+	case "keys":
+		warnUnknown(stderr, unknown)
+		return ignoreHelp(keysCmd(ctx, args[1:], getenv, stdout, stderr))
 	case "version", "--version":
 		return ignoreHelp(versionCmd(args[1:], stdout, stderr))
 	case "help", "-h", "-help", "--help":
