@@ -389,12 +389,18 @@ func TestCredentialAnswersAreNoStore(t *testing.T) {
 		http.StatusOK, "active", "token verification")
 
 	// Whatever a /v1/ route answers (errors included) is no-store; the
-	// operational endpoints are not marked.
+	// operational endpoints are not marked; the published key set and
+	// discovery document are public and cacheable.
 	for _, r := range f.router.Routes() {
 		rec := f.do(t, r.Method, f.samplePath(r.Path), "{}")
-		if strings.HasPrefix(r.Path, "/v1/") {
+		switch got := rec.Header().Get("Cache-Control"); {
+		case strings.HasPrefix(r.Path, "/v1/"):
 			noStore(t, rec, r.Method+" "+r.Path)
-		} else if got := rec.Header().Get("Cache-Control"); got != "" {
+		case strings.HasPrefix(r.Path, "/.well-known/"):
+			if !strings.HasPrefix(got, "public, max-age=") {
+				t.Errorf("%s %s: Cache-Control = %q, want public, max-age=…", r.Method, r.Path, got)
+			}
+		case got != "":
 			t.Errorf("%s %s: Cache-Control = %q, want none", r.Method, r.Path, got)
 		}
 	}

@@ -30,7 +30,8 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (stdout, stderr
 }
 
 // pgEnv is a fresh PostgreSQL schema's environment as a map (skips without
-// WALLETAUTH_TEST_DATABASE_URL, fails in CI).
+// WALLETAUTH_TEST_DATABASE_URL, fails in CI), without the server key that
+// postgresEnv gives every instance: these tests are about its absence.
 func pgEnv(t *testing.T) map[string]string {
 	t.Helper()
 	pairs := postgresEnv(t)
@@ -38,6 +39,7 @@ func pgEnv(t *testing.T) map[string]string {
 	for i := 0; i+1 < len(pairs); i += 2 {
 		env["WALLETAUTH_"+pairs[i]] = pairs[i+1]
 	}
+	delete(env, "WALLETAUTH_SECRET_KEY")
 	return env
 }
 
