@@ -452,11 +452,12 @@ func (s *Store) Update(ctx context.Context, id string, p Patch) (*User, error) {
 }
 
 // SetEmail adds email login to an account: ErrEmailAlreadySet,
-// ErrEmailTaken, ErrNotFound.
-func (s *Store) SetEmail(ctx context.Context, id, email, passwordHash string) (*User, error) {
+// ErrEmailTaken, ErrNotFound. Each non-nil attach runs in the same
+// transaction after the change (to queue the verification mail).
+func (s *Store) SetEmail(ctx context.Context, id, email, passwordHash string, attach ...Attach) (*User, error) {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var u User
-		if err := tx.Select("id", "email").Where("id = ?", id).Take(&u).Error; err != nil {
+		if err := tx.Select("id", "email", "language").Where("id = ?", id).Take(&u).Error; err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {
 				return ErrNotFound
 			}
@@ -465,8 +466,18 @@ func (s *Store) SetEmail(ctx context.Context, id, email, passwordHash string) (*
 		if u.Email != nil {
 			return ErrEmailAlreadySet
 		}
-		return tx.Model(&User{}).Where("id = ? AND email IS NULL", id).
-			Updates(map[string]any{"email": email, "password_hash": passwordHash, "updated_at": s.Now()}).Error
+		if err := tx.Model(&User{}).Where("id = ? AND email IS NULL", id).
+			Updates(map[string]any{"email": email, "password_hash": passwordHash, "updated_at": s.Now()}).Error; err != nil {
+			return err
+		}
+		for _, a := range attach {
+			if a != nil {
+				if err := a(tx, &u); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	})
 	if name, ok := storage.UniqueViolation(err); ok && strings.Contains(name, "email") {
 		return nil, ErrEmailTaken
