@@ -171,15 +171,13 @@ func (c *Codes) Consume(ctx context.Context, p Purpose, subject, code string) (s
 	if err != nil {
 		return "", fmt.Errorf("emailcode: count try: %w", err)
 	}
+	// A dead code is left to expire rather than deleted: deleting it could
+	// undo a right try that is still within the count, running concurrently.
 	if tries > MaxTries {
-		_, _ = c.store.CompareAndDelete(ctx, k, raw) // dead: a best-effort cleanup
 		return "", ErrCodeInvalid
 	}
 	ok := len(code) == 6 && subtle.ConstantTimeCompare(digest(r.Salt, p, subject, r.Email, code), r.Hash) == 1
 	if !ok {
-		if tries == MaxTries {
-			_, _ = c.store.CompareAndDelete(ctx, k, raw)
-		}
 		return "", ErrCodeInvalid
 	}
 	deleted, err := c.store.CompareAndDelete(ctx, k, raw)
