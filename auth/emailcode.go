@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -192,7 +193,8 @@ func (ec *EmailCodes) otpVerify(c *gin.Context) error {
 			return err
 		}
 	}
-	if _, err := ec.codes.Consume(ctx, emailcode.Login, users.EmailKey(email), strings.TrimSpace(req.Code)); err != nil {
+	// The account is made with the address as the code was mailed to.
+	if email, err = ec.codes.Consume(ctx, emailcode.Login, users.EmailKey(email), strings.TrimSpace(req.Code)); err != nil {
 		return err
 	}
 	s := ec.email.sessions
@@ -397,8 +399,14 @@ func (ec *EmailCodes) sendVerification(c *gin.Context) error {
 	var req struct {
 		Email *string `json:"email"`
 	}
-	if err := api.Bind(c, &req); err != nil {
+	body, err := api.ReadBody(c)
+	if err != nil {
 		return err
+	}
+	if len(bytes.TrimSpace(body)) > 0 { // the body is optional here
+		if err := api.Decode(body, &req); err != nil {
+			return err
+		}
 	}
 	ctx := c.Request.Context()
 	u, err := ec.email.users.Get(ctx, id)
