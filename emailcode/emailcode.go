@@ -54,7 +54,6 @@ type Store interface {
 	Get(ctx context.Context, key string) ([]byte, error)
 	CompareAndDelete(ctx context.Context, key string, value []byte) (bool, error)
 	Incr(ctx context.Context, key string, window time.Duration) (int64, time.Duration, error)
-	Delete(ctx context.Context, keys ...string) error
 }
 
 // Codes issues and consumes codes.
@@ -187,6 +186,5 @@ func (c *Codes) Consume(ctx context.Context, p Purpose, subject, code string) (s
 	if !deleted { // used by a concurrent request, or replaced meanwhile
 		return "", ErrCodeInvalid
 	}
-	_ = c.store.Delete(ctx, k+":tries:"+r.Gen)
-	return r.Email, nil
+	return r.Email, nil // the try counter expires with the code
 }
