@@ -546,13 +546,14 @@ func DeleteTx(tx *gorm.DB, id string, now time.Time) ([]string, error) {
 	return changed, nil
 }
 
-// LoginMethods counts the ways user id can log in: its wallets, its
-// password, its partner identities.
+// LoginMethods counts the ways user id can log in: its wallets, its email
+// (with a password, or a mailed code: any email will do for that), its
+// partner identities.
 func LoginMethods(tx *gorm.DB, id string) (int64, error) {
 	var n struct{ W, P, I int64 }
 	err := tx.Raw(`SELECT
 		(SELECT COUNT(*) FROM wallets WHERE user_id = ?) AS w,
-		(SELECT COUNT(*) FROM users WHERE id = ? AND password_hash IS NOT NULL) AS p,
+		(SELECT COUNT(*) FROM users WHERE id = ? AND (password_hash IS NOT NULL OR email IS NOT NULL)) AS p,
 		(SELECT COUNT(*) FROM partner_identities WHERE user_id = ?) AS i`, id, id, id).Scan(&n).Error
 	if err != nil {
 		return 0, fmt.Errorf("users: count login methods: %w", err)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -11,9 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/crypto"
+
 	walletmail "github.com/walletauth/walletauth/mail"
 	"github.com/walletauth/walletauth/mail/mailtest"
 	"github.com/walletauth/walletauth/users"
+	"github.com/walletauth/walletauth/wallet"
 )
 
 // lastCode is the code of the newest mail queued to email, read from the
@@ -471,4 +475,24 @@ func TestMailListShowsTheCodes(t *testing.T) {
 	if !strings.Contains(out.String(), `"text":`) {
 		t.Errorf("--json: %s", out.String())
 	}
+}
+
+// An account made by a code sign-in has no password, but its email logs
+// it in: unlinking its only wallet leaves it a way in.
+func TestCodeAccountCanUnlinkItsWallet(t *testing.T) {
+	a := newTestApp(t)
+	acc, _ := a.otpLogin(t, uniqueEmail(t))
+	k := benchProfKeysT(t, 1)[0]
+	w := benchProfDo(a.router, http.MethodGet, "/v1/auth/wallet/challenge?address="+k.addr, "", nil)
+	var ch struct{ Message string }
+	decodeJSON(t, w, &ch)
+	sig, err := crypto.Sign(wallet.HashEIP191([]byte(ch.Message)).Bytes(), k.priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig[64] += 27
+	rec := a.do(t, http.MethodPost, "/v1/users/me/wallets", map[string]string{"message": ch.Message, "signature": "0x" + hex.EncodeToString(sig)}, bearer(acc.AuthToken)...)
+	wantStatus(t, rec, http.StatusOK)
+	rec = a.do(t, http.MethodDelete, "/v1/users/me/wallets/"+k.addr, nil, bearer(acc.AuthToken)...)
+	wantStatus(t, rec, http.StatusOK)
 }
