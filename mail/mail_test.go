@@ -437,3 +437,22 @@ func TestSMTPURLs(t *testing.T) {
 		t.Error("a bad From accepted")
 	}
 }
+
+// With mail off nothing is sent: PruneQueuedBefore removes old unsent mail.
+func TestPruneQueuedBeforeDeletesUnsentMail(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
+		f := newFixture(t, db)
+		old := f.enqueue(t, mail.KindLoginCode, "en", "i@example.com", "111222")
+		f.clock.Advance(23 * time.Hour)
+		fresh := f.enqueue(t, mail.KindLoginCode, "en", "j@example.com", "222333")
+		f.clock.Advance(time.Hour)
+		n, err := f.out.PruneQueuedBefore(context.Background(), 24*time.Hour)
+		if err != nil || n != 1 {
+			t.Fatalf("pruned %d, %v; want 1", n, err)
+		}
+		if _, err := f.out.Get(context.Background(), old); err == nil {
+			t.Error("the old unsent mail is still there")
+		}
+		f.row(t, fresh)
+	})
+}

@@ -221,6 +221,19 @@ func (o *Outbox) Prune(ctx context.Context, retention time.Duration) (int64, err
 	return res.RowsAffected, nil
 }
 
+// PruneQueuedBefore deletes every mail queued more than retention ago,
+// sent or not; it returns how many. For a service with mail off, whose
+// outbox is only read by developers (`walletauth mail list`): the rows,
+// codes included, must not pile up for ever.
+func (o *Outbox) PruneQueuedBefore(ctx context.Context, retention time.Duration) (int64, error) {
+	cut := storage.Now(o.now()).Add(-retention)
+	res := o.db.WithContext(ctx).Where("created_at <= ?", cut).Delete(&Row{})
+	if res.Error != nil {
+		return 0, fmt.Errorf("mail: prune: %w", res.Error)
+	}
+	return res.RowsAffected, nil
+}
+
 // truncate keeps a recorded SMTP error short, on one line.
 func truncate(s string) string {
 	s = strings.ReplaceAll(s, "\n", " ")

@@ -38,6 +38,7 @@ func (a *app) wireMail(ctx context.Context) (*walletmail.Outbox, *walletmail.Tem
 	out := newOutbox(cfg, a.db, a.now)
 	if cfg.SMTPURL == "" {
 		a.log.Warn("mail is off: WALLETAUTH_SMTP_URL is not set, so nothing is sent; mails stay in the outbox (`walletauth mail list` shows them)")
+		go a.pruneUnsentMail(ctx, out, time.Hour)
 		return out, tmpl, func() {}, nil
 	}
 	tr, err := walletmail.NewSMTP(walletmail.SMTPConfig{URL: cfg.SMTPURL, From: cfg.MailFrom, Timeout: cfg.SMTPTimeout})
@@ -48,6 +49,26 @@ func (a *app) wireMail(ctx context.Context) (*walletmail.Outbox, *walletmail.Tem
 	go sender.Run(ctx)
 	a.log.Info("mail is on", "smtp", redactSMTP(cfg.SMTPURL), "from", cfg.MailFrom)
 	return out, tmpl, sender.Notify, nil
+}
+
+// pruneUnsentMail deletes, every period until ctx ends, the mails queued
+// more than WALLETAUTH_MAIL_RETENTION ago: with mail off nothing sends or
+// prunes them otherwise.
+func (a *app) pruneUnsentMail(ctx context.Context, out *walletmail.Outbox, period time.Duration) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		if n, err := out.PruneQueuedBefore(ctx, a.cfg.MailRetention); err != nil && ctx.Err() == nil {
+			a.log.Warn("mail: pruning the outbox", "error", err)
+		} else if n > 0 {
+			a.log.Info("mail: pruned the outbox", "deleted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // redactSMTP is the SMTP URL without its password, for the log.
