@@ -58,15 +58,15 @@ func (a *app) pruneUnsentMail(ctx context.Context, out *walletmail.Outbox, perio
 	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
-		if n, err := out.PruneQueuedBefore(ctx, a.cfg.MailRetention); err != nil && ctx.Err() == nil {
-			a.log.Warn("mail: pruning the outbox", "error", err)
-		} else if n > 0 {
-			a.log.Info("mail: pruned the outbox", "deleted", n)
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if n, err := out.PruneQueuedBefore(ctx, a.cfg.MailRetention); err != nil && ctx.Err() == nil {
+			a.log.Warn("mail: pruning the outbox", "error", err)
+		} else if n > 0 {
+			a.log.Info("mail: pruned the outbox", "deleted", n)
 		}
 	}
 }
