@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,8 +16,10 @@ import (
 
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/walletauth/walletauth/config"
 	walletmail "github.com/walletauth/walletauth/mail"
 	"github.com/walletauth/walletauth/mail/mailtest"
+	"github.com/walletauth/walletauth/passwords"
 	"github.com/walletauth/walletauth/users"
 	"github.com/walletauth/walletauth/wallet"
 )
@@ -495,4 +499,55 @@ func TestCodeAccountCanUnlinkItsWallet(t *testing.T) {
 	wantStatus(t, rec, http.StatusOK)
 	rec = a.do(t, http.MethodDelete, "/v1/users/me/wallets/"+k.addr, nil, bearer(acc.AuthToken)...)
 	wantStatus(t, rec, http.StatusOK)
+}
+
+// The log says at start whether mail is on, and never holds a code.
+func TestMailLogNamesTheModeAndNoCode(t *testing.T) {
+	srv := mailtest.Start(t)
+	for _, mode := range []string{"off", "on"} {
+		t.Run(mode, func(t *testing.T) {
+			env := map[string]string{
+				"WALLETAUTH_DATABASE_URL":    sqliteURL(t),
+				"WALLETAUTH_SECRET_KEY_FILE": t.TempDir() + "/k",
+				"WALLETAUTH_LOG_LEVEL":       "debug",
+			}
+			if mode == "on" {
+				env["WALLETAUTH_SMTP_URL"] = srv.URL()
+				env["WALLETAUTH_MAIL_FROM"] = "walletauth <no-reply@example.com>"
+			}
+			cfg, err := config.Load(mapEnv(env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logBuf lockedBuffer
+			params := passwords.TestParams()
+			clock := newTestClock()
+			ap, err := newApp(context.Background(), cfg, slog.New(slog.NewJSONHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug})),
+				appOptions{now: clock.Now, passwordParams: &params})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = ap.close() })
+			a := &testApp{app: ap, clock: clock, clientIP: randomTestIP(t)}
+			if !strings.Contains(logBuf.String(), `"mail is `+mode) {
+				t.Errorf("the start log does not say mail is %s:\n%s", mode, logBuf.String())
+			}
+			email := uniqueEmail(t)
+			a.signup(t, email)
+			verify := a.lastCode(t, email)
+			a.otpLogin(t, email)
+			wantStatus(t, a.do(t, http.MethodPost, "/v1/auth/password/forgot", map[string]string{"email": email}), http.StatusAccepted)
+			reset := a.lastCode(t, email)
+			wantStatus(t, a.do(t, http.MethodPost, "/v1/auth/password/reset", map[string]string{"email": email, "code": reset, "password": "a-new-Password-77"}), http.StatusOK)
+			if mode == "on" {
+				srv.Wait(3, 10*time.Second)
+				time.Sleep(100 * time.Millisecond) // the sender's log lines after the last delivery
+			}
+			for _, code := range []string{verify, reset} {
+				if regexp.MustCompile(`(^|\D)` + code + `(\D|$)`).MatchString(logBuf.String()) {
+					t.Errorf("the log holds the code %s:\n%s", code, logBuf.String())
+				}
+			}
+		})
+	}
 }
