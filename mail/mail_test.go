@@ -456,3 +456,46 @@ func TestPruneQueuedBeforeDeletesUnsentMail(t *testing.T) {
 		f.row(t, fresh)
 	})
 }
+
+// STARTTLS is used when the server offers it; smtps:// is TLS from the
+// first byte; the server's certificate is verified.
+func TestTLS(t *testing.T) {
+	serverTLS, clientTLS := mailtest.SelfSigned(t)
+	for _, implicit := range []bool{false, true} {
+		t.Run(map[bool]string{false: "starttls", true: "smtps"}[implicit], func(t *testing.T) {
+			db := storagetest.OpenSQLite(t)
+			srv := mailtest.StartWith(t, mailtest.Options{TLS: serverTLS, Implicit: implicit})
+			clock := kvtest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+			out := mail.NewOutbox(db, clock.Now, time.Hour, "example.com")
+			tmpl, err := mail.LoadTemplates("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := &fixture{db: db, clock: clock, out: out, smtp: srv, tmpl: tmpl}
+
+			// A client that does not trust the certificate does not send.
+			untrusting, err := mail.NewSMTP(mail.SMTPConfig{URL: srv.URL(), From: from, Timeout: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.sender = mail.NewSender(out, untrusting, nil, mail.SenderOptions{MinBackoff: time.Minute})
+			id := f.enqueue(t, mail.KindLoginCode, "en", "tls@example.com", "654321")
+			f.runOnce(t)
+			if r := f.row(t, id); r.Status != mail.StatusPending || len(srv.Messages()) != 0 {
+				t.Fatalf("sent to a server whose certificate is not trusted: %+v", r)
+			}
+
+			tr, err := mail.NewSMTP(mail.SMTPConfig{URL: srv.URL(), From: from, Timeout: 5 * time.Second, TLSConfig: clientTLS})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.sender = mail.NewSender(out, tr, nil, mail.SenderOptions{MinBackoff: time.Minute})
+			clock.Advance(time.Minute)
+			f.runOnce(t)
+			got := srv.Wait(1, 5*time.Second)
+			if !got[0].TLS {
+				t.Error("the mail did not come over TLS")
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package mail
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/textproto"
@@ -22,6 +23,10 @@ type SMTPConfig struct {
 	From string
 	// Timeout bounds connecting and each SMTP command (default 10s).
 	Timeout time.Duration
+	// TLSConfig, when set, is used for STARTTLS and implicit TLS (e.g.
+	// trusted roots); by default the system roots verify the server's
+	// certificate for the URL's host.
+	TLSConfig *tls.Config
 }
 
 // SMTP is a Transport over an SMTP server, through github.com/wneessen/go-mail.
@@ -82,6 +87,13 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 		port, _ = strconv.Atoi(p) // checked by ParseSMTPURL
 	}
 	opts = append(opts, gomail.WithPort(port))
+	if cfg.TLSConfig != nil {
+		tc := cfg.TLSConfig.Clone()
+		if tc.ServerName == "" {
+			tc.ServerName = u.Hostname()
+		}
+		opts = append(opts, gomail.WithTLSConfig(tc))
+	}
 	if u.User != nil && u.User.Username() != "" {
 		pass, _ := u.User.Password()
 		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),

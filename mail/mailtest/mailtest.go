@@ -7,10 +7,17 @@ package mailtest
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
@@ -30,12 +37,23 @@ type Received struct {
 	From string
 	To   []string
 	Data []byte // the message as sent (RFC 5322)
+	TLS  bool   // it came over TLS (STARTTLS or implicit)
+}
+
+// Options configure StartWith.
+type Options struct {
+	// TLS, when set, is the server's TLS configuration: STARTTLS is
+	// offered, or with Implicit every connection is TLS from the start
+	// (smtps).
+	TLS      *tls.Config
+	Implicit bool
 }
 
 // Server is an SMTP server for tests.
 type Server struct {
 	tb   testing.TB
 	addr string
+	opt  Options
 
 	mu       sync.Mutex
 	srv      *smtp.Server
@@ -50,7 +68,13 @@ type Server struct {
 // the test.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	s := &Server{tb: tb, addr: "127.0.0.1:0", arrived: make(chan struct{}, 1000)}
+	return StartWith(tb, Options{})
+}
+
+// StartWith is Start with TLS options.
+func StartWith(tb testing.TB, opt Options) *Server {
+	tb.Helper()
+	s := &Server{tb: tb, addr: "127.0.0.1:0", arrived: make(chan struct{}, 1000), opt: opt}
 	s.Up()
 	tb.Cleanup(s.Down)
 	return s
@@ -59,8 +83,13 @@ func Start(tb testing.TB) *Server {
 // Addr is host:port.
 func (s *Server) Addr() string { return s.addr }
 
-// URL is the smtp:// URL of the server.
-func (s *Server) URL() string { return "smtp://" + s.addr }
+// URL is the smtp:// URL of the server (smtps:// with implicit TLS).
+func (s *Server) URL() string {
+	if s.opt.Implicit {
+		return "smtps://" + s.addr
+	}
+	return "smtp://" + s.addr
+}
 
 // Up (re)starts the server on its port.
 func (s *Server) Up() {
@@ -84,7 +113,13 @@ func (s *Server) Up() {
 		s.tb.Fatalf("mailtest: listen: %v", err)
 	}
 	s.addr = ln.Addr().String()
+	if s.opt.TLS != nil && s.opt.Implicit {
+		ln = tls.NewListener(ln, s.opt.TLS)
+	}
 	srv := smtp.NewServer(backend{s})
+	if s.opt.TLS != nil && !s.opt.Implicit {
+		srv.TLSConfig = s.opt.TLS // STARTTLS offered
+	}
 	srv.Domain = "localhost"
 	srv.ReadTimeout = 10 * time.Second
 	srv.WriteTimeout = 10 * time.Second
@@ -139,15 +174,16 @@ func (s *Server) Wait(n int, d time.Duration) []Received {
 
 type backend struct{ s *Server }
 
-func (b backend) NewSession(*smtp.Conn) (smtp.Session, error) {
+func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	b.s.mu.Lock()
 	b.s.sessions++
 	b.s.mu.Unlock()
-	return &session{s: b.s}, nil
+	return &session{s: b.s, conn: c}, nil
 }
 
 type session struct {
 	s    *Server
+	conn *smtp.Conn
 	from string
 	to   []string
 }
@@ -176,7 +212,11 @@ func (x *session) Data(r io.Reader) error {
 		enh := smtp.EnhancedCode{code / 100, 0, 0}
 		return &smtp.SMTPError{Code: code, EnhancedCode: enh, Message: fmt.Sprintf("mailtest refuses with %d", code)}
 	}
-	x.s.got = append(x.s.got, Received{From: x.from, To: append([]string(nil), x.to...), Data: b})
+	_, isTLS := x.conn.TLSConnectionState()
+	if !isTLS {
+		_, isTLS = x.conn.Conn().(*tls.Conn)
+	}
+	x.s.got = append(x.s.got, Received{From: x.from, To: append([]string(nil), x.to...), Data: b, TLS: isTLS})
 	select {
 	case x.s.arrived <- struct{}{}:
 	default:
@@ -263,3 +303,37 @@ func Code(s string) string { return sixDigits.FindString(s) }
 
 func newQP(r io.Reader) io.Reader  { return quotedprintable.NewReader(r) }
 func newB64(r io.Reader) io.Reader { return base64.NewDecoder(base64.StdEncoding, r) }
+
+// SelfSigned makes a certificate for 127.0.0.1 and returns the server's TLS
+// configuration and a client one that trusts it (and only it).
+func SelfSigned(tb testing.TB) (server, client *tls.Config) {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "mailtest"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
+	client = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return server, client
+}
