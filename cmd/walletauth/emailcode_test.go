@@ -551,3 +551,47 @@ func TestMailLogNamesTheModeAndNoCode(t *testing.T) {
 		})
 	}
 }
+
+// The SMTP server is down and the instance restarts: the queued mail is
+// delivered by the next instance once the server is up, once.
+func TestQueuedMailSurvivesARestart(t *testing.T) {
+	srv := mailtest.Start(t)
+	srv.Down()
+	clock := newTestClock()
+	env := []string{"DATABASE_URL", sqliteURL(t), "SMTP_URL", srv.URL(), "MAIL_FROM", "walletauth <no-reply@example.com>",
+		"SECRET_KEY_FILE", t.TempDir() + "/k"}
+	a := newTestApp(t, withEnv(env...), withClock(clock))
+	email := uniqueEmail(t)
+	wantStatus(t, a.do(t, http.MethodPost, "/v1/auth/email/otp", map[string]string{"email": email}), http.StatusAccepted)
+	// Wait for the failed attempt to be recorded, then stop the instance.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rows, err := newOutbox(a.cfg, a.db, a.now).List(context.Background(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) == 1 && rows[0].Attempts == 1 && rows[0].LockedUntil == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox: %+v", rows)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := a.close(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Up()
+	clock.Advance(time.Minute) // past the backoff
+	newTestApp(t, withEnv(env...), withClock(clock))
+	got := srv.Wait(1, 10*time.Second)
+	if mailtest.Code(mailtest.Parse(t, got[0].Data).Parts["text/plain"]) == "" {
+		t.Error("the delivered mail states no code")
+	}
+	// (Without Redis the code itself lived in the first instance's memory:
+	// with one instance and no Redis a restart ends the codes in flight.)
+	time.Sleep(100 * time.Millisecond)
+	if n := len(srv.Messages()); n != 1 {
+		t.Errorf("%d deliveries, want 1", n)
+	}
+}
