@@ -37,6 +37,8 @@ const (
 // Mailer queues mail in the caller's transaction (mail.Outbox).
 type Mailer interface {
 	Enqueue(ctx context.Context, tx *gorm.DB, m mail.Message) (string, error)
+	// Discard deletes in tx a mail enqueued in tx.
+	Discard(ctx context.Context, tx *gorm.DB, id string) error
 }
 
 // Renderer renders a mail (mail.Templates).
@@ -332,13 +334,25 @@ func (ec *EmailCodes) forgot(c *gin.Context) error {
 			return err
 		}
 	} else {
-		// The same store and rendering work as a real reset request. The
-		// code cannot reset anything: no account has this address.
+		// The same store, rendering and database work as a real reset
+		// request, so the time does not tell either; nothing is mailed,
+		// and the code cannot reset anything: no account has the address.
 		code, _, err := ec.codes.Issue(ctx, emailcode.Reset, key, email)
 		if err != nil {
 			return err
 		}
-		if _, err := ec.render.Render(mail.KindPasswordReset, "", mail.Data{Code: code, Email: email}); err != nil {
+		m, err := ec.render.Render(mail.KindPasswordReset, "", mail.Data{Code: code, Email: email, Minutes: int(ec.codes.TTL() / time.Minute)})
+		if err != nil {
+			return err
+		}
+		err = ec.email.users.DB().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			id, err := ec.mailer.Enqueue(ctx, tx, m)
+			if err != nil {
+				return err
+			}
+			return ec.mailer.Discard(ctx, tx, id)
+		})
+		if err != nil {
 			return err
 		}
 	}

@@ -118,6 +118,16 @@ func (o *Outbox) Enqueue(ctx context.Context, tx *gorm.DB, m Message) (string, e
 	return r.ID, nil
 }
 
+// Discard deletes, inside tx, a mail Enqueue wrote in the same
+// transaction: the database work of queuing a mail, with nothing left
+// behind (an answer that must not tell whether a mail was queued).
+func (o *Outbox) Discard(ctx context.Context, tx *gorm.DB, id string) error {
+	if err := tx.WithContext(ctx).Where("id = ?", id).Delete(&Row{}).Error; err != nil {
+		return fmt.Errorf("mail: discard: %w", err)
+	}
+	return nil
+}
+
 // List returns the newest mails first, at most limit (all when 0).
 func (o *Outbox) List(ctx context.Context, limit int) ([]Row, error) {
 	q := o.db.WithContext(ctx).Order("created_at DESC, id DESC")

@@ -70,3 +70,26 @@ func (a *testApp) otpLoginB(b *testing.B, email string) {
 		b.Fatal(rec.Code, rec.Body)
 	}
 }
+
+// BenchmarkPasswordForgot compares POST /v1/auth/password/forgot for an
+// address with an account and one without: the answers must take about
+// the same time (no enumeration by timing).
+func BenchmarkPasswordForgot(b *testing.B) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		for _, known := range []bool{true, false} {
+			b.Run(backend+"/"+map[bool]string{true: "known", false: "unknown"}[known], func(b *testing.B) {
+				a := benchCodeApp(b)
+				email := "forgot@example.com"
+				if known {
+					a.otpLoginB(b, email)
+				}
+				for b.Loop() {
+					rec := a.do(b, http.MethodPost, "/v1/auth/password/forgot", map[string]string{"email": email})
+					if rec.Code != http.StatusAccepted {
+						b.Fatal(rec.Code, rec.Body)
+					}
+				}
+			})
+		}
+	}
+}
