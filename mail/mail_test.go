@@ -499,3 +499,37 @@ func TestTLS(t *testing.T) {
 		})
 	}
 }
+
+// The URL's credentials log in (AUTH PLAIN over STARTTLS); wrong ones are
+// retried, not given up: the settings, not the mail, are at fault.
+func TestSMTPAuth(t *testing.T) {
+	serverTLS, clientTLS := mailtest.SelfSigned(t)
+	db := storagetest.OpenSQLite(t)
+	srv := mailtest.StartWith(t, mailtest.Options{TLS: serverTLS, Users: map[string]string{"walletauth": "s3cret/pass"}})
+	clock := kvtest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	out := mail.NewOutbox(db, clock.Now, time.Hour, "example.com")
+	tmpl, err := mail.LoadTemplates("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{db: db, clock: clock, out: out, smtp: srv, tmpl: tmpl}
+	sender := func(userinfo string) *mail.Sender {
+		tr, err := mail.NewSMTP(mail.SMTPConfig{URL: "smtp://" + userinfo + "@" + srv.Addr(), From: from, Timeout: 5 * time.Second, TLSConfig: clientTLS})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mail.NewSender(out, tr, nil, mail.SenderOptions{MinBackoff: time.Minute})
+	}
+	id := f.enqueue(t, mail.KindLoginCode, "en", "auth@example.com", "555111")
+	f.sender = sender("walletauth:wrong")
+	f.runOnce(t)
+	if r := f.row(t, id); r.Status != mail.StatusPending || r.LastError == nil || !strings.Contains(*r.LastError, "535") {
+		t.Fatalf("after a refused login: %+v", r)
+	}
+	f.sender = sender("walletauth:s3cret%2Fpass")
+	clock.Advance(time.Minute)
+	f.runOnce(t)
+	if got := srv.Wait(1, 5*time.Second); !got[0].TLS {
+		t.Error("not over TLS")
+	}
+}

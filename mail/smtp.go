@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net/textproto"
 	"net/url"
 	"strconv"
 	"time"
@@ -151,16 +150,15 @@ func (s *SMTP) Send(ctx context.Context, r Row) error {
 	return fmt.Errorf("mail: send: %w", err)
 }
 
-// permanent reports whether err is an SMTP 5xx reply.
+// permanent reports whether err is a 5xx refusal of this mail (at MAIL,
+// RCPT or DATA). A 5xx before any mail (greeting, EHLO, AUTH: a wrong
+// password, say) is about the server or the settings, not the mail: it is
+// retried, so mail queued while an operator fixes the settings still goes.
 func permanent(err error) bool {
 	var se *gomail.SendError
 	if errors.As(err, &se) {
-		if code := se.ErrorCode(); code >= 500 && code < 600 {
-			return true
-		}
-		return false
+		code := se.ErrorCode()
+		return code >= 500 && code < 600
 	}
-	// A refusal before any mail (greeting, EHLO, AUTH): a textproto reply.
-	var te *textproto.Error
-	return errors.As(err, &te) && te.Code >= 500 && te.Code < 600
+	return false
 }

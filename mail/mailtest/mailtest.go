@@ -29,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
@@ -47,6 +48,9 @@ type Options struct {
 	// (smtps).
 	TLS      *tls.Config
 	Implicit bool
+	// Users, when set, are the accounts (username → password) of AUTH
+	// PLAIN, which is then required before MAIL.
+	Users map[string]string
 }
 
 // Server is an SMTP server for tests.
@@ -178,19 +182,45 @@ func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	b.s.mu.Lock()
 	b.s.sessions++
 	b.s.mu.Unlock()
-	return &session{s: b.s, conn: c}, nil
+	x := &session{s: b.s, conn: c, authed: b.s.opt.Users == nil}
+	if b.s.opt.Users != nil {
+		return authSession{x}, nil
+	}
+	return x, nil
+}
+
+// authSession is a session that offers AUTH PLAIN.
+type authSession struct{ *session }
+
+func (a authSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+
+func (a authSession) Auth(mech string) (sasl.Server, error) {
+	if mech != sasl.Plain {
+		return nil, smtp.ErrAuthUnknownMechanism
+	}
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		if want, ok := a.s.opt.Users[user]; !ok || want != pass {
+			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "bad credentials"}
+		}
+		a.authed = true
+		return nil
+	}), nil
 }
 
 type session struct {
-	s    *Server
-	conn *smtp.Conn
-	from string
-	to   []string
+	s      *Server
+	conn   *smtp.Conn
+	authed bool
+	from   string
+	to     []string
 }
 
 func (x *session) Reset()        { x.from, x.to = "", nil }
 func (x *session) Logout() error { return nil }
 func (x *session) Mail(from string, _ *smtp.MailOptions) error {
+	if !x.authed {
+		return smtp.ErrAuthRequired
+	}
 	x.from = from
 	return nil
 }
