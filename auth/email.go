@@ -52,6 +52,7 @@ type Email struct {
 	// so a burst of logins must queue rather than exhaust memory.
 	hashing chan struct{}
 	observe LoginObserver
+	verify  *EmailCodes // set by NewEmailCodes: signup and addEmail mail a verification code
 }
 
 // Observe sets the observer told every login attempt's outcome (metrics).
@@ -188,13 +189,21 @@ func (e *Email) signup(c *gin.Context) error {
 		Language: req.Language, ReferralCode: req.ReferralCode,
 	}, func(tx *gorm.DB, u *users.User) error {
 		var err error
-		tok, _, err = issue.Issue(ctx, tx, u.ID)
-		return err
+		if tok, _, err = issue.Issue(ctx, tx, u.ID); err != nil {
+			return err
+		}
+		if e.verify != nil {
+			return e.verify.verificationMail(ctx, tx, u, email)
+		}
+		return nil
 	})
 	if err != nil {
 		return err
 	}
 	issue.Committed()
+	if e.verify != nil {
+		e.verify.mailed()
+	}
 	return e.sessions.WriteLogin(c, http.StatusCreated, MethodEmail, tok, u, true)
 }
 
@@ -292,9 +301,18 @@ func (e *Email) addEmail(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	u, err := e.users.SetEmail(c.Request.Context(), id, email, h)
+	var mailVerification users.Attach
+	if e.verify != nil {
+		mailVerification = func(tx *gorm.DB, u *users.User) error {
+			return e.verify.verificationMail(c.Request.Context(), tx, u, email)
+		}
+	}
+	u, err := e.users.SetEmail(c.Request.Context(), id, email, h, mailVerification)
 	if err != nil {
 		return err
+	}
+	if e.verify != nil {
+		e.verify.mailed()
 	}
 	c.JSON(http.StatusOK, u.View())
 	return nil

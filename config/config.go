@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"path/filepath"
@@ -70,6 +71,17 @@ type Config struct {
 	PartnerRate         Rate
 	SignupPerIP         Rate
 	LoginCodeFailPerIP  Rate
+
+	// Mail (see the mail package).
+	SMTPURL             string // empty: mail is off, the outbox is only read by `walletauth mail list`
+	MailFrom            string
+	SMTPTimeout         time.Duration
+	MailTemplates       string
+	MailGiveUpAfter     time.Duration
+	MailRetention       time.Duration
+	EmailCodeTTL        time.Duration
+	EmailSendPerAddress Rate
+	EmailSendPerIP      Rate
 }
 
 // Setting documents one environment variable (the README's table is made
@@ -116,6 +128,15 @@ func Settings() []Setting {
 		{"SIGNUP_PER_IP", "30/15m", "email sign-up attempts per client IP per window (those past the format checks, refused ones included), then 429 until it ends; 0: no limit"},
 		{"PARTNER_RATE", "6000/1m", "partner API requests per partner per window"},
 		{"LOGIN_CODE_FAIL_PER_IP", "50/15m", "refused login-code exchanges (`POST /v1/auth/code`) per client IP per window, then 429 until it ends"},
+		{"SMTP_URL", "(empty: mail off)", "smtp://[user:pass@]host[:port] (STARTTLS when offered; port 587 by default) or smtps://… (implicit TLS; port 465); without it nothing is sent and `walletauth mail list` shows the outbox"},
+		{"MAIL_FROM", "(empty; required with SMTP_URL)", "From of every mail, e.g. `walletauth <no-reply@example.com>`"},
+		{"SMTP_TIMEOUT", "10s", "deadline of connecting to the SMTP server and of each SMTP command"},
+		{"MAIL_TEMPLATES", "(empty: built-in)", "folder of mail templates (<lang>/<kind>.txt and .html) replacing or adding to the built-in ones"},
+		{"MAIL_GIVE_UP_AFTER", "1h", "a mail not delivered this long after it was queued is given up (recorded as failed)"},
+		{"MAIL_RETENTION", "24h", "sent and given-up mails are deleted from the outbox after this"},
+		{"EMAIL_CODE_TTL", "10m", "lifetime of a mailed six-digit code"},
+		{"EMAIL_SEND_PER_ADDRESS", "5/1h", "mailed codes asked for per email address per window"},
+		{"EMAIL_SEND_PER_IP", "30/1h", "mailed codes asked for per client IP per window"},
 	}
 }
 
@@ -170,6 +191,15 @@ func Load(getenv func(string) string) (Config, error) {
 		SignupPerIP:         rate("SIGNUP_PER_IP", "30/15m"),
 		PartnerRate:         rate("PARTNER_RATE", "6000/1m"),
 		LoginCodeFailPerIP:  rate("LOGIN_CODE_FAIL_PER_IP", "50/15m"),
+		SMTPURL:             get("SMTP_URL", ""),
+		MailFrom:            get("MAIL_FROM", ""),
+		SMTPTimeout:         dur("SMTP_TIMEOUT", "10s"),
+		MailTemplates:       get("MAIL_TEMPLATES", ""),
+		MailGiveUpAfter:     dur("MAIL_GIVE_UP_AFTER", "1h"),
+		MailRetention:       dur("MAIL_RETENTION", "24h"),
+		EmailCodeTTL:        dur("EMAIL_CODE_TTL", "10m"),
+		EmailSendPerAddress: rate("EMAIL_SEND_PER_ADDRESS", "5/1h"),
+		EmailSendPerIP:      rate("EMAIL_SEND_PER_IP", "30/1h"),
 	}
 
 	// HTTP_ADDR first: SIWE_DOMAIN and SIWE_URI default to values made from
@@ -294,6 +324,7 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.LoginCodeTTL == 0 {
 		errs = append(errs, fmt.Errorf("%sLOGIN_CODE_TTL: must be positive", Prefix))
 	}
+	errs = append(errs, c.validateMail()...)
 	return c, errors.Join(errs...)
 }
 
@@ -324,6 +355,39 @@ func validateIssuer(s string) error {
 		return fmt.Errorf("want an absolute http(s) URL without query, fragment or trailing slash, e.g. https://app.example.com")
 	}
 	return nil
+}
+
+// validateMail checks the mail settings.
+func (c *Config) validateMail() []error {
+	var errs []error
+	if c.SMTPURL != "" {
+		u, err := url.Parse(c.SMTPURL)
+		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" || (u.Path != "" && u.Path != "/") {
+			errs = append(errs, fmt.Errorf("%sSMTP_URL: want smtp://[user:pass@]host[:port] or smtps://[user:pass@]host[:port]", Prefix))
+		} else if p := u.Port(); p != "" {
+			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+				errs = append(errs, fmt.Errorf("%sSMTP_URL: the port must be 1-65535", Prefix))
+			}
+		}
+		if c.MailFrom == "" {
+			errs = append(errs, fmt.Errorf("%sMAIL_FROM is required with SMTP_URL, e.g. \"walletauth <no-reply@example.com>\"", Prefix))
+		}
+	}
+	if c.MailFrom != "" {
+		if _, err := mail.ParseAddress(c.MailFrom); err != nil {
+			errs = append(errs, fmt.Errorf("%sMAIL_FROM=%q: want an address such as walletauth <no-reply@example.com>", Prefix, c.MailFrom))
+		}
+	}
+	if c.EmailCodeTTL == 0 {
+		errs = append(errs, fmt.Errorf("%sEMAIL_CODE_TTL: must be positive", Prefix))
+	}
+	if c.MailGiveUpAfter == 0 {
+		errs = append(errs, fmt.Errorf("%sMAIL_GIVE_UP_AFTER: must be positive", Prefix))
+	}
+	if c.MailRetention == 0 {
+		errs = append(errs, fmt.Errorf("%sMAIL_RETENTION: must be positive", Prefix))
+	}
+	return errs
 }
 
 // ParseRate reads "N/duration" (e.g. "10/15m"); "0" disables the limit.

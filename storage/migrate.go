@@ -144,6 +144,32 @@ func Migrations() []Migration {
 			)`,
 			`CREATE UNIQUE INDEX signing_keys_one_current_key ON signing_keys (is_current) WHERE is_current`,
 		}},
+		{ID: "0006_mail_outbox", Up: []string{
+			// The durable outbox of the mail package: a row is written in the
+			// transaction of the request that causes the mail, and a sender
+			// delivers it later. locked_until is a claim's lease (a sender
+			// that died mid-send releases the row when it passes); status is
+			// pending, sent or failed (given up, last_error says why).
+			`CREATE TABLE mail_outbox (
+				id TEXT PRIMARY KEY,
+				kind TEXT NOT NULL,
+				to_addr TEXT NOT NULL,
+				subject TEXT NOT NULL,
+				text_body TEXT NOT NULL,
+				html_body TEXT NOT NULL,
+				message_id TEXT NOT NULL,
+				status TEXT NOT NULL,
+				attempts BIGINT NOT NULL DEFAULT 0,
+				next_attempt_at {{time}} NOT NULL,
+				locked_until {{time}},
+				give_up_at {{time}} NOT NULL,
+				last_error TEXT,
+				created_at {{time}} NOT NULL,
+				done_at {{time}}
+			)`,
+			`CREATE INDEX mail_outbox_due_idx ON mail_outbox (status, next_attempt_at)`,
+			`CREATE INDEX mail_outbox_done_idx ON mail_outbox (done_at)`,
+		}},
 	}
 }
 

@@ -455,14 +455,15 @@ func (s *Store) Update(ctx context.Context, id string, p Patch) (*User, error) {
 	return s.Get(ctx, id)
 }
 
-// SetEmail adds email login to an account; email is taken when another
-// account's has the same EmailKey. Errors: ErrEmailAlreadySet,
-// ErrEmailTaken, ErrNotFound.
-func (s *Store) SetEmail(ctx context.Context, id, email, passwordHash string) (*User, error) {
+// SetEmail adds email login to an account: ErrEmailAlreadySet,
+// ErrEmailTaken, ErrNotFound. Each non-nil attach runs in the same
+// transaction after the change (to queue the verification mail).
+// An email is taken when another account's has the same EmailKey.
+func (s *Store) SetEmail(ctx context.Context, id, email, passwordHash string, attach ...Attach) (*User, error) {
 	shown, key := normalizeEmail(email)
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var u User
-		if err := tx.Select("id", "email").Where("id = ?", id).Take(&u).Error; err != nil {
+		if err := tx.Select("id", "email", "language").Where("id = ?", id).Take(&u).Error; err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {
 				return ErrNotFound
 			}
@@ -471,8 +472,18 @@ func (s *Store) SetEmail(ctx context.Context, id, email, passwordHash string) (*
 		if u.Email != nil {
 			return ErrEmailAlreadySet
 		}
-		return tx.Model(&User{}).Where("id = ? AND email IS NULL", id).
-			Updates(map[string]any{"email": shown, "email_key": key, "password_hash": passwordHash, "updated_at": s.Now()}).Error
+		if err := tx.Model(&User{}).Where("id = ? AND email IS NULL", id).
+			Updates(map[string]any{"email": shown, "email_key": key, "password_hash": passwordHash, "updated_at": s.Now()}).Error; err != nil {
+			return err
+		}
+		for _, a := range attach {
+			if a != nil {
+				if err := a(tx, &u); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	})
 	if name, ok := storage.UniqueViolation(err); ok && strings.Contains(name, "email") {
 		return nil, ErrEmailTaken
@@ -541,12 +552,12 @@ func DeleteTx(tx *gorm.DB, id string, now time.Time) ([]string, error) {
 	return changed, nil
 }
 
-// LoginMethods counts the ways user id can log in: its wallets, its
-// password, its partner identities. It first locks the user (LockUserTx)
-// until tx ends, so that a caller removing a login method (an unlink, a
-// partner removing its identity) counts what every concurrent removal has
-// left, and two of them cannot together leave none. A user that does not
-// exist has none.
+// LoginMethods counts the ways user id can log in: its wallets, its email
+// (with a password, or a mailed code: any email will do for that), its
+// partner identities. It first locks the user (LockUserTx) until tx ends,
+// so that a caller removing a login method (an unlink, a partner removing
+// its identity) counts what every concurrent removal has left, and two of
+// them cannot together leave none. A user that does not exist has none.
 func LoginMethods(tx *gorm.DB, id string) (int64, error) {
 	if err := LockUserTx(tx, id); err != nil {
 		if errors.Is(err, ErrNotFound) {
@@ -557,7 +568,7 @@ func LoginMethods(tx *gorm.DB, id string) (int64, error) {
 	var n struct{ W, P, I int64 }
 	err := tx.Raw(`SELECT
 		(SELECT COUNT(*) FROM wallets WHERE user_id = ?) AS w,
-		(SELECT COUNT(*) FROM users WHERE id = ? AND password_hash IS NOT NULL) AS p,
+		(SELECT COUNT(*) FROM users WHERE id = ? AND (password_hash IS NOT NULL OR email IS NOT NULL)) AS p,
 		(SELECT COUNT(*) FROM partner_identities WHERE user_id = ?) AS i`, id, id, id).Scan(&n).Error
 	if err != nil {
 		return 0, fmt.Errorf("users: count login methods: %w", err)

@@ -19,6 +19,7 @@ import (
 	"github.com/walletauth/walletauth/auth"
 	"github.com/walletauth/walletauth/cache"
 	"github.com/walletauth/walletauth/config"
+	"github.com/walletauth/walletauth/emailcode"
 	"github.com/walletauth/walletauth/kv"
 	"github.com/walletauth/walletauth/metrics"
 	"github.com/walletauth/walletauth/partners"
@@ -222,6 +223,12 @@ func (a *app) wire(opt appOptions) error {
 	if opt.hasher != nil {
 		email.SetHasher(opt.hasher)
 	}
+	outbox, templates, notifyMail, err := a.wireMail(bg)
+	if err != nil {
+		return err
+	}
+	emailCodes := auth.NewEmailCodes(email, emailcode.New(a.kv, a.now, cfg.EmailCodeTTL), outbox, templates, notifyMail,
+		auth.CodeLimits{PerAddress: auth.Rate(cfg.EmailSendPerAddress), PerIP: auth.Rate(cfg.EmailSendPerIP)})
 
 	keys, err := loadKeyring(cfg)
 	if err != nil {
@@ -276,6 +283,7 @@ func (a *app) wire(opt appOptions) error {
 	v1 := r.Group("/v1", api.NoStore())
 	partnerAPI.Routes(v1)
 	email.Routes(v1.Group("/auth/email"))
+	emailCodes.Routes(v1.Group("/auth"))
 	authed := v1.Group("", a.sessions.RequireUser())
 	a.sessions.SessionRoutes(authed.Group("/auth"))
 	a.sessions.TokenRoutes(v1.Group("/auth"))
@@ -283,6 +291,7 @@ func (a *app) wire(opt appOptions) error {
 	a.sessions.MeRoutes(me)
 	users.NewHandlers(a.users).Routes(me)
 	email.MeRoutes(me)
+	emailCodes.MeRoutes(me)
 	referrals.NewHandlers(referrals.NewService(a.db, a.users, a.now)).Routes(me)
 	var contracts *wallet.ContractVerifier
 	if len(cfg.RPCURLs) > 0 {

@@ -59,6 +59,7 @@ commands:
   migrate   apply schema migrations and exit; says which it applied
   partner   manage partners: create, list, rotate-secret, disable, enable
   keys      manage the access-token signing keys: list, rotate
+  mail      list the mail outbox (how a developer reads codes without SMTP)
   version   print the version and commit
   help      print this help, or a command's (walletauth help serve)
 
@@ -88,6 +89,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "keys":
 		warnUnknown(stderr, unknown)
 		return ignoreHelp(keysCmd(ctx, args[1:], getenv, stdout, stderr))
+	case "mail":
+		warnUnknown(stderr, unknown)
+		return ignoreHelp(mailCmd(ctx, args[1:], getenv, stdout, stderr))
 	case "version", "--version":
 		return ignoreHelp(versionCmd(args[1:], stdout, stderr))
 	case "help", "-h", "-help", "--help":
