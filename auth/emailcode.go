@@ -490,7 +490,7 @@ func (ec *EmailCodes) confirmVerification(c *gin.Context) error {
 	}
 	us := ec.email.users
 	res := us.DB().WithContext(ctx).Model(&users.User{}).Where("id = ?", id).
-		Updates(map[string]any{"email": email, "email_verified": true, "updated_at": us.Now()})
+		Updates(map[string]any{"email": email, "email_key": users.EmailKey(email), "email_verified": true, "updated_at": us.Now()})
 	if res.Error != nil {
 		if name, ok := storage.UniqueViolation(res.Error); ok && strings.Contains(name, "email") {
 			return users.ErrEmailTaken
