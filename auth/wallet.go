@@ -203,7 +203,7 @@ func (w *Wallet) challenge(c *gin.Context) error {
 	if chain != "" {
 		id, err := strconv.ParseUint(chain, 10, 64)
 		if err != nil || !allowedChain(w.cfg.ChainIDs, id) {
-			return ErrChallengeChain.WithMessage("chain ID %q is not allowed here (allowed: %v)", truncate(chain, 32), w.cfg.ChainIDs)
+			return ErrChallengeChain.WithMessage("chain ID %q is not allowed here (allowed: %s)", truncate(chain, 32), chainList(w.cfg.ChainIDs))
 		}
 		chainID = id
 	}
@@ -788,6 +788,15 @@ func allowedChain(ids []uint64, id uint64) bool {
 		}
 	}
 	return false
+}
+
+// chainList writes chain IDs for a person: "1, 5".
+func chainList(ids []uint64) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.FormatUint(id, 10)
+	}
+	return strings.Join(s, ", ")
 }
 
 func truncate(s string, n int) string {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/walletauth/walletauth/auth"
 	"github.com/walletauth/walletauth/wallet"
 )
 
@@ -95,5 +96,22 @@ func TestWalletLoginErrorMessagesForPeople(t *testing.T) {
 				t.Errorf("message %q writes a time with fractional seconds", msg)
 			}
 		})
+	}
+}
+
+// TestChallengeChainMessageForPeople: a challenge for a chain that is not
+// allowed names the allowed chains as a list a person reads ("1, 5"), not
+// as Go prints a slice ("[1 5]").
+func TestChallengeChainMessageForPeople(t *testing.T) {
+	e := newEnv(t, withWallet(func(c *auth.WalletConfig) { c.ChainIDs = []uint64{1, 5} }))
+	s := newSigner(t)
+	rec := e.do(t, http.MethodGet, "/v1/auth/wallet/challenge?address="+s.addr.Hex()+"&chain_id=7", nil, "")
+	wantError(t, rec, http.StatusBadRequest, "chain_not_allowed")
+	var b errorBody
+	if err := json.Unmarshal(rec.Body.Bytes(), &b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.Error.Message, "1, 5") || strings.Contains(b.Error.Message, "[") {
+		t.Errorf("message %q: want the allowed chains written as 1, 5", b.Error.Message)
 	}
 }
