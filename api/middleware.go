@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -101,7 +102,9 @@ func AccessLog(log *slog.Logger) gin.HandlerFunc {
 	}
 }
 
-// Recover turns a panic into 500 internal in the contract's shape.
+// Recover turns a panic into 500 internal in the contract's shape. It
+// belongs inside AccessLog and the metrics (after them in the chain), so
+// that the request is logged, with the panic as its error, and counted.
 func Recover(log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		defer func() {
@@ -110,9 +113,11 @@ func Recover(log *slog.Logger) gin.HandlerFunc {
 					panic(r)
 				}
 				log.ErrorContext(c.Request.Context(), "panic", "request_id", GetRequestID(c), "panic", r)
+				cause := fmt.Errorf("panic: %v", r) // the access log line's error
 				if !c.Writer.Written() {
-					c.AbortWithStatusJSON(http.StatusInternalServerError, Body(ErrInternal))
+					Abort(c, ErrInternal.Wrap(cause))
 				} else {
+					_ = c.Error(cause)
 					c.Abort()
 				}
 			}

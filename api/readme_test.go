@@ -214,3 +214,41 @@ func readmeErrors(t *testing.T, path string) map[statusCode]bool {
 	}
 	return out
 }
+
+// The project carries its own documentation: no Markdown file of it links
+// to, or names, the steering folder ../shared/ (which users of the project
+// do not have).
+func TestDocsDoNotLinkShared(t *testing.T) {
+	n := 0
+	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name := d.Name(); path != ".." && (strings.HasPrefix(name, ".") || name == "node_modules" || name == "vendor") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".md") {
+			return nil
+		}
+		n++
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "shared/API.md") || strings.Contains(line, "../shared") {
+				t.Errorf("%s:%d refers to the steering folder: %s", path, i+1, strings.TrimSpace(line))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 2 {
+		t.Fatalf("found only %d Markdown files: the walk is broken", n)
+	}
+}

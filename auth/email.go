@@ -297,6 +297,16 @@ func (e *Email) addEmail(c *gin.Context) error {
 	if err := e.checkPassword(req.Password); err != nil {
 		return err
 	}
+	// The cheap refusals before argon2id, as for sign-up; SetEmail still
+	// decides (an email taken meanwhile is refused there).
+	if u, err := e.users.Get(c.Request.Context(), id); err != nil {
+		return err
+	} else if u.Email != nil {
+		return users.ErrEmailAlreadySet
+	}
+	if err := e.users.CheckAvailable(c.Request.Context(), email, "", ""); err != nil {
+		return err
+	}
 	h, err := e.hash(c.Request.Context(), req.Password)
 	if err != nil {
 		return err

@@ -203,7 +203,7 @@ func (w *Wallet) challenge(c *gin.Context) error {
 	if chain != "" {
 		id, err := strconv.ParseUint(chain, 10, 64)
 		if err != nil || !allowedChain(w.cfg.ChainIDs, id) {
-			return ErrChallengeChain.WithMessage("chain ID %q is not allowed here (allowed: %v)", truncate(chain, 32), w.cfg.ChainIDs)
+			return ErrChallengeChain.WithMessage("chain ID %q is not allowed here (allowed: %s)", truncate(chain, 32), chainList(w.cfg.ChainIDs))
 		}
 		chainID = id
 	}
@@ -368,7 +368,7 @@ func (w *Wallet) checkLogin(ctx context.Context, req LoginRequest, ip string, su
 	if text != "" {
 		if msg = req.parsed; msg == nil {
 			if msg, err = wallet.ParseMessage(text); err != nil {
-				return nil, ErrInvalidMessage.WithMessage("%s", err.Error()).Wrap(err)
+				return nil, ErrInvalidMessage.WithMessage("not an EIP-4361 message: %s", detail(err)).Wrap(err)
 			}
 		}
 	}
@@ -377,7 +377,7 @@ func (w *Wallet) checkLogin(ctx context.Context, req LoginRequest, ip string, su
 	}
 	sig, err := wallet.ParseSignature(req.Signature)
 	if err != nil {
-		return nil, ErrInvalidSignature.WithMessage("%s", err.Error())
+		return nil, ErrInvalidSignature.WithMessage("malformed signature: %s", detail(err))
 	}
 	if msg == nil { // the {address, signature} form: one of the address's recent challenges
 		addr, err := wallet.ParseAddress(strings.TrimSpace(req.Address))
@@ -569,15 +569,34 @@ func checkError(err error) error {
 	case errors.Is(err, wallet.ErrChainNotAllowed):
 		return ErrChainNotAllowed
 	case errors.Is(err, wallet.ErrDomainMismatch):
-		return ErrDomainMismatch.WithMessage("%s", err.Error())
+		return ErrDomainMismatch.WithMessage("%s", detail(err))
 	case errors.Is(err, wallet.ErrMessageExpired):
 		return ErrMessageExpired
 	case errors.Is(err, wallet.ErrMessageNotYetValid):
-		return ErrMessageNotYetValid.WithMessage("%s", err.Error())
+		return ErrMessageNotYetValid.WithMessage("the message is not valid yet: %s", detail(err))
 	case errors.Is(err, wallet.ErrInvalidMessage):
-		return ErrInvalidMessage.WithMessage("%s", err.Error())
+		return ErrInvalidMessage.WithMessage("%s", detail(err))
 	}
 	return err
+}
+
+// walletSentinels are package wallet's sentinel errors, whose texts
+// ("wallet: invalid message") open the errors it wraps with detail.
+var walletSentinels = []error{
+	wallet.ErrInvalidAddress, wallet.ErrInvalidMessage, wallet.ErrInvalidSignature, wallet.ErrNotKeySignature,
+	wallet.ErrSignatureMismatch, wallet.ErrMessageExpired, wallet.ErrMessageNotYetValid,
+	wallet.ErrDomainMismatch, wallet.ErrChainNotAllowed,
+}
+
+// detail is the text of an error from package wallet for a person, in an
+// API message: its detail without the sentinels' "wallet: …: " prefixes
+// (nested ones included); the contract's code already says which error.
+func detail(err error) string {
+	s := err.Error()
+	for _, e := range walletSentinels {
+		s = strings.ReplaceAll(s, e.Error()+": ", "")
+	}
+	return strings.ReplaceAll(s, "wallet: ", "")
 }
 
 func (w *Wallet) login(c *gin.Context) error {
@@ -769,6 +788,15 @@ func allowedChain(ids []uint64, id uint64) bool {
 		}
 	}
 	return false
+}
+
+// chainList writes chain IDs for a person: "1, 5".
+func chainList(ids []uint64) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.FormatUint(id, 10)
+	}
+	return strings.Join(s, ", ")
 }
 
 func truncate(s string, n int) string {

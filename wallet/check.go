@@ -107,16 +107,20 @@ func (m *Message) Check(opts CheckOptions) error {
 	}
 	latest, earliest := now.Add(skew), now.Add(-skew)
 	if m.IssuedAt.After(latest) {
-		return fmt.Errorf("%w: issued at %s, now is %s", ErrMessageNotYetValid, m.IssuedAt.Format(time.RFC3339Nano), now.Format(time.RFC3339Nano))
+		return fmt.Errorf("%w: issued at %s, after the server's time %s", ErrMessageNotYetValid, rfc3339(m.IssuedAt), rfc3339(now))
 	}
 	if m.NotBefore != nil && m.NotBefore.After(latest) {
-		return fmt.Errorf("%w: not before %s, now is %s", ErrMessageNotYetValid, m.NotBefore.Format(time.RFC3339Nano), now.Format(time.RFC3339Nano))
+		return fmt.Errorf("%w: not valid before %s, the server's time is %s", ErrMessageNotYetValid, rfc3339(*m.NotBefore), rfc3339(now))
 	}
 	if m.ExpirationTime != nil && !m.ExpirationTime.After(earliest) {
-		return fmt.Errorf("%w: expired at %s, now is %s", ErrMessageExpired, m.ExpirationTime.Format(time.RFC3339Nano), now.Format(time.RFC3339Nano))
+		return fmt.Errorf("%w: expired at %s, the server's time is %s", ErrMessageExpired, rfc3339(*m.ExpirationTime), rfc3339(now))
 	}
 	return nil
 }
+
+// rfc3339 writes t for a person: RFC 3339 in UTC, whole seconds (the
+// contract's time format; a fraction of a second says nothing to a reader).
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // isWebScheme reports whether scheme is https or http, case-insensitively.
 func isWebScheme(scheme string) bool {

@@ -146,3 +146,35 @@ func TestSignupLimitedPerIPByDefault(t *testing.T) {
 	a.clock.Advance(15 * time.Minute)
 	a.signup(t, uniqueEmail(t))
 }
+
+// TestAddEmailRefusesBeforeHashing: adding email login to an account
+// (POST /v1/users/me/email) is refused without computing argon2id when it
+// cannot succeed — the address belongs to another account (in any
+// spelling), or the account has an email already — so a signed-in client
+// cannot spend the server's CPU on requests bound to fail.
+func TestAddEmailRefusesBeforeHashing(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		h := &countingHasher{}
+		a := newTestApp(t, withEnv(b.env(t)...), withHasher(h))
+		taken := uniqueEmail(t)
+		a.signup(t, taken)
+		_, tok := a.newWalletOnlyUser(t)
+		hashed := h.n.Load()
+		add := func(token, email string) *httptest.ResponseRecorder {
+			return a.do(t, http.MethodPost, "/v1/users/me/email", map[string]string{"email": email, "password": testPassword}, bearer(token)...)
+		}
+		wantError(t, add(tok, taken), http.StatusConflict, "email_taken")
+		wantError(t, add(tok, strings.ToUpper(taken)), http.StatusConflict, "email_taken")
+		if n := h.n.Load() - hashed; n != 0 {
+			t.Fatalf("refused email_taken requests hashed %d times", n)
+		}
+		wantStatus(t, add(tok, uniqueEmail(t)), http.StatusOK)
+		if n := h.n.Load() - hashed; n != 1 {
+			t.Fatalf("the email that could be added: %d hash calls, want 1", n)
+		}
+		wantError(t, add(tok, uniqueEmail(t)), http.StatusConflict, "email_already_set")
+		if n := h.n.Load() - hashed; n != 1 {
+			t.Fatalf("a refused email_already_set request hashed (%d calls in all, want 1)", n)
+		}
+	})
+}

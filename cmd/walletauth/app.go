@@ -269,7 +269,9 @@ func (a *app) wire(opt appOptions) error {
 		return fmt.Errorf("WALLETAUTH_TRUSTED_PROXIES: %w", err)
 	}
 	r.Use(api.HeadMethod()) // first: everything after sees a HEAD as HEAD (a.handler routes it as GET)
-	r.Use(api.Recover(a.log), api.RequestID(), a.metrics.Middleware(), api.AccessLog(a.log), api.LimitBody(),
+	// Recover inside the access log and the metrics: a panic is answered,
+	// logged and counted as the 500 it is.
+	r.Use(api.RequestID(), a.metrics.Middleware(), api.AccessLog(a.log), api.Recover(a.log), api.LimitBody(),
 		api.CORS(cfg.CORSOrigins, "/v1/js/"), api.Deadline(cfg.RequestTimeout))
 	r.Use(api.LimitHeaders()) // 431 in the error shape (serve's server reads up to api.ServerMaxHeaderBytes)
 	r.NoRoute(api.NoRoute)
