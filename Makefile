@@ -9,8 +9,9 @@ GOLANGCI_LINT ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lin
 
 .PHONY: run build test test-short test-faults bench fuzz lint vet fmt clean
 
+# The demo sign-in page is on for make run (WALLETAUTH_DEMO_PAGE=false turns it off).
 run: build
-	./$(BIN) serve
+	WALLETAUTH_DEMO_PAGE=$${WALLETAUTH_DEMO_PAGE:-true} ./$(BIN) serve
 
 build:
 	$(GO) build -o $(BIN) ./cmd/walletauth

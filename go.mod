@@ -2,6 +2,9 @@ module github.com/walletauth/walletauth
 
 go 1.26.8
 
+// npm's packages of the JavaScript client (its tests) are not Go code.
+ignore ./clients/js/node_modules
+
 require (
 	github.com/ethereum/go-ethereum v1.17.10
 	github.com/gin-gonic/gin v1.12.0
@@ -14,6 +17,7 @@ require (
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/valyala/fasthttp v1.78.0
 	github.com/valyala/fastjson v1.6.10
+	go.yaml.in/yaml/v3 v3.0.5
 	golang.org/x/crypto v0.58.0
 	gorm.io/driver/postgres v1.6.3
 	gorm.io/gorm v1.31.2

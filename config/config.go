@@ -57,6 +57,7 @@ type Config struct {
 	MemoryChallengesMax int // wallet nonces and challenge records held in process without Redis; 0: no limit
 	SecretKey           string
 	SecretKeyFile       string
+	DemoPage            bool // serve the demo sign-in page at /demo
 
 	EmailFailPerAccount Rate
 	EmailFailPerIP      Rate
@@ -107,6 +108,7 @@ func Settings() []Setting {
 		{"CHALLENGE_PER_IP", "600/1m", "wallet challenges and nonces issued per client IP per window (each is kept until used or expired); behind a proxy set TRUSTED_PROXIES, or every client shares its IP"},
 		{"SIGNUP_PER_IP", "0", "email signups per client IP per window (0: no limit)"},
 		{"PARTNER_RATE", "6000/1m", "partner API requests per partner per window"},
+		{"DEMO_PAGE", "false", "true: serve the demo sign-in page at /demo (`make run` turns it on)"},
 	}
 }
 
@@ -263,6 +265,11 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("%sMEMORY_CHALLENGES_MAX: want a non-negative integer", Prefix))
 	}
 	c.MemoryChallengesMax = m
+	demo, err := strconv.ParseBool(get("DEMO_PAGE", "false"))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%sDEMO_PAGE=%q: want true or false", Prefix, get("DEMO_PAGE", "")))
+	}
+	c.DemoPage = demo
 	if c.ChallengeTTL == 0 {
 		errs = append(errs, fmt.Errorf("%sCHALLENGE_TTL: must be positive", Prefix))
 	}
