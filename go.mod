@@ -2,8 +2,11 @@ module github.com/walletauth/walletauth
 
 go 1.26.8
 
-// npm's packages of the JavaScript client (its tests) are not Go code.
-ignore ./clients/js/node_modules
+// npm's packages (the JavaScript client's tests, the Node example) are not Go code.
+ignore (
+	./clients/js/node_modules
+	./examples/node/node_modules
+)
 
 require (
 	github.com/ethereum/go-ethereum v1.17.10
