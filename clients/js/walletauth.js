@@ -287,8 +287,7 @@ export class WalletAuth {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        credentials: "omit",
-        cache: "no-store",
+        credentials: "omit", // the session travels in Authorization, never in cookies
       });
     } catch (err) {
       throw new WalletAuthError(0, "network_error", `cannot reach ${this.#baseUrl}: ${err && err.message ? err.message : err}`, { cause: err });
