@@ -42,7 +42,7 @@ test-js: build
 	for d in clients/js examples/node; do \
 	  [ "$$d/node_modules/.package-lock.json" -nt "$$d/package-lock.json" ] || (cd $$d && npm ci --no-audit --no-fund) || exit 1; \
 	done; \
-	cd clients/js && WALLETAUTH_BIN=$(abspath $(BIN)) CHROMIUM_PATH=$(CHROMIUM) node --test test/
+	cd clients/js && WALLETAUTH_BIN=$(abspath $(BIN)) CHROMIUM_PATH=$(CHROMIUM) node --test test/*.test.js
 
 test-short:
 	$(GO) test -count=1 $(PKGS)
