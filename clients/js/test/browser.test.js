@@ -102,6 +102,11 @@ test("demo page: Sign in with Ethereum shows the address and username; Sign out"
   assert.equal(me.body.address, account.address);
   assert.equal(await text(page, "#wallets tr td"), account.address, "the linked wallets table lists the wallet");
   assert.equal(JSON.parse(await text(page, "#user-json")).id, me.body.id, "the user record is shown");
+  // The sessions list is shown where the server lists sessions, else a note.
+  const sessions = await api(server, "GET", "/v1/users/me/sessions", { token: session.auth_token });
+  await page.waitForFunction((listed) => listed
+    ? document.querySelectorAll("#sessions tr").length > 0
+    : !document.getElementById("sessions-none").hidden, {}, sessions.status === 200);
 
   const signOut = await page.waitForSelector("xpath/.//button[contains(., 'Sign out')]", { visible: true });
   await signOut.click();
@@ -120,6 +125,9 @@ test("demo page: email and password sign-in", { skip }, async () => {
 
   const { page, problems } = await openDemo(privateKeyToAccount(generatePrivateKey()));
   await visible(page, "#email");
+  // The email-code form appears only where the server has POST /v1/auth/email/otp.
+  const otp = await fetch(server.url + "/v1/auth/email/otp");
+  await page.waitForFunction((has) => document.getElementById("otp").hidden === !has, {}, otp.status !== 404);
   await page.type("#email", email);
   await page.type("#password", "wrong password here");
   await page.click("#email-signin");
