@@ -51,3 +51,18 @@ test("README: the browser snippet imports the served SDK", async () => {
   assert.ok(!readme.includes("../shared/"), "README.md links outside the repository");
   assert.match(readme, /import \{ WalletAuth \} from "\/sdk\/walletauth\.js"/);
 });
+
+test("README: the email login curl walkthrough runs", async () => {
+  const readme = await readFile(join(repoRoot, "README.md"), "utf8");
+  const m = readme.match(/<!-- snippet: email-curl -->\n```sh\n([\s\S]*?)```/);
+  assert.ok(m, "README.md has no email-curl snippet");
+  const script = m[1].replace("BASE=http://127.0.0.1:8080", `BASE=${server.url}`);
+  assert.notEqual(script, m[1], "the snippet does not set BASE");
+  const { stdout } = await promisify(execFile)("bash", ["-euo", "pipefail", "-c", script], { timeout: 60_000 });
+  const lines = stdout.trim().split("\n");
+  const signup = JSON.parse(lines[0]);
+  assert.equal(signup.created, true, stdout);
+  assert.equal(signup.user.username, "ada");
+  assert.equal(JSON.parse(lines[1]).email, "ada@example.com", "GET /v1/users/me with the token");
+  assert.equal(lines[2], "204", "logout");
+});
