@@ -7,10 +7,11 @@ FUZZTIME ?= 30s
 # golangci-lint, pinned, built through the module proxy on first use.
 GOLANGCI_LINT ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
-.PHONY: run build test test-short test-faults bench fuzz lint vet fmt clean
+.PHONY: run build test test-js test-short test-faults bench fuzz lint vet fmt clean
 
+# The demo sign-in page is on for make run (WALLETAUTH_DEMO_PAGE=false turns it off).
 run: build
-	./$(BIN) serve
+	WALLETAUTH_DEMO_PAGE=$${WALLETAUTH_DEMO_PAGE:-true} ./$(BIN) serve
 
 # `walletauth version` prints VERSION and COMMIT. Go records the VCS
 # revision itself too (debug.ReadBuildInfo), but not with -buildvcs=false
@@ -26,6 +27,27 @@ build:
 test:
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	@$(MAKE) --no-print-directory test-js
+
+# The JavaScript SDK's tests: Node's test runner against a server built from
+# this tree (a viem key as the wallet), the Node example, and the demo page in
+# headless Chromium (Debian's; puppeteer-core never downloads one). Without
+# node/npm, or without Chromium for the browser tests, they are skipped and
+# this says so; with CI=true they are required (.ci/run installs them).
+CHROMIUM ?= /usr/bin/chromium
+test-js: build
+	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
+	  if [ "$$CI" = true ]; then echo "test-js: node and npm are required in CI"; exit 1; fi; \
+	  echo "test-js: SKIPPED the JavaScript SDK, example and browser tests: node/npm not installed (apt-get install -y nodejs npm)"; exit 0; \
+	fi; \
+	if [ ! -x "$(CHROMIUM)" ]; then \
+	  if [ "$$CI" = true ]; then echo "test-js: Chromium is required in CI (apt-get install -y chromium)"; exit 1; fi; \
+	  echo "test-js: SKIPPING the browser tests: no Chromium at $(CHROMIUM) (apt-get install -y chromium)"; \
+	fi; \
+	for d in clients/js examples/node; do \
+	  [ "$$d/node_modules/.package-lock.json" -nt "$$d/package-lock.json" ] || (cd $$d && npm ci --no-audit --no-fund) || exit 1; \
+	done; \
+	cd clients/js && WALLETAUTH_BIN=$(abspath $(BIN)) CHROMIUM_PATH=$(CHROMIUM) node --test test/*.test.js
 
 test-short:
 	$(GO) test -count=1 $(PKGS)

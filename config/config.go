@@ -62,6 +62,7 @@ type Config struct {
 	MemoryChallengesMax int // wallet nonces and challenge records held in process without Redis; 0: no limit
 	SecretKey           string
 	SecretKeyFile       string
+	DemoPage            bool // serve the demo sign-in page at /demo
 
 	EmailFailPerAccount Rate
 	EmailFailPerIP      Rate
@@ -137,6 +138,7 @@ func Settings() []Setting {
 		{"EMAIL_CODE_TTL", "10m", "lifetime of a mailed six-digit code"},
 		{"EMAIL_SEND_PER_ADDRESS", "5/1h", "mailed codes asked for per email address per window"},
 		{"EMAIL_SEND_PER_IP", "30/1h", "mailed codes asked for per client IP per window"},
+		{"DEMO_PAGE", "false", "true: serve the demo sign-in page at /demo (`make run` turns it on)"},
 	}
 }
 
@@ -318,6 +320,11 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("%sMEMORY_CHALLENGES_MAX: want a non-negative integer", Prefix))
 	}
 	c.MemoryChallengesMax = m
+	demo, err := strconv.ParseBool(get("DEMO_PAGE", "false"))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%sDEMO_PAGE=%q: want true or false", Prefix, get("DEMO_PAGE", "")))
+	}
+	c.DemoPage = demo
 	if c.ChallengeTTL == 0 {
 		errs = append(errs, fmt.Errorf("%sCHALLENGE_TTL: must be positive", Prefix))
 	}

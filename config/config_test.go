@@ -132,6 +132,9 @@ func TestValues(t *testing.T) {
 		mustLoad(t, "DATABASE_URL", u)
 	}
 	mustLoad(t, "CORS_ORIGINS", "*")
+	if mustLoad(t).DemoPage || !mustLoad(t, "DEMO_PAGE", "true").DemoPage {
+		t.Error("DemoPage: want off by default and on with DEMO_PAGE=true")
+	}
 	for _, a := range []string{"127.0.0.1:6060", "localhost:0", "[::1]:6060", "[::ffff:127.0.0.1]:6060"} {
 		if c := mustLoad(t, "DEBUG_ADDR", a); c.DebugAddr != a {
 			t.Errorf("DebugAddr = %q, want %q", c.DebugAddr, a)
@@ -197,6 +200,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"WALLET_PER_IP", "/1m"},
 		{"SIGNUP_PER_IP", "60/-1h"},
 		{"PARTNER_RATE", "lots"},
+		{"DEMO_PAGE", "yes please"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/auth"
 	"github.com/walletauth/walletauth/cache"
+	jsclient "github.com/walletauth/walletauth/clients/js"
 	"github.com/walletauth/walletauth/config"
 	"github.com/walletauth/walletauth/emailcode"
 	"github.com/walletauth/walletauth/kv"
@@ -31,6 +32,7 @@ import (
 	"github.com/walletauth/walletauth/tokens"
 	"github.com/walletauth/walletauth/users"
 	"github.com/walletauth/walletauth/wallet"
+	"github.com/walletauth/walletauth/web"
 )
 
 // app is the wired service: every dependency is built here and handed down.
@@ -281,6 +283,15 @@ func (a *app) wire(opt appOptions) error {
 	r.GET("/readyz", api.Handle(a.readyz))
 	r.GET("/metrics", gin.WrapH(a.metrics.Handler()))
 	accessTokens.Routes(r, a.log)
+	spec, err := api.OpenAPIJSON()
+	if err != nil {
+		return err
+	}
+	site, err := web.New(web.Options{SDK: jsclient.Source(), OpenAPI: spec, DemoPage: cfg.DemoPage})
+	if err != nil {
+		return err
+	}
+	site.Routes(r) // /sdk/walletauth.js, /openapi.json, /demo
 
 	v1 := r.Group("/v1", api.NoStore())
 	partnerAPI.Routes(v1)

@@ -390,12 +390,17 @@ func TestCredentialAnswersAreNoStore(t *testing.T) {
 
 	// Whatever a /v1/ route answers (errors included) is no-store; the
 	// operational endpoints are not marked; the published key set and
-	// discovery document are public and cacheable.
+	// discovery document are public and cacheable; the SDK, the OpenAPI
+	// document and the demo are revalidated by ETag.
 	for _, r := range f.router.Routes() {
 		rec := f.do(t, r.Method, f.samplePath(r.Path), "{}")
 		switch got := rec.Header().Get("Cache-Control"); {
 		case strings.HasPrefix(r.Path, "/v1/"):
 			noStore(t, rec, r.Method+" "+r.Path)
+		case r.Path == "/sdk/walletauth.js" || r.Path == "/openapi.json" || strings.HasPrefix(r.Path, "/demo"):
+			if got != "no-cache" { // revalidated with their ETag
+				t.Errorf("%s %s: Cache-Control = %q, want no-cache", r.Method, r.Path, got)
+			}
 		case strings.HasPrefix(r.Path, "/.well-known/"):
 			if !strings.HasPrefix(got, "public, max-age=") {
 				t.Errorf("%s %s: Cache-Control = %q, want public, max-age=…", r.Method, r.Path, got)
