@@ -24,6 +24,7 @@ import (
 	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/auth"
 	"github.com/walletauth/walletauth/cache"
+	"github.com/walletauth/walletauth/internal/clocktest"
 	"github.com/walletauth/walletauth/kv"
 	"github.com/walletauth/walletauth/kv/kvtest"
 	"github.com/walletauth/walletauth/ratelimit"
@@ -48,10 +49,10 @@ var testChains = []uint64{1, 137}
 func init() { gin.SetMode(gin.TestMode) }
 
 // testClock is the injected clock: it only moves when advanced.
-type testClock = kvtest.Clock
+type testClock = clocktest.Clock
 
 func newTestClock() *testClock {
-	return kvtest.NewClock(time.Date(2026, 1, 22, 8, 36, 58, 0, time.UTC))
+	return clocktest.New(time.Date(2026, 1, 22, 8, 36, 58, 0, time.UTC))
 }
 
 // env is a router wired like cmd/walletauth with the real pieces: the user

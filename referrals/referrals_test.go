@@ -9,36 +9,25 @@ import (
 	"time"
 
 	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/internal/clocktest"
 	"github.com/walletauth/walletauth/referrals"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/storage/storagetest"
 	"github.com/walletauth/walletauth/users"
 )
 
-// clock is a goroutine-safe test clock that moves step per reading.
-type clock struct {
-	mu   sync.Mutex
-	t    time.Time
-	step time.Duration
-}
-
-func newClock() *clock {
-	return &clock{t: time.Date(2026, 1, 22, 8, 0, 0, 0, time.UTC), step: time.Millisecond}
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := c.t
-	c.t = c.t.Add(c.step)
-	return t
+// newClock is a test clock that moves a millisecond per reading.
+func newClock() *clocktest.Clock {
+	c := clocktest.New(time.Date(2026, 1, 22, 8, 0, 0, 0, time.UTC))
+	c.SetStep(time.Millisecond)
+	return c
 }
 
 type fixture struct {
 	db    *storage.DB
 	users *users.Store
 	svc   *referrals.Service
-	clock *clock
+	clock *clocktest.Clock
 
 	mu      sync.Mutex
 	changed map[string]int
@@ -392,10 +381,10 @@ func TestReferees(t *testing.T) {
 		var want []string
 		for i := range 25 {
 			if i == 10 {
-				f.clock.step = 0 // several referees joined in the same microsecond: id decides
+				f.clock.SetStep(0) // several referees joined in the same microsecond: id decides
 			}
 			if i == 15 {
-				f.clock.step = time.Millisecond
+				f.clock.SetStep(time.Millisecond)
 			}
 			u := f.mustUser(t, fmt.Sprintf("r_%02d", i), ref.ReferralCode)
 			want = append(want, u.ID)

@@ -27,7 +27,7 @@ import (
 
 	"github.com/walletauth/walletauth/auth"
 	"github.com/walletauth/walletauth/config"
-	"github.com/walletauth/walletauth/kv/kvtest"
+	"github.com/walletauth/walletauth/internal/clocktest"
 	"github.com/walletauth/walletauth/passwords"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/storage/storagetest"
@@ -49,9 +49,9 @@ var testStart = time.Date(2026, 1, 22, 8, 36, 58, 0, time.UTC)
 
 // testClock is a fake clock, safe for concurrent use, that moves only when
 // advanced.
-type testClock = kvtest.Clock
+type testClock = clocktest.Clock
 
-func newTestClock() *testClock { return kvtest.NewClock(testStart) }
+func newTestClock() *testClock { return clocktest.New(testStart) }
 
 // testApp is the wired service with its test clock. Requests made with do
 // come from clientIP.
