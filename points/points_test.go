@@ -17,13 +17,6 @@ import (
 	"github.com/walletauth/walletauth/users"
 )
 
-// newClock is a test clock that moves a millisecond per reading.
-func newClock() *clocktest.Clock {
-	c := clocktest.New(time.Date(2026, 1, 22, 8, 0, 0, 0, time.UTC))
-	c.SetStep(time.Millisecond)
-	return c
-}
-
 type fixture struct {
 	db     *storage.DB
 	users  *users.Store
@@ -36,7 +29,7 @@ type fixture struct {
 
 func newFixture(tb testing.TB, db *storage.DB) *fixture {
 	tb.Helper()
-	f := &fixture{db: db, clock: newClock(), changed: map[string]int{}}
+	f := &fixture{db: db, clock: clocktest.NewStepping(time.Date(2026, 1, 22, 8, 0, 0, 0, time.UTC), time.Millisecond), changed: map[string]int{}}
 	f.users = users.NewStore(db, f.clock.Now, func(_ context.Context, ids ...string) {
 		f.mu.Lock()
 		defer f.mu.Unlock()

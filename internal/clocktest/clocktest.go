@@ -21,6 +21,12 @@ type Clock struct {
 // New returns a clock stopped at start.
 func New(start time.Time) *Clock { return &Clock{now: start} }
 
+// NewStepping returns a clock at start that moves by step after every
+// reading (New, then SetStep).
+func NewStepping(start time.Time, step time.Duration) *Clock {
+	return &Clock{now: start, step: step}
+}
+
 // Now returns the clock's time, then moves it by the step (zero unless set).
 func (c *Clock) Now() time.Time {
 	c.mu.Lock()

@@ -29,8 +29,10 @@ func TestClock(t *testing.T) {
 	}
 
 	// Concurrent readers each get their own instant while stepping.
-	c = clocktest.New(start)
-	c.SetStep(time.Nanosecond)
+	c = clocktest.NewStepping(start, time.Nanosecond)
+	if got := c.Now(); got != start {
+		t.Fatalf("NewStepping's first reading %v, want %v", got, start)
+	}
 	var mu sync.Mutex
 	seen := map[time.Time]bool{}
 	var wg sync.WaitGroup
@@ -45,7 +47,7 @@ func TestClock(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if len(seen) != 800 {
-		t.Fatalf("%d distinct readings of 800", len(seen))
+	if len(seen) != 800 || seen[start] {
+		t.Fatalf("%d distinct readings of 800 (start among them: %v)", len(seen), seen[start])
 	}
 }
