@@ -4,6 +4,9 @@ GO       ?= go
 BIN      ?= bin/walletauth
 PKGS     ?= ./...
 FUZZTIME ?= 30s
+# The load tool of scripts/bench.sh, a module of its own: vetted, tested and
+# linted from its directory.
+LOADTEST ?= tools/loadtest
 # golangci-lint, pinned, built through the module proxy on first use.
 GOLANGCI_LINT ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
@@ -27,6 +30,7 @@ build:
 test:
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	cd $(LOADTEST) && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 	@$(MAKE) --no-print-directory test-js
 
 # The JavaScript SDK's tests: Node's test runner against a server built from
@@ -71,9 +75,11 @@ fuzz:
 # The linters of .golangci.yml (STYLE.md's baseline), fault tests included.
 lint: vet
 	$(GOLANGCI_LINT) run --build-tags faults $(PKGS)
+	cd $(LOADTEST) && $(GOLANGCI_LINT) run --config ../../.golangci.yml ./...
 
 vet:
 	$(GO) vet $(PKGS)
+	cd $(LOADTEST) && $(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
 fmt:

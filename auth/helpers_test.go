@@ -1,12 +1,10 @@
 package auth_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -23,8 +21,10 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/api/apitest"
 	"github.com/walletauth/walletauth/auth"
 	"github.com/walletauth/walletauth/cache"
+	"github.com/walletauth/walletauth/internal/clocktest"
 	"github.com/walletauth/walletauth/kv"
 	"github.com/walletauth/walletauth/kv/kvtest"
 	"github.com/walletauth/walletauth/partners"
@@ -52,10 +52,10 @@ var testChains = []uint64{1, 137}
 func init() { gin.SetMode(gin.TestMode) }
 
 // testClock is the injected clock: it only moves when advanced.
-type testClock = kvtest.Clock
+type testClock = clocktest.Clock
 
 func newTestClock() *testClock {
-	return kvtest.NewClock(time.Date(2026, 1, 22, 8, 36, 58, 0, time.UTC))
+	return clocktest.New(time.Date(2026, 1, 22, 8, 36, 58, 0, time.UTC))
 }
 
 // env is a router wired like cmd/walletauth with the real pieces: the user
@@ -200,35 +200,11 @@ func backends(t *testing.T) []backend {
 	return bs
 }
 
-// do sends a request through the router; body is JSON-encoded unless it is
-// a string or []byte, sent as is.
+// do sends a request through the router (apitest.NewRequest's bodies), with
+// token as its bearer token unless "".
 func (e *env) do(tb testing.TB, method, path string, body any, token string) *httptest.ResponseRecorder {
 	tb.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		raw, err := json.Marshal(b)
-		if err != nil {
-			tb.Fatalf("encode body: %v", err)
-		}
-		rd = bytes.NewReader(raw)
-	}
-	req := httptest.NewRequest(method, path, rd)
-	req.RemoteAddr = clientIP + ":40000"
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	rec := httptest.NewRecorder()
-	e.router.ServeHTTP(rec, req)
-	return rec
+	return apitest.Do(tb, e.router, clientIP, method, path, body, apitest.Bearer(token)...)
 }
 
 // errorBody is the contract's error shape.
@@ -242,18 +218,7 @@ type errorBody struct {
 // wantError asserts the exact status and code, and the error shape.
 func wantError(tb testing.TB, rec *httptest.ResponseRecorder, status int, code string) {
 	tb.Helper()
-	var b errorBody
-	dec := json.NewDecoder(bytes.NewReader(rec.Body.Bytes()))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&b); err != nil || b.Error == nil {
-		tb.Fatalf("status %d, body %s: not the error shape (%v)", rec.Code, rec.Body, err)
-	}
-	if rec.Code != status || b.Error.Code != code {
-		tb.Fatalf("got %d %s (%s), want %d %s", rec.Code, b.Error.Code, b.Error.Message, status, code)
-	}
-	if b.Error.Message == "" {
-		tb.Fatalf("%d %s: empty message", rec.Code, code)
-	}
+	apitest.WantError(tb, rec, status, code)
 }
 
 type walletJSON struct {
@@ -293,14 +258,7 @@ type challengeJSON struct {
 
 func decodeOK[T any](tb testing.TB, rec *httptest.ResponseRecorder) T {
 	tb.Helper()
-	var v T
-	if rec.Code != http.StatusOK {
-		tb.Fatalf("status %d, want 200: %s", rec.Code, rec.Body)
-	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
-		tb.Fatalf("decode %s: %v", rec.Body, err)
-	}
-	return v
+	return apitest.DecodeOK[T](tb, rec)
 }
 
 // wantLogin asserts a successful login answer for address.

@@ -138,26 +138,10 @@ func nonceKey(n string) string { return "nonce:" + n }
 // first. (Before v1.1 "challenge:" held the last one alone.)
 func challengesKey(a common.Address) string { return "challenges:" + wallet.LowerHex(a) }
 
-const nonceAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-
-// newNonce returns 24 alphanumerics from the OS CSPRNG (~142 bits): one
-// read, with rejection sampling so every character is uniform.
-func newNonce() (string, error) {
-	const n = 24
-	out := make([]byte, 0, n)
-	var buf [48]byte
-	for len(out) < n {
-		if _, err := rand.Read(buf[:]); err != nil {
-			return "", fmt.Errorf("auth: nonce entropy: %w", err)
-		}
-		for _, b := range buf {
-			if int(b) < 4*len(nonceAlphabet) && len(out) < n { // 248 = 4×62: no modulo bias
-				out = append(out, nonceAlphabet[int(b)%len(nonceAlphabet)])
-			}
-		}
-	}
-	return string(out), nil
-}
+// newNonce returns 26 characters of base32 (A-Z, 2-7: alphanumerics as
+// EIP-4361 and the contract ask, at least 16) carrying 130 bits from the OS
+// CSPRNG.
+func newNonce() string { return rand.Text() }
 
 type challengeRequest struct {
 	Address string          `json:"address" form:"address"`
@@ -210,10 +194,7 @@ func (w *Wallet) challenge(c *gin.Context) error {
 	if err := w.allowIssue(c); err != nil { // only what would be stored counts
 		return err
 	}
-	nonce, err := newNonce()
-	if err != nil {
-		return err
-	}
+	nonce := newNonce()
 	now := w.now().UTC().Truncate(time.Second)
 	exp := now.Add(w.cfg.ChallengeTTL)
 	msg := &wallet.Message{
@@ -286,10 +267,7 @@ func (w *Wallet) nonce(c *gin.Context) error {
 	if err := w.allowIssue(c); err != nil {
 		return err
 	}
-	nonce, err := newNonce()
-	if err != nil {
-		return err
-	}
+	nonce := newNonce()
 	now := w.now().UTC().Truncate(time.Second)
 	if err := w.saveNonce(c.Request.Context(), nonce, nonceRecord{IssuedAt: now.Unix()}); err != nil {
 		return err

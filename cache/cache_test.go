@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/walletauth/walletauth/cache"
+	"github.com/walletauth/walletauth/internal/clocktest"
 	"github.com/walletauth/walletauth/kv"
 	"github.com/walletauth/walletauth/kv/kvtest"
 )
 
 func TestTTLMapExpiryAndBound(t *testing.T) {
-	clock := kvtest.NewClock(time.Unix(1_700_000_000, 0))
+	clock := clocktest.New(time.Unix(1_700_000_000, 0))
 	m := cache.NewTTLMap[string, int](2, time.Minute, clock.Now)
 	m.PutIf("a", 1, m.Version())
 	if v, ok := m.Get("a"); !ok || v != 1 {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/walletauth/walletauth/internal/clocktest"
 	"github.com/walletauth/walletauth/kv"
 	"github.com/walletauth/walletauth/kv/kvtest"
 )
@@ -12,7 +13,7 @@ import (
 var start = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func TestMemory(t *testing.T) {
-	clock := kvtest.NewClock(start)
+	clock := clocktest.New(start)
 	kvtest.Run(t, func(t *testing.T) kv.Store {
 		m := kv.NewMemory(clock.Now)
 		t.Cleanup(func() { _ = m.Close() })
@@ -32,7 +33,7 @@ func TestMemoryCloseTwice(t *testing.T) {
 
 // A limited store passes the whole contract suite while under its limit.
 func TestMemoryLimitedContract(t *testing.T) {
-	clock := kvtest.NewClock(start)
+	clock := clocktest.New(start)
 	kvtest.Run(t, func(t *testing.T) kv.Store {
 		m := kv.NewMemory(clock.Now).Limit(100_000)
 		t.Cleanup(func() { _ = m.Close() })
@@ -44,7 +45,7 @@ func TestMemoryLimitedContract(t *testing.T) {
 // (every way of adding one), keeps serving the keys it holds, and makes room
 // from expired entries, looking for them at most once a second.
 func TestMemoryLimit(t *testing.T) {
-	clock := kvtest.NewClock(start)
+	clock := clocktest.New(start)
 	m := kv.NewMemory(clock.Now).Limit(3)
 	defer m.Close()
 	ctx := t.Context()
@@ -98,7 +99,7 @@ func TestMemoryLimit(t *testing.T) {
 // list of five challenges holds what five entries do), and so do the
 // entries pushed with it; trimming and overwriting free what they drop.
 func TestMemoryLimitList(t *testing.T) {
-	clock := kvtest.NewClock(start)
+	clock := clocktest.New(start)
 	m := kv.NewMemory(clock.Now).Limit(4)
 	defer m.Close()
 	ctx := t.Context()

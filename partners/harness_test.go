@@ -18,8 +18,8 @@ import (
 
 	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/auth"
+	"github.com/walletauth/walletauth/internal/clocktest"
 	"github.com/walletauth/walletauth/kv"
-	"github.com/walletauth/walletauth/kv/kvtest"
 	"github.com/walletauth/walletauth/partners"
 	"github.com/walletauth/walletauth/points"
 	"github.com/walletauth/walletauth/ratelimit"
@@ -35,7 +35,7 @@ var start = time.Date(2026, 1, 22, 8, 36, 58, 0, time.UTC)
 type env struct {
 	t        *testing.T
 	db       *storage.DB
-	clock    *kvtest.Clock
+	clock    *clocktest.Clock
 	store    kv.Store
 	reg      *partners.Registry
 	users    *users.Store
@@ -58,7 +58,7 @@ func withRate(r partners.Rate) envOption        { return func(c *envConfig) { c.
 
 func newEnv(t *testing.T, db *storage.DB, opts ...envOption) *env {
 	t.Helper()
-	clock := kvtest.NewClock(start)
+	clock := clocktest.New(start)
 	cfg := envConfig{keys: mustKeyring(t)}
 	for _, o := range opts {
 		o(&cfg)

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -77,7 +78,7 @@ func TestRegistry(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !strings.HasPrefix(p.ID, "pt_") || !strings.HasPrefix(secret, "pts_") || len(secret) != 4+43 {
+			if !regexp.MustCompile(`^pt_[a-z2-7]{16}$`).MatchString(p.ID) || !strings.HasPrefix(secret, "pts_") || len(secret) != 4+43 {
 				t.Fatalf("id %q secret %q", p.ID, secret)
 			}
 			if got := p.OriginList(); len(got) != 2 || got[0] != "https://shop.example:443" {

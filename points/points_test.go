@@ -10,42 +10,18 @@ import (
 	"time"
 
 	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/internal/clocktest"
 	"github.com/walletauth/walletauth/points"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/storage/storagetest"
 	"github.com/walletauth/walletauth/users"
 )
 
-// clock is a goroutine-safe test clock that moves step per reading.
-type clock struct {
-	mu   sync.Mutex
-	t    time.Time
-	step time.Duration
-}
-
-func newClock() *clock {
-	return &clock{t: time.Date(2026, 1, 22, 8, 0, 0, 0, time.UTC), step: time.Millisecond}
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := c.t
-	c.t = c.t.Add(c.step)
-	return t
-}
-
-func (c *clock) setStep(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.step = d
-}
-
 type fixture struct {
 	db     *storage.DB
 	users  *users.Store
 	ledger *points.Ledger
-	clock  *clock
+	clock  *clocktest.Clock
 
 	mu      sync.Mutex
 	changed map[string]int
@@ -53,7 +29,7 @@ type fixture struct {
 
 func newFixture(tb testing.TB, db *storage.DB) *fixture {
 	tb.Helper()
-	f := &fixture{db: db, clock: newClock(), changed: map[string]int{}}
+	f := &fixture{db: db, clock: clocktest.NewStepping(time.Date(2026, 1, 22, 8, 0, 0, 0, time.UTC), time.Millisecond), changed: map[string]int{}}
 	f.users = users.NewStore(db, f.clock.Now, func(_ context.Context, ids ...string) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -393,7 +369,7 @@ func TestEntries(t *testing.T) {
 		var want []string
 		for i := range 7 {
 			if i == 3 {
-				f.clock.setStep(0) // entries in the same microsecond: id decides
+				f.clock.SetStep(0) // entries in the same microsecond: id decides
 			}
 			e, err := f.ledger.Apply(ctx, u.ID, int64(i+1), "", fmt.Sprintf("k%d", i))
 			if err != nil {

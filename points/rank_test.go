@@ -82,7 +82,7 @@ func TestRankInPartner(t *testing.T) {
 		}
 		var p1 []member
 		for i, s := range spec {
-			f.clock.setStep(s.step)
+			f.clock.SetStep(s.step)
 			u := f.mustUser(t, s.name)
 			setPoints(t, db, u.ID, s.points)
 			ext := fmt.Sprintf("ext-%02d", i)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/walletauth/walletauth/internal/clocktest"
 	"github.com/walletauth/walletauth/kv"
 	"github.com/walletauth/walletauth/kv/kvtest"
 	"github.com/walletauth/walletauth/ratelimit"
@@ -22,7 +23,7 @@ type env struct {
 }
 
 func memoryEnv(t *testing.T) env {
-	clock := kvtest.NewClock(start)
+	clock := clocktest.New(start)
 	m := kv.NewMemory(clock.Now)
 	t.Cleanup(func() { _ = m.Close() })
 	return env{lim: ratelimit.New(m, "rl:"), advance: clock.Advance, exact: true}

@@ -9,36 +9,18 @@ import (
 	"time"
 
 	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/internal/clocktest"
 	"github.com/walletauth/walletauth/referrals"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/storage/storagetest"
 	"github.com/walletauth/walletauth/users"
 )
 
-// clock is a goroutine-safe test clock that moves step per reading.
-type clock struct {
-	mu   sync.Mutex
-	t    time.Time
-	step time.Duration
-}
-
-func newClock() *clock {
-	return &clock{t: time.Date(2026, 1, 22, 8, 0, 0, 0, time.UTC), step: time.Millisecond}
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := c.t
-	c.t = c.t.Add(c.step)
-	return t
-}
-
 type fixture struct {
 	db    *storage.DB
 	users *users.Store
 	svc   *referrals.Service
-	clock *clock
+	clock *clocktest.Clock
 
 	mu      sync.Mutex
 	changed map[string]int
@@ -46,7 +28,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, db *storage.DB) *fixture {
 	t.Helper()
-	f := &fixture{db: db, clock: newClock(), changed: map[string]int{}}
+	f := &fixture{db: db, clock: clocktest.NewStepping(time.Date(2026, 1, 22, 8, 0, 0, 0, time.UTC), time.Millisecond), changed: map[string]int{}}
 	f.users = users.NewStore(db, f.clock.Now, func(_ context.Context, ids ...string) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -392,10 +374,10 @@ func TestReferees(t *testing.T) {
 		var want []string
 		for i := range 25 {
 			if i == 10 {
-				f.clock.step = 0 // several referees joined in the same microsecond: id decides
+				f.clock.SetStep(0) // several referees joined in the same microsecond: id decides
 			}
 			if i == 15 {
-				f.clock.step = time.Millisecond
+				f.clock.SetStep(time.Millisecond)
 			}
 			u := f.mustUser(t, fmt.Sprintf("r_%02d", i), ref.ReferralCode)
 			want = append(want, u.ID)

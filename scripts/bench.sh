@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/bench.sh — bounded, loopback-only load benchmarks of walletauth.
 #
-# Builds the server and cmd/walletauth-load, then for each backend
+# Builds the server and the load tool (tools/loadtest, a module of its own), then for each backend
 # (SQLite + in-process store; PostgreSQL + Redis on a fresh bench database)
 # starts the server with every rate limit off, runs each scenario for DUR
 # at concurrency C, samples the server's peak RSS (VmHWM, reset before each
@@ -48,7 +48,7 @@ mkdir -p "$OUT/bin" "$OUT/results"
 cd "$ROOT"
 echo "== build ($(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+dirty'))"
 go build -o "$OUT/bin/walletauth" ./cmd/walletauth
-go build -o "$OUT/bin/walletauth-load" ./cmd/walletauth-load
+(cd tools/loadtest && go build -o "$OUT/bin/walletauth-load" .)
 LOAD="$OUT/bin/walletauth-load"
 TARGET="http://127.0.0.1:$PORT"
 

@@ -16,42 +16,25 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/walletauth/walletauth/cache"
+	"github.com/walletauth/walletauth/internal/clocktest"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/storage/storagetest"
 	"github.com/walletauth/walletauth/users"
 )
-
-// clock is a fake clock that moves only when advanced.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // fixture is a store over a fresh database with a fake clock, recording
 // which users it reported changed.
 type fixture struct {
 	db    *storage.DB
 	store *users.Store
-	clock *clock
+	clock *clocktest.Clock
 
 	mu      sync.Mutex
 	changed []string
 }
 
 func newFixture(db *storage.DB) *fixture {
-	f := &fixture{db: db, clock: &clock{now: time.Date(2026, 1, 22, 8, 0, 0, 0, time.UTC)}}
+	f := &fixture{db: db, clock: clocktest.New(time.Date(2026, 1, 22, 8, 0, 0, 0, time.UTC))}
 	f.store = users.NewStore(db, f.clock.Now, func(_ context.Context, ids ...string) {
 		f.mu.Lock()
 		defer f.mu.Unlock()

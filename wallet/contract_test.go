@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,6 +22,8 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient/simulated"
+
+	"github.com/walletauth/walletauth/internal/clocktest"
 )
 
 // simChainID is the chain ID of go-ethereum's simulated backend.
@@ -149,26 +150,8 @@ func mustWrap6492(tb testing.TB, factory common.Address, calldata, sig []byte) [
 
 func contractTestHash(msg string) common.Hash { return HashEIP191([]byte(msg)) }
 
-// contractClock is an injectable clock.
-type contractClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *contractClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *contractClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func newContractClock() *contractClock {
-	return &contractClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+func newContractClock() *clocktest.Clock {
+	return clocktest.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 // countingChain wraps a real ChainReader and counts its calls.

@@ -7,14 +7,11 @@ package main
 // when CI=true).
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -26,9 +23,10 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/walletauth/walletauth/api/apitest"
 	"github.com/walletauth/walletauth/auth"
 	"github.com/walletauth/walletauth/config"
-	"github.com/walletauth/walletauth/kv/kvtest"
+	"github.com/walletauth/walletauth/internal/clocktest"
 	"github.com/walletauth/walletauth/passwords"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/storage/storagetest"
@@ -50,9 +48,9 @@ var testStart = time.Date(2026, 1, 22, 8, 36, 58, 0, time.UTC)
 
 // testClock is a fake clock, safe for concurrent use, that moves only when
 // advanced.
-type testClock = kvtest.Clock
+type testClock = clocktest.Clock
 
-func newTestClock() *testClock { return kvtest.NewClock(testStart) }
+func newTestClock() *testClock { return clocktest.New(testStart) }
 
 // testApp is the wired service with its test clock. Requests made with do
 // come from clientIP.
@@ -256,118 +254,50 @@ func redisURL(t testing.TB, required bool) string {
 	return u
 }
 
-// do sends a request through the app's router. body is nil (none), a
-// string or []byte (sent as is), an io.Reader (sent without a declared
-// length, as a chunked request would be) or anything else (sent as JSON).
-// headers are name, value pairs.
+// do sends a request through the app's router: apitest.NewRequest's
+// bodies and headers (name, value pairs), from the app's client IP.
 func (a *testApp) do(t testing.TB, method, path string, body any, headers ...string) *httptest.ResponseRecorder {
 	t.Helper()
-	req := a.newRequest(t, method, path, body, headers...)
-	rec := httptest.NewRecorder()
-	a.handler.ServeHTTP(rec, req)
-	return rec
+	return apitest.Do(t, a.handler, a.clientIP, method, path, body, headers...)
 }
 
 func (a *testApp) newRequest(t testing.TB, method, path string, body any, headers ...string) *http.Request {
 	t.Helper()
-	if len(headers)%2 != 0 {
-		t.Fatalf("do: headers must be name, value pairs: %q", headers)
-	}
-	var r io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		r = strings.NewReader(b)
-	case []byte:
-		r = bytes.NewReader(b)
-	case io.Reader:
-		r = b
-	default:
-		j, err := json.Marshal(b)
-		if err != nil {
-			t.Fatalf("do: marshal body: %v", err)
-		}
-		r = bytes.NewReader(j)
-	}
-	req := httptest.NewRequest(method, path, r)
-	if _, ok := body.(io.Reader); ok {
-		req.ContentLength = -1
-		req.TransferEncoding = []string{"chunked"}
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.RemoteAddr = a.clientIP + ":40000"
-	for i := 0; i < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	return req
+	return apitest.NewRequest(t, a.clientIP, method, path, body, headers...)
 }
 
 // bearer is the Authorization header pair for token.
 func bearer(token string) []string { return []string{"Authorization", "Bearer " + token} }
 
-// decodeError checks that rec holds exactly the contract's error shape,
-// {"error": {"code", "message"}} with both non-empty, and returns the code.
+// decodeError checks that rec holds exactly the contract's error shape and
+// returns the code (apitest.ErrorCode).
 func decodeError(t testing.TB, rec *httptest.ResponseRecorder) string {
 	t.Helper()
-	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		t.Errorf("error response Content-Type = %q, want application/json", ct)
-	}
-	var outer map[string]json.RawMessage
-	if err := json.Unmarshal(rec.Body.Bytes(), &outer); err != nil {
-		t.Fatalf("error response is not a JSON object: %v: %s", err, rec.Body)
-	}
-	if len(outer) != 1 || outer["error"] == nil {
-		t.Fatalf(`error response: want only the key "error", got %s`, rec.Body)
-	}
-	var inner map[string]any
-	if err := json.Unmarshal(outer["error"], &inner); err != nil {
-		t.Fatalf("error response: error is not an object: %s", rec.Body)
-	}
-	code, _ := inner["code"].(string)
-	msg, _ := inner["message"].(string)
-	if code == "" || msg == "" {
-		t.Fatalf("error response: want non-empty string code and message, got %s", rec.Body)
-	}
-	return code
+	return apitest.ErrorCode(t, rec)
 }
 
 // errorMessage returns the message of an error response.
 func errorMessage(t testing.TB, rec *httptest.ResponseRecorder) string {
 	t.Helper()
-	var e struct {
-		Error struct{ Message string } `json:"error"`
-	}
-	decodeJSON(t, rec, &e)
-	return e.Error.Message
+	return apitest.ErrorMessage(t, rec)
 }
 
 // wantError checks the status and the contract code of an error response.
 func wantError(t testing.TB, rec *httptest.ResponseRecorder, status int, code string) {
 	t.Helper()
-	if rec.Code != status {
-		t.Fatalf("status = %d, want %d (%s); body: %s", rec.Code, status, code, rec.Body)
-	}
-	if got := decodeError(t, rec); got != code {
-		t.Fatalf("error code = %q, want %q; body: %s", got, code, rec.Body)
-	}
+	apitest.WantError(t, rec, status, code)
 }
 
 // wantStatus checks the status of a response.
 func wantStatus(t testing.TB, rec *httptest.ResponseRecorder, status int) {
 	t.Helper()
-	if rec.Code != status {
-		t.Fatalf("status = %d, want %d; body: %s", rec.Code, status, rec.Body)
-	}
+	apitest.WantStatus(t, rec, status)
 }
 
 // decodeJSON unmarshals the response body into v.
 func decodeJSON(t testing.TB, rec *httptest.ResponseRecorder, v any) {
 	t.Helper()
-	if err := json.Unmarshal(rec.Body.Bytes(), v); err != nil {
-		t.Fatalf("response is not the expected JSON: %v: %s", err, rec.Body)
-	}
+	apitest.DecodeJSON(t, rec, v)
 }
 
 // userJSON is the contract's user object as a client reads it.

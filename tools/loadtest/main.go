@@ -11,6 +11,10 @@
 //
 // Every run stops at -n operations or after -duration, whichever comes
 // first, and refuses any target that is not on the loopback interface.
+//
+// It is a module of its own (tools/loadtest/go.mod), so fasthttp and
+// fastjson stay out of the service's dependencies; build it with
+// `cd tools/loadtest && go build -o walletauth-load .` (scripts/bench.sh does).
 package main
 
 import (
@@ -42,9 +46,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fastjson"
-
-	"github.com/walletauth/walletauth/config"
-	"github.com/walletauth/walletauth/wallet"
 )
 
 // Hard bounds: no flag value may exceed them.
@@ -196,7 +197,7 @@ func checkTarget(raw string) (*url.URL, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("-target %q: want http://host:port", raw)
 	}
-	if !config.IsLoopbackHost(u.Hostname()) {
+	if !isLoopbackHost(u.Hostname()) {
 		return nil, fmt.Errorf("-target %q: only loopback hosts (127.0.0.0/8, ::1, localhost) are allowed", raw)
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
@@ -584,7 +585,7 @@ func newWalletScenario(cl *client, o options, challengeOnly bool) (*walletScenar
 }
 
 func signEIP191(k *ecdsa.PrivateKey, msg string) (string, error) {
-	sig, err := crypto.Sign(wallet.HashEIP191([]byte(msg)).Bytes(), k)
+	sig, err := crypto.Sign(hashEIP191([]byte(msg)).Bytes(), k)
 	if err != nil {
 		return "", err
 	}
@@ -727,13 +728,13 @@ func newSignRecover(o options) (*signRecover, error) {
 func (sr *signRecover) do(_ context.Context, _ int, i int64) (int, bool) {
 	j := i % int64(len(sr.keys))
 	k, msg := sr.keys[j], sr.msgs[j]
-	hash := wallet.HashEIP191(msg)
+	hash := hashEIP191(msg)
 	sig, err := crypto.Sign(hash.Bytes(), k.priv)
 	if err != nil {
 		return 0, false
 	}
 	// The server's side: hash again (it has only the text) and recover.
-	got, err := wallet.Recover(wallet.HashEIP191(msg), sig)
+	got, err := recoverAddress(hashEIP191(msg), sig)
 	if err != nil || got != k.address { // bytes, as the server compares: no EIP-55 text
 		return 0, false
 	}
@@ -746,7 +747,7 @@ func (sr *signRecover) do(_ context.Context, _ int, i int64) (int, bool) {
 // with one GET route answering a constant JSON body.
 func serveBareGin(addr string, stdout io.Writer) error {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil || !config.IsLoopbackHost(host) {
+	if err != nil || !isLoopbackHost(host) {
 		return fmt.Errorf("-serve-bare %q: want a loopback host:port", addr)
 	}
 	gin.SetMode(gin.ReleaseMode)

@@ -9,6 +9,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/ethereum/go-ethereum/accounts"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
 )
 
 // runJSON runs the tool with args and -json and decodes its result.
@@ -88,6 +92,41 @@ func TestDecodeFast(t *testing.T) {
 	} {
 		if err := decode([]byte(bad), &loginResp{}); err == nil {
 			t.Errorf("decode(%s) = nil, want an error", bad)
+		}
+	}
+}
+
+// The service rules the tool restates (eth.go) agree with go-ethereum and
+// the server: the EIP-191 hash, recovery of crypto.Sign's signature, and
+// which hosts count as loopback.
+func TestRestatedServiceRules(t *testing.T) {
+	msg := []byte("127.0.0.1:8080 wants you to sign in with your Ethereum account:\n0x00\n\nNonce: benchNonce00000000000001")
+	if got, want := hashEIP191(msg), common.BytesToHash(accounts.TextHash(msg)); got != want {
+		t.Fatalf("hashEIP191 = %s, want accounts.TextHash %s", got, want)
+	}
+	k, err := newKey("restated", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := crypto.Sign(hashEIP191(msg).Bytes(), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := recoverAddress(hashEIP191(msg), sig); err != nil || got != crypto.PubkeyToAddress(k.PublicKey) {
+		t.Fatalf("recoverAddress = %s, %v; want %s", got, err, crypto.PubkeyToAddress(k.PublicKey))
+	}
+	if got, err := recoverAddress(hashEIP191(append(msg, '!')), sig); err == nil && got == crypto.PubkeyToAddress(k.PublicKey) {
+		t.Fatal("recoverAddress of another message gave the signer")
+	}
+	if _, err := recoverAddress(hashEIP191(msg), sig[:64]); err == nil {
+		t.Fatal("recoverAddress of 64 bytes: want an error")
+	}
+	for host, want := range map[string]bool{
+		"localhost": true, "LocalHost": true, "127.0.0.1": true, "127.8.9.1": true, "::1": true, "::ffff:127.0.0.1": true,
+		"10.0.0.1": false, "example.com": false, "": false, "0.0.0.0": false, "localhost.example.com": false,
+	} {
+		if got := isLoopbackHost(host); got != want {
+			t.Errorf("isLoopbackHost(%q) = %v, want %v", host, got, want)
 		}
 	}
 }
