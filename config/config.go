@@ -67,6 +67,8 @@ type Config struct {
 	PartnerRate         Rate
 	SignupPerIP         Rate
 	LoginCodeFailPerIP  Rate
+
+	WebhookAllowPrivate bool // webhook endpoints may be loopback/private addresses (development)
 }
 
 // Setting documents one environment variable (the README's table is made
@@ -110,6 +112,7 @@ func Settings() []Setting {
 		{"SIGNUP_PER_IP", "30/15m", "email sign-up attempts per client IP per window (those past the format checks, refused ones included), then 429 until it ends; 0: no limit"},
 		{"PARTNER_RATE", "6000/1m", "partner API requests per partner per window"},
 		{"LOGIN_CODE_FAIL_PER_IP", "50/15m", "refused login-code exchanges (`POST /v1/auth/code`) per client IP per window, then 429 until it ends"},
+		{"WEBHOOK_ALLOW_PRIVATE", "false", "true lets partner webhook URLs, and the addresses their names resolve to at delivery, be loopback, private or link-local (for development; keep false in production: SSRF)"},
 	}
 }
 
@@ -162,6 +165,13 @@ func Load(getenv func(string) string) (Config, error) {
 		SignupPerIP:         rate("SIGNUP_PER_IP", "30/15m"),
 		PartnerRate:         rate("PARTNER_RATE", "6000/1m"),
 		LoginCodeFailPerIP:  rate("LOGIN_CODE_FAIL_PER_IP", "50/15m"),
+	}
+	switch v := get("WEBHOOK_ALLOW_PRIVATE", "false"); strings.ToLower(v) {
+	case "true", "1":
+		c.WebhookAllowPrivate = true
+	case "false", "0":
+	default:
+		errs = append(errs, fmt.Errorf("%sWEBHOOK_ALLOW_PRIVATE=%q: want true or false", Prefix, v))
 	}
 
 	// HTTP_ADDR first: SIWE_DOMAIN and SIWE_URI default to values made from

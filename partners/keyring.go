@@ -125,6 +125,27 @@ func aad(partnerID string) []byte {
 
 // seal returns the stored form of partner partnerID's secret.
 func (kr *Keyring) seal(partnerID, secret string) ([]byte, error) {
+	return kr.sealAAD(aad(partnerID), secret)
+}
+
+// SealFor seals another secret of a partner's (a webhook signing secret)
+// the way signing keys are sealed, bound to purpose and id (the row it is
+// stored in) so it cannot be moved to another row or opened as another kind
+// of secret. Unsealed (format sealPlain) when no server key is configured.
+func (kr *Keyring) SealFor(purpose, id, secret string) ([]byte, error) {
+	return kr.sealAAD(aadFor(purpose, id), secret)
+}
+
+// OpenFor opens what SealFor sealed with the same purpose and id.
+func (kr *Keyring) OpenFor(purpose, id string, sealed []byte) ([]byte, error) {
+	return kr.openAAD(aadFor(purpose, id), sealed)
+}
+
+func aadFor(purpose, id string) []byte {
+	return []byte("walletauth sealed " + purpose + " v1\x00" + id)
+}
+
+func (kr *Keyring) sealAAD(ad []byte, secret string) ([]byte, error) {
 	if !kr.Sealed() {
 		return append([]byte{sealPlain}, secret...), nil
 	}
@@ -137,11 +158,15 @@ func (kr *Keyring) seal(partnerID, secret string) ([]byte, error) {
 		return nil, fmt.Errorf("partners: seal: %w", err)
 	}
 	out = append(out, nonce...)
-	return k.aead.Seal(out, nonce, []byte(secret), aad(partnerID)), nil
+	return k.aead.Seal(out, nonce, []byte(secret), ad), nil
 }
 
 // open returns the secret (the HS256 key) of a stored signing key.
 func (kr *Keyring) open(partnerID string, sealed []byte) ([]byte, error) {
+	return kr.openAAD(aad(partnerID), sealed)
+}
+
+func (kr *Keyring) openAAD(ad []byte, sealed []byte) ([]byte, error) {
 	if len(sealed) == 0 {
 		return nil, errNoSigningKey
 	}
@@ -161,7 +186,7 @@ func (kr *Keyring) open(partnerID string, sealed []byte) ([]byte, error) {
 			if len(rest) < k.aead.NonceSize() {
 				return nil, errCorruptSealed
 			}
-			secret, err := k.aead.Open(nil, rest[:k.aead.NonceSize()], rest[k.aead.NonceSize():], aad(partnerID))
+			secret, err := k.aead.Open(nil, rest[:k.aead.NonceSize()], rest[k.aead.NonceSize():], ad)
 			if err != nil {
 				return nil, errCorruptSealed
 			}

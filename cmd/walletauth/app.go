@@ -29,6 +29,7 @@ import (
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/users"
 	"github.com/walletauth/walletauth/wallet"
+	"github.com/walletauth/walletauth/webhooks"
 )
 
 // app is the wired service: every dependency is built here and handed down.
@@ -46,6 +47,8 @@ type app struct {
 	bus      *cache.Bus
 	closers  []func() error
 	stop     context.CancelFunc // ends background work (the invalidation bus)
+
+	webhooksDone chan struct{} // closed when the webhook worker has stopped
 }
 
 // appOptions lets tests swap the clock and the password cost; run hands
@@ -54,7 +57,8 @@ type appOptions struct {
 	now            func() time.Time
 	passwordParams *passwords.Params
 	unknownVars    []config.UnknownVariable
-	hasher         auth.Hasher // replaces the argon2id hasher of new passwords
+	hasher         auth.Hasher             // replaces the argon2id hasher of new passwords
+	webhooks       *webhooks.WorkerOptions // replaces the webhook worker's options (tests: short timeout and poll)
 }
 
 var (
@@ -238,6 +242,17 @@ func (a *app) wire(opt appOptions) error {
 	partnerAPI := partners.New(partnerRegistry, a.users, a.sessions, ledger, a.kv, limiter, a.now,
 		partners.Options{LoginCodeTTL: cfg.LoginCodeTTL, Rate: partners.Rate(cfg.PartnerRate),
 			CodeFailPerIP: partners.Rate(cfg.LoginCodeFailPerIP)})
+	// Partner webhooks: events enter the outbox in the transaction of each
+	// change of a user (the users TxHook); the worker delivers them.
+	outbox := webhooks.NewOutbox(a.db, a.users, keys, a.now, cfg.WebhookAllowPrivate)
+	a.users.SetTxHook(outbox.Enqueue)
+	wopt := webhooks.WorkerOptions{AllowPrivate: cfg.WebhookAllowPrivate}
+	if opt.webhooks != nil {
+		wopt = *opt.webhooks
+	}
+	worker := webhooks.NewWorker(outbox, a.log, a.metrics, wopt)
+	a.webhooksDone = make(chan struct{})
+	go func() { defer close(a.webhooksDone); worker.Run(bg) }()
 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
@@ -265,7 +280,7 @@ func (a *app) wire(opt appOptions) error {
 	r.GET("/metrics", gin.WrapH(a.metrics.Handler()))
 
 	v1 := r.Group("/v1", api.NoStore())
-	partnerAPI.Routes(v1)
+	partnerAPI.Routes(v1, outbox.Routes)
 	email.Routes(v1.Group("/auth/email"))
 	authed := v1.Group("", a.sessions.RequireUser())
 	a.sessions.SessionRoutes(authed.Group("/auth"))
@@ -351,6 +366,9 @@ func (a *app) readyz(c *gin.Context) error {
 func (a *app) close() error {
 	if a.stop != nil {
 		a.stop()
+	}
+	if a.webhooksDone != nil {
+		<-a.webhooksDone // its last writes go to the database closed below
 	}
 	errs := []error{a.kv.Close(), a.db.Close()}
 	for _, c := range a.closers {
