@@ -57,8 +57,7 @@ type appOptions struct {
 	now            func() time.Time
 	passwordParams *passwords.Params
 	unknownVars    []config.UnknownVariable
-	hasher         auth.Hasher             // replaces the argon2id hasher of new passwords
-	webhooks       *webhooks.WorkerOptions // replaces the webhook worker's options (tests: short timeout and poll)
+	hasher         auth.Hasher // replaces the argon2id hasher of new passwords
 }
 
 var (
@@ -246,11 +245,7 @@ func (a *app) wire(opt appOptions) error {
 	// change of a user (the users TxHook); the worker delivers them.
 	outbox := webhooks.NewOutbox(a.db, a.users, keys, a.now, cfg.WebhookAllowPrivate)
 	a.users.SetTxHook(outbox.Enqueue)
-	wopt := webhooks.WorkerOptions{AllowPrivate: cfg.WebhookAllowPrivate}
-	if opt.webhooks != nil {
-		wopt = *opt.webhooks
-	}
-	worker := webhooks.NewWorker(outbox, a.log, a.metrics, wopt)
+	worker := webhooks.NewWorker(outbox, a.log, a.metrics, webhooks.WorkerOptions{AllowPrivate: cfg.WebhookAllowPrivate})
 	a.webhooksDone = make(chan struct{})
 	go func() { defer close(a.webhooksDone); worker.Run(bg) }()
 
