@@ -82,7 +82,7 @@ func TestRetriedOnScheduleThenDropped(t *testing.T) {
 		e.login(p, "ext-1")
 		w := e.worker(webhooks.WorkerOptions{AllowPrivate: true})
 		runOnce(t, w)
-		for i, wait := range webhooks.Schedule {
+		for i, wait := range webhooks.Schedule() {
 			e.clock.Advance(wait - time.Second)
 			if n := runOnce(t, w); n != 0 {
 				t.Fatalf("retry %d made %v early", i+1, wait-time.Second)
@@ -93,8 +93,8 @@ func TestRetriedOnScheduleThenDropped(t *testing.T) {
 			}
 		}
 		got := rc.requests()
-		if len(got) != 1+len(webhooks.Schedule) {
-			t.Fatalf("%d attempts, want %d", len(got), 1+len(webhooks.Schedule))
+		if len(got) != 1+len(webhooks.Schedule()) {
+			t.Fatalf("%d attempts, want %d", len(got), 1+len(webhooks.Schedule()))
 		}
 		for _, r := range got {
 			if r.Header.Get("webhook-id") != got[0].Header.Get("webhook-id") {
@@ -109,7 +109,7 @@ func TestRetriedOnScheduleThenDropped(t *testing.T) {
 		if n := runOnce(t, w); n != 0 {
 			t.Fatal("a dropped event was attempted again")
 		}
-		if e.observed.count("failed") != len(webhooks.Schedule) || e.observed.count("dropped") != 1 {
+		if e.observed.count("failed") != len(webhooks.Schedule()) || e.observed.count("dropped") != 1 {
 			t.Fatalf("metrics: %v", e.observed.outcomes)
 		}
 	})

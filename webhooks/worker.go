@@ -21,9 +21,11 @@ import (
 )
 
 // Schedule is how long after each failed attempt the next one is made
-// (API.md: about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h); after the
-// last a failed event is dropped.
-var Schedule = []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour}
+// (the contract: about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h); after
+// the last a failed event is dropped. A new slice each call.
+func Schedule() []time.Duration {
+	return []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour}
+}
 
 // Defaults of WorkerOptions.
 const (
@@ -83,6 +85,7 @@ type Worker struct {
 	wg       sync.WaitGroup
 	wake     chan struct{}
 	lastGC   time.Time
+	lastStat time.Time // real time of the last queue count
 }
 
 // NewWorker returns a worker over the outbox o. observe may be nil.
@@ -100,7 +103,7 @@ func NewWorker(o *Outbox, log *slog.Logger, observe Observer, opt WorkerOptions)
 		opt.PollInterval = DefaultPollInterval
 	}
 	if opt.Schedule == nil {
-		opt.Schedule = Schedule
+		opt.Schedule = Schedule()
 	}
 	if opt.Retention <= 0 {
 		opt.Retention = DefaultRetention
@@ -176,8 +179,13 @@ type claimed struct {
 // poll claims due events and starts an attempt of each.
 func (w *Worker) poll(ctx context.Context) (int, error) {
 	now := storage.Now(w.o.now())
-	if err := w.stats(ctx, now); err != nil {
-		return 0, err
+	// Counted at most once per PollInterval: a poll also follows every
+	// finished attempt.
+	if time.Since(w.lastStat) >= w.opt.PollInterval {
+		if err := w.stats(ctx, now); err != nil {
+			return 0, err
+		}
+		w.lastStat = time.Now()
 	}
 	w.gc(ctx, now)
 	free, saturated := w.slots()

@@ -17,7 +17,7 @@ import (
 // login through the real router becomes a signed user.created at a real
 // receiver, counted in /metrics.
 func TestServiceDeliversWebhooks(t *testing.T) {
-	a := newTestApp(t, withEnv("WEBHOOK_ALLOW_PRIVATE", "true")) // the receiver is on 127.0.0.1
+	a := newTestApp(t, withWebhookWorker(), withEnv("WEBHOOK_ALLOW_PRIVATE", "true")) // the receiver is on 127.0.0.1
 	var (
 		mu   sync.Mutex
 		got  [][]byte
