@@ -102,3 +102,18 @@ func TestRegisterRefusesBadURLsAndEvents(t *testing.T) {
 		}
 	})
 }
+
+func TestRegisterIsBoundedPerPartner(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
+		e := newEnv(t, db)
+		p, other := e.partner("Acme"), e.partner("Other")
+		for range webhooks.MaxEndpoints {
+			e.register(p, "https://hooks.acme.example/x", "user.created")
+		}
+		r := e.do("POST", "/v1/partner/webhooks", p.Secret, map[string]any{"url": "https://hooks.acme.example/y", "events": []string{"user.created"}})
+		if r.Code != http.StatusBadRequest || r.errorCode(t) != "invalid_parameter" {
+			t.Fatalf("webhook %d: %d %s", webhooks.MaxEndpoints+1, r.Code, r.Body)
+		}
+		e.register(other, "https://hooks.other.example/x", "user.created") // another partner's bound is its own
+	})
+}
