@@ -33,7 +33,7 @@ import (
 // for the first attempts). The outbox allows private targets: the test
 // receivers listen on 127.0.0.1; the SSRF tests say otherwise.
 type env struct {
-	t         *testing.T
+	t         testing.TB
 	db        *storage.DB
 	clock     *kvtest.Clock
 	keys      *partners.Keyring
@@ -46,7 +46,7 @@ type env struct {
 	observed  *observer
 }
 
-func newEnv(t *testing.T, db *storage.DB) *env {
+func newEnv(t testing.TB, db *storage.DB) *env {
 	t.Helper()
 	clock := kvtest.NewClock(time.Now().UTC().Truncate(time.Second))
 	k := make([]byte, partners.MasterKeySize)
