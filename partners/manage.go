@@ -228,7 +228,7 @@ func (s *Service) DeleteUsers(ctx context.Context, p Partner, externalIDs []stri
 			if n > 0 {
 				continue
 			}
-			ids, err := s.users.DeleteInTx(tx, id.UserID)
+			ids, err := s.users.DeleteInTx(tx, id.UserID, users.RemovedIdentity{PartnerID: p.ID, ExternalID: ext})
 			if errors.Is(err, users.ErrNotFound) {
 				continue
 			}

@@ -16,6 +16,15 @@ type Change struct {
 	Kind   string
 	UserID string
 	Points *PointsChange // ChangePoints only
+	// Removed are partner identities of the user that this transaction
+	// deleted before the change (a partner removing its users): their
+	// partners are told too, although the identity is gone.
+	Removed []RemovedIdentity
+}
+
+// RemovedIdentity is a partner identity deleted in the change's transaction.
+type RemovedIdentity struct {
+	PartnerID, ExternalID string
 }
 
 // PointsChange is what a points change did.
@@ -58,14 +67,15 @@ func (s *Store) updatedTx(tx *gorm.DB, ids ...string) error {
 }
 
 // DeleteInTx deletes user id inside tx as DeleteTx does, telling the hook
-// first (ChangeDeleted, while the user's identities still exist) and then
-// that its referees lost their referrer (ChangeUpdated).
-func (s *Store) DeleteInTx(tx *gorm.DB, id string) ([]string, error) {
+// first (ChangeDeleted, while the user's identities still exist; removed
+// names identities tx already deleted) and then that its referees lost
+// their referrer (ChangeUpdated).
+func (s *Store) DeleteInTx(tx *gorm.DB, id string, removed ...RemovedIdentity) ([]string, error) {
 	var referees []string
 	if err := tx.Model(&User{}).Where("referrer_id = ?", id).Pluck("id", &referees).Error; err != nil {
 		return nil, err
 	}
-	if err := s.ChangedTx(tx, Change{Kind: ChangeDeleted, UserID: id}); err != nil {
+	if err := s.ChangedTx(tx, Change{Kind: ChangeDeleted, UserID: id, Removed: removed}); err != nil {
 		return nil, err
 	}
 	changed, err := DeleteTx(tx, id, s.Now())

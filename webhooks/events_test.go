@@ -148,21 +148,22 @@ func TestChangesEnqueueEvents(t *testing.T) {
 	})
 }
 
-// DELETE /v1/partner/users removes the requesting partner's identity
-// before the user it leaves without a login: that partner asked, and is not
-// told again (documented in the README); the deletion commits whole.
-func TestPartnerDeletionIsNotEchoedToTheDeletingPartner(t *testing.T) {
+// DELETE /v1/partner/users removes the partner's identity before the user
+// it leaves without a login; the partner is told user.deleted all the same.
+func TestPartnerDeletionEnqueuesUserDeleted(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
 		e := newEnv(t, db)
 		p := e.partner("Acme")
 		hook, _ := e.register(p, "https://hooks.acme.example/all", "user.deleted")
 		e.login(p, "ext-1")
-		m := e.want(e.do("DELETE", "/v1/partner/users", p.Secret, map[string]any{"external_ids": []string{"ext-1"}}), http.StatusOK)
+		e.login(p, "ext-2")
+		m := e.want(e.do("DELETE", "/v1/partner/users", p.Secret, map[string]any{"external_ids": []string{"ext-1", "nobody"}}), http.StatusOK)
 		if m["deleted"] != float64(1) {
 			t.Fatalf("deleted %v", m)
 		}
-		if evs := e.events(hook); len(evs) != 0 {
-			t.Fatalf("the deleting partner was told %v", types(evs))
+		evs := e.events(hook)
+		if !slices.Equal(types(evs), []string{"user.deleted"}) || evs[0].Data.ExternalID != "ext-1" || evs[0].Data.User != nil {
+			t.Fatalf("after the partner's deletion: %+v", evs)
 		}
 	})
 }

@@ -225,17 +225,19 @@ type EventData struct {
 	EntryID    *string     `json:"entry_id,omitempty"`
 }
 
+type target struct {
+	ID         string
+	Events     string
+	ExternalID string
+}
+
 // Enqueue stores, inside tx (the transaction of the change), the event of
 // change c for every endpoint subscribed to it of every partner the user
 // has an identity of. It is the users.TxHook: the events commit or roll
 // back with the change. A user.deleted must be told before the user's
 // identities are deleted (users.Store.DeleteInTx does).
 func (o *Outbox) Enqueue(tx *gorm.DB, c users.Change) error {
-	var targets []struct {
-		ID         string
-		Events     string
-		ExternalID string
-	}
+	var targets []target
 	err := tx.Raw(`SELECT e.id, e.events, pi.external_id
 		FROM partner_identities AS pi
 		JOIN webhook_endpoints AS e ON e.partner_id = pi.partner_id
@@ -245,11 +247,17 @@ func (o *Outbox) Enqueue(tx *gorm.DB, c users.Change) error {
 	if err != nil {
 		return fmt.Errorf("webhooks: find endpoints: %w", err)
 	}
-	targets = slices.DeleteFunc(targets, func(t struct {
-		ID         string
-		Events     string
-		ExternalID string
-	}) bool {
+	for _, r := range c.Removed { // identities the change's transaction already deleted
+		var more []target
+		err := tx.Raw(`SELECT e.id, e.events, ? AS external_id
+			FROM webhook_endpoints AS e JOIN partners AS p ON p.id = e.partner_id
+			WHERE e.partner_id = ? AND p.disabled = ? ORDER BY e.id`, r.ExternalID, r.PartnerID, false).Scan(&more).Error
+		if err != nil {
+			return fmt.Errorf("webhooks: find endpoints: %w", err)
+		}
+		targets = append(targets, more...)
+	}
+	targets = slices.DeleteFunc(targets, func(t target) bool {
 		return !slices.Contains(strings.Split(t.Events, ","), c.Kind)
 	})
 	if len(targets) == 0 {
