@@ -26,7 +26,6 @@ var (
 	ErrEmailAlreadyVerified = api.NewError(http.StatusConflict, "email_already_verified", "this account's email is already verified")
 )
 
-
 // Mailer queues mail in the caller's transaction (mail.Outbox).
 type Mailer interface {
 	Enqueue(ctx context.Context, tx *gorm.DB, m mail.Message) (string, error)
@@ -249,6 +248,11 @@ func (ec *EmailCodes) loginVerified(ctx context.Context, u *users.User, o Origin
 		if res.RowsAffected == 0 {
 			return emailcode.ErrCodeInvalid // the account was deleted meanwhile
 		}
+		if !u.EmailVerified { // partners hear of email_verified (user.updated)
+			if err := ec.email.users.ChangedTx(tx, users.Change{Kind: users.ChangeUpdated, UserID: u.ID}); err != nil {
+				return err
+			}
+		}
 		if set != nil {
 			if err := tx.Where("user_id = ?", u.ID).Delete(&Session{}).Error; err != nil {
 				return fmt.Errorf("auth: end sessions: %w", err)
@@ -283,7 +287,6 @@ func (s *Sessions) forgetUser(ctx context.Context, userID string) error {
 	}
 	return nil
 }
-
 
 // forgot mails a reset code when an account has the address, and answers
 // 202 either way, after the same work (a code is issued and a mail
@@ -489,16 +492,23 @@ func (ec *EmailCodes) confirmVerification(c *gin.Context) error {
 		return err
 	}
 	us := ec.email.users
-	res := us.DB().WithContext(ctx).Model(&users.User{}).Where("id = ?", id).
-		Updates(map[string]any{"email": email, "email_key": users.EmailKey(email), "email_verified": true, "updated_at": us.Now()})
-	if res.Error != nil {
-		if name, ok := storage.UniqueViolation(res.Error); ok && strings.Contains(name, "email") {
-			return users.ErrEmailTaken
+	err = us.DB().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Model(&users.User{}).Where("id = ?", id).
+			Updates(map[string]any{"email": email, "email_key": users.EmailKey(email), "email_verified": true, "updated_at": us.Now()})
+		if res.Error != nil {
+			if name, ok := storage.UniqueViolation(res.Error); ok && strings.Contains(name, "email") {
+				return users.ErrEmailTaken
+			}
+			return fmt.Errorf("auth: confirm email: %w", res.Error)
 		}
-		return fmt.Errorf("auth: confirm email: %w", res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return api.ErrUnauthorized
+		if res.RowsAffected == 0 {
+			return api.ErrUnauthorized
+		}
+		// Partners hear of the new, verified email (user.updated).
+		return us.ChangedTx(tx, users.Change{Kind: users.ChangeUpdated, UserID: id})
+	})
+	if err != nil {
+		return err
 	}
 	us.Changed(ctx, id)
 	u, err := us.Get(ctx, id)

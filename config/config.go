@@ -83,6 +83,7 @@ type Config struct {
 	EmailCodeTTL        time.Duration
 	EmailSendPerAddress Rate
 	EmailSendPerIP      Rate
+	WebhookAllowPrivate bool // webhook endpoints may be loopback/private addresses (development)
 }
 
 // Setting documents one environment variable (the README's table is made
@@ -139,6 +140,7 @@ func Settings() []Setting {
 		{"EMAIL_SEND_PER_ADDRESS", "5/1h", "mailed codes asked for per email address per window"},
 		{"EMAIL_SEND_PER_IP", "30/1h", "mailed codes asked for per client IP per window"},
 		{"DEMO_PAGE", "false", "true: serve the demo sign-in page at /demo (`make run` turns it on)"},
+		{"WEBHOOK_ALLOW_PRIVATE", "false", "true lets partner webhook URLs, and the addresses their names resolve to at delivery, be loopback, private or link-local (for development; keep false in production: SSRF)"},
 	}
 }
 
@@ -202,6 +204,13 @@ func Load(getenv func(string) string) (Config, error) {
 		EmailCodeTTL:        dur("EMAIL_CODE_TTL", "10m"),
 		EmailSendPerAddress: rate("EMAIL_SEND_PER_ADDRESS", "5/1h"),
 		EmailSendPerIP:      rate("EMAIL_SEND_PER_IP", "30/1h"),
+	}
+	switch v := get("WEBHOOK_ALLOW_PRIVATE", "false"); strings.ToLower(v) {
+	case "true", "1":
+		c.WebhookAllowPrivate = true
+	case "false", "0":
+	default:
+		errs = append(errs, fmt.Errorf("%sWEBHOOK_ALLOW_PRIVATE=%q: want true or false", Prefix, v))
 	}
 
 	// HTTP_ADDR first: SIWE_DOMAIN and SIWE_URI default to values made from

@@ -21,6 +21,9 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	logins   *prometheus.CounterVec
+	webhooks *prometheus.CounterVec
+	whDepth  prometheus.Gauge
+	whOldest prometheus.Gauge
 }
 
 // New registers the collectors on a fresh registry.
@@ -37,8 +40,17 @@ func New() *Metrics {
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "walletauth_logins_total", Help: "Login attempts by method (wallet, email, partner, code) and outcome (ok or the error code).",
 		}, []string{"method", "outcome"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "walletauth_webhook_deliveries_total", Help: "Webhook delivery attempts by outcome (delivered, failed: to be retried, dropped: the last retry failed).",
+		}, []string{"outcome"}),
+		whDepth: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "walletauth_webhook_queue_depth", Help: "Webhook events waiting for delivery (all instances).",
+		}),
+		whOldest: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "walletauth_webhook_oldest_pending_seconds", Help: "Age of the oldest webhook event waiting for delivery (0: none).",
+		}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.logins,
+	m.reg.MustRegister(m.requests, m.latency, m.logins, m.webhooks, m.whDepth, m.whOldest,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -86,6 +98,17 @@ func statusLabel(code int) string {
 
 // Login records one login attempt's outcome.
 func (m *Metrics) Login(method, outcome string) { m.logins.WithLabelValues(method, outcome).Inc() }
+
+// WebhookDelivery records one webhook attempt's outcome: delivered,
+// failed or dropped.
+func (m *Metrics) WebhookDelivery(outcome string) { m.webhooks.WithLabelValues(outcome).Inc() }
+
+// WebhookQueue records the webhook outbox: pending events and the age of
+// the oldest.
+func (m *Metrics) WebhookQueue(depth int64, oldest time.Duration) {
+	m.whDepth.Set(float64(depth))
+	m.whOldest.Set(oldest.Seconds())
+}
 
 // Handler serves the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {

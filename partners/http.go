@@ -23,8 +23,14 @@ import (
 //
 // The global CORS middleware must skip /v1/js/ (api.CORS(origins, "/v1/js/")):
 // client-side login answers CORS itself, per partner.
-func (s *Service) Routes(v1 *gin.RouterGroup) {
+//
+// Each of extra registers more routes on the authenticated /partner group
+// (FromContext gives their handlers the partner), e.g. webhooks.Routes.
+func (s *Service) Routes(v1 *gin.RouterGroup, extra ...func(*gin.RouterGroup)) {
 	pg := v1.Group("/partner", s.Authenticate())
+	for _, register := range extra {
+		register(pg)
+	}
 	pg.POST("/users/login", api.Handle(s.handleLogin))
 	pg.POST("/tokens/verify", api.Handle(s.handleVerify))
 	pg.GET("/users", api.Handle(s.handleList))

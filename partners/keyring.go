@@ -143,6 +143,23 @@ func (kr *Keyring) Open(additionalData, sealed []byte) ([]byte, error) {
 	return kr.openAAD(additionalData, sealed)
 }
 
+// SealFor seals another secret of a partner's (a webhook signing secret)
+// the way signing keys are sealed, bound to purpose and id (the row it is
+// stored in) so it cannot be moved to another row or opened as another kind
+// of secret. Unsealed (format sealPlain) when no server key is configured.
+func (kr *Keyring) SealFor(purpose, id, secret string) ([]byte, error) {
+	return kr.sealAAD(aadFor(purpose, id), []byte(secret))
+}
+
+// OpenFor opens what SealFor sealed with the same purpose and id.
+func (kr *Keyring) OpenFor(purpose, id string, sealed []byte) ([]byte, error) {
+	return kr.openAAD(aadFor(purpose, id), sealed)
+}
+
+func aadFor(purpose, id string) []byte {
+	return []byte("walletauth sealed " + purpose + " v1\x00" + id)
+}
+
 func (kr *Keyring) sealAAD(additionalData, secret []byte) ([]byte, error) {
 	if !kr.Sealed() {
 		return append([]byte{sealPlain}, secret...), nil

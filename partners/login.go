@@ -208,6 +208,9 @@ func (s *Service) register(ctx context.Context, p Partner, in LoginInput) (*Logi
 			}
 			return fmt.Errorf("insert identity: %w", err)
 		}
+		if err := s.users.ChangedTx(tx, users.Change{Kind: users.ChangeCreated, UserID: u.ID}); err != nil {
+			return err
+		}
 		return s.issue(ctx, tx, issue, u.ID, res)
 	})
 	if err != nil {

@@ -230,7 +230,7 @@ func (s *Service) DeleteUsers(ctx context.Context, p Partner, externalIDs []stri
 			if n > 0 {
 				continue
 			}
-			ids, err := users.DeleteTx(tx, id.UserID, s.users.Now())
+			ids, err := s.users.DeleteInTx(tx, id.UserID, users.RemovedIdentity{PartnerID: p.ID, ExternalID: ext})
 			if errors.Is(err, users.ErrNotFound) {
 				continue
 			}

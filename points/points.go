@@ -163,7 +163,8 @@ func (l *Ledger) Apply(ctx context.Context, userID string, amount int64, reason,
 			return fmt.Errorf("record balance: %w", err)
 		}
 		applied = true
-		return nil
+		return l.users.ChangedTx(tx, users.Change{Kind: users.ChangePoints, UserID: userID,
+			Points: &users.PointsChange{Balance: balance, Amount: amount, Reason: e.Reason, EntryID: e.ID}})
 	})
 	if err != nil {
 		var ae *api.Error

@@ -164,7 +164,7 @@ func (s *Service) setReferrerOnce(ctx context.Context, userID, code string) (str
 		if res.RowsAffected == 0 {
 			return users.ErrInvalidReferralCode // deleted meanwhile
 		}
-		return nil
+		return s.users.ChangedTx(tx, users.Change{Kind: users.ChangeUpdated, UserID: userID})
 	})
 	return referrerID, err
 }

@@ -170,6 +170,40 @@ func Migrations() []Migration {
 			`CREATE INDEX mail_outbox_due_idx ON mail_outbox (status, next_attempt_at)`,
 			`CREATE INDEX mail_outbox_done_idx ON mail_outbox (done_at)`,
 		}},
+		{ID: "0007_webhooks", Up: []string{
+			// Partner webhook endpoints (package webhooks); secret is the
+			// signing secret sealed under the server key.
+			`CREATE TABLE webhook_endpoints (
+				id TEXT PRIMARY KEY,
+				partner_id TEXT NOT NULL REFERENCES partners(id) ON DELETE CASCADE,
+				url TEXT NOT NULL,
+				events TEXT NOT NULL,
+				secret {{bytes}} NOT NULL,
+				created_at {{time}} NOT NULL
+			)`,
+			`CREATE INDEX webhook_endpoints_partner_idx ON webhook_endpoints (partner_id, created_at)`,
+			// The outbox: one row per event and endpoint, written in the
+			// transaction of the change; id is the webhook-id of every
+			// attempt. A worker claims a due row until claimed_until.
+			`CREATE TABLE webhook_deliveries (
+				id TEXT PRIMARY KEY,
+				endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+				event_type TEXT NOT NULL,
+				payload TEXT NOT NULL,
+				status TEXT NOT NULL,
+				attempts INTEGER NOT NULL DEFAULT 0,
+				next_attempt_at {{time}} NOT NULL,
+				claimed_until {{time}},
+				claim_token TEXT,
+				last_status INTEGER,
+				last_error TEXT,
+				created_at {{time}} NOT NULL,
+				finished_at {{time}}
+			)`,
+			`CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (next_attempt_at) WHERE status = 'pending'`,
+			`CREATE INDEX webhook_deliveries_endpoint_idx ON webhook_deliveries (endpoint_id)`,
+			`CREATE INDEX webhook_deliveries_finished_idx ON webhook_deliveries (finished_at) WHERE status <> 'pending'`,
+		}},
 	}
 }
 

@@ -25,6 +25,7 @@ type Store struct {
 	views    *cache.TTLMap[string, *User]  // nil: GetCached reads the database
 	owners   *cache.TTLMap[string, string] // wallet address bytes → user ID: which record to try; the database confirms
 	bus      *cache.Bus
+	txHook   TxHook // nil: no one listens (see SetTxHook)
 }
 
 // EnableCache lets GetCached serve users from memory (at most max, each for
@@ -433,15 +434,24 @@ func (s *Store) Update(ctx context.Context, id string, p Patch) (*User, error) {
 		}
 		set["language"] = *p.Language
 	}
-	res := s.db.WithContext(ctx).Model(&User{}).Where("id = ?", id).Updates(set)
-	if name, ok := storage.UniqueViolation(res.Error); ok && strings.Contains(name, "username") {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Model(&User{}).Where("id = ?", id).Updates(set)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return s.updatedTx(tx, id)
+	})
+	if name, ok := storage.UniqueViolation(err); ok && strings.Contains(name, "username") {
 		return nil, ErrUsernameTaken
 	}
-	if res.Error != nil {
-		return nil, fmt.Errorf("users: update: %w", res.Error)
-	}
-	if res.RowsAffected == 0 {
+	if errors.Is(err, ErrNotFound) {
 		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("users: update: %w", err)
 	}
 	changed := []string{id}
 	if p.Username != nil { // referees show this user's username as their referrer
@@ -483,7 +493,7 @@ func (s *Store) SetEmail(ctx context.Context, id, email, passwordHash string, at
 				}
 			}
 		}
-		return nil
+		return s.updatedTx(tx, id)
 	})
 	if name, ok := storage.UniqueViolation(err); ok && strings.Contains(name, "email") {
 		return nil, ErrEmailTaken
@@ -503,7 +513,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	var changed []string
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var err error
-		changed, err = DeleteTx(tx, id, s.Now())
+		changed, err = s.DeleteInTx(tx, id)
 		return err
 	})
 	if err != nil {

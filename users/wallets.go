@@ -186,4 +186,10 @@ func (s *Store) SetPrimaryWallet(ctx context.Context, userID string, addr []byte
 	return s.Get(ctx, userID)
 }
 
-func touch(tx *gorm.DB, s *Store, ids ...string) error { return TouchTx(tx, s.Now(), ids...) }
+// touch marks wallet owners changed inside tx and tells the TxHook.
+func touch(tx *gorm.DB, s *Store, ids ...string) error {
+	if err := TouchTx(tx, s.Now(), ids...); err != nil {
+		return err
+	}
+	return s.updatedTx(tx, ids...)
+}

@@ -33,6 +33,7 @@ import (
 	"github.com/walletauth/walletauth/users"
 	"github.com/walletauth/walletauth/wallet"
 	"github.com/walletauth/walletauth/web"
+	"github.com/walletauth/walletauth/webhooks"
 )
 
 // app is the wired service: every dependency is built here and handed down.
@@ -50,6 +51,8 @@ type app struct {
 	bus      *cache.Bus
 	closers  []func() error
 	stop     context.CancelFunc // ends background work (the invalidation bus)
+
+	webhooksDone chan struct{} // closed when the webhook worker has stopped
 }
 
 // appOptions lets tests swap the clock and the password cost; run hands
@@ -59,6 +62,9 @@ type appOptions struct {
 	passwordParams *passwords.Params
 	unknownVars    []config.UnknownVariable
 	hasher         auth.Hasher // replaces the argon2id hasher of new passwords
+	// noWebhookWorker leaves webhook delivery to other instances: tests that
+	// count SQL statements or hook GORM callbacks need no background queries.
+	noWebhookWorker bool
 }
 
 var (
@@ -225,11 +231,11 @@ func (a *app) wire(opt appOptions) error {
 	if opt.hasher != nil {
 		email.SetHasher(opt.hasher)
 	}
-	outbox, templates, notifyMail, err := a.wireMail(bg)
+	mailOutbox, templates, notifyMail, err := a.wireMail(bg)
 	if err != nil {
 		return err
 	}
-	emailCodes := auth.NewEmailCodes(email, emailcode.New(a.kv, a.now, cfg.EmailCodeTTL), outbox, templates, notifyMail,
+	emailCodes := auth.NewEmailCodes(email, emailcode.New(a.kv, a.now, cfg.EmailCodeTTL), mailOutbox, templates, notifyMail,
 		auth.CodeLimits{PerAddress: auth.Rate(cfg.EmailSendPerAddress), PerIP: auth.Rate(cfg.EmailSendPerIP)})
 
 	keys, err := loadKeyring(cfg)
@@ -255,6 +261,15 @@ func (a *app) wire(opt appOptions) error {
 	partnerAPI := partners.New(partnerRegistry, a.users, a.sessions, ledger, a.kv, limiter, a.now,
 		partners.Options{LoginCodeTTL: cfg.LoginCodeTTL, Rate: partners.Rate(cfg.PartnerRate),
 			CodeFailPerIP: partners.Rate(cfg.LoginCodeFailPerIP)})
+	// Partner webhooks: events enter the outbox in the transaction of each
+	// change of a user (the users TxHook); the worker delivers them.
+	hooks := webhooks.NewOutbox(a.db, a.users, keys, a.now, cfg.WebhookAllowPrivate)
+	a.users.SetTxHook(hooks.Enqueue)
+	if !opt.noWebhookWorker {
+		worker := webhooks.NewWorker(hooks, a.log, a.metrics, webhooks.WorkerOptions{AllowPrivate: cfg.WebhookAllowPrivate})
+		a.webhooksDone = make(chan struct{})
+		go func() { defer close(a.webhooksDone); worker.Run(bg) }()
+	}
 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
@@ -294,7 +309,7 @@ func (a *app) wire(opt appOptions) error {
 	site.Routes(r) // /sdk/walletauth.js, /openapi.json, /demo
 
 	v1 := r.Group("/v1", api.NoStore())
-	partnerAPI.Routes(v1)
+	partnerAPI.Routes(v1, hooks.Routes)
 	email.Routes(v1.Group("/auth/email"))
 	emailCodes.Routes(v1.Group("/auth"))
 	authed := v1.Group("", a.sessions.RequireUser())
@@ -384,6 +399,9 @@ func (a *app) readyz(c *gin.Context) error {
 func (a *app) close() error {
 	if a.stop != nil {
 		a.stop()
+	}
+	if a.webhooksDone != nil {
+		<-a.webhooksDone // its last writes go to the database closed below
 	}
 	errs := []error{a.kv.Close(), a.db.Close()}
 	for _, c := range a.closers {

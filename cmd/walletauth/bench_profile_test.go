@@ -63,7 +63,7 @@ func benchProfApp(b *testing.B, logLevel string) (*app, io.Writer) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = logf.Close() })
-	a, err := newApp(context.Background(), cfg, newLogger(cfg, logf), appOptions{})
+	a, err := newApp(context.Background(), cfg, newLogger(cfg, logf), appOptions{noWebhookWorker: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -341,7 +341,7 @@ func benchProfAppT(t *testing.T) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), appOptions{})
+	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), appOptions{noWebhookWorker: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,6 +64,7 @@ type testAppSetup struct {
 	env    map[string]string
 	clock  *testClock
 	hasher auth.Hasher
+	worker bool // run the webhook worker (withWebhookWorker)
 }
 
 // testOption configures newTestApp.
@@ -89,6 +90,12 @@ func withEnv(pairs ...string) testOption {
 // withHasher makes the app hash new passwords with h.
 func withHasher(h auth.Hasher) testOption {
 	return func(s *testAppSetup) { s.hasher = h }
+}
+
+// withWebhookWorker runs the webhook delivery worker, off in other tests
+// (its background queries would be counted by the SQL-counting tests).
+func withWebhookWorker() testOption {
+	return func(s *testAppSetup) { s.worker = true }
 }
 
 // withClock makes the app use c (share one clock between apps).
@@ -125,7 +132,7 @@ func newTestApp(t testing.TB, opts ...testOption) *testApp {
 	}
 	params := passwords.TestParams()
 	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler),
-		appOptions{now: s.clock.Now, passwordParams: &params, hasher: s.hasher})
+		appOptions{now: s.clock.Now, passwordParams: &params, hasher: s.hasher, noWebhookWorker: !s.worker})
 	if err != nil {
 		t.Fatalf("newApp: %v", err)
 	}
