@@ -27,10 +27,6 @@ var contractRoutesNotYetServed = []string{
 	// security activity
 	"GET /v1/users/me/activity",
 	"GET /v1/partner/users/{external_id}/activity",
-	// partner webhooks
-	"POST /v1/partner/webhooks",
-	"GET /v1/partner/webhooks",
-	"DELETE /v1/partner/webhooks/{id}",
 }
 
 // loadOpenAPI loads the document as served (the JSON made from
