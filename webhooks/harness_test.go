@@ -23,6 +23,7 @@ import (
 	"github.com/walletauth/walletauth/points"
 	"github.com/walletauth/walletauth/referrals"
 	"github.com/walletauth/walletauth/storage"
+	"github.com/walletauth/walletauth/tokens/tokenstest"
 	"github.com/walletauth/walletauth/users"
 	"github.com/walletauth/walletauth/webhooks"
 )
@@ -63,6 +64,8 @@ func newEnv(t testing.TB, db *storage.DB) *env {
 	outbox := webhooks.NewOutbox(db, us, keys, clock.Now, true)
 	us.SetTxHook(outbox.Enqueue)
 	sessions := auth.NewSessions(db, clock.Now, 30*24*time.Hour, nil)
+	issuer, _ := tokenstest.NewIssuer(t, db, keys, clock.Now)
+	sessions.UseAccessTokens(issuer, us)
 	reg := partners.NewRegistry(db, keys, clock.Now)
 	svc := partners.New(reg, us, sessions, points.NewLedger(db, us, clock.Now), store, nil, clock.Now, partners.Options{})
 	gin.SetMode(gin.TestMode)
