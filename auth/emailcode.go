@@ -198,9 +198,21 @@ func (ec *EmailCodes) otpVerify(c *gin.Context) error {
 			return err
 		}
 		if u != nil {
-			tok, err := ec.loginVerified(ctx, u, OriginOf(c, MethodEmailCode), nil)
+			// A password on an account whose mailbox was never proven was
+			// set by whoever signed up with the address, perhaps not its
+			// owner (account pre-hijacking): the first proof of the mailbox
+			// removes it and ends the account's other sessions. The owner
+			// sets a password again with PUT /v1/users/me/password.
+			var set map[string]any
+			if !u.EmailVerified && u.PasswordHash != nil {
+				set = map[string]any{"password_hash": nil}
+			}
+			tok, err := ec.loginVerified(ctx, u, OriginOf(c, MethodEmailCode), set)
 			if err != nil {
 				return err
+			}
+			if set != nil {
+				u.PasswordHash = nil
 			}
 			return s.WriteLogin(c, http.StatusOK, MethodEmailCode, tok, u, false)
 		}

@@ -112,7 +112,10 @@ func TestEmailOTPSignInCreatesAndLogsIn(t *testing.T) {
 }
 
 // A password account whose email is not verified: a code sign-in logs into
-// it (the mailbox is proven) and verifies the address.
+// it (the mailbox is proven) and verifies the address. Whoever set the
+// password never proved the mailbox (perhaps someone who signed up with
+// another's address, to wait for its owner: pre-hijacking), so the password
+// goes and the sessions it opened end; a verified account keeps both.
 func TestEmailOTPLogsIntoAPasswordAccount(t *testing.T) {
 	a := newTestApp(t)
 	email := uniqueEmail(t)
@@ -124,7 +127,19 @@ func TestEmailOTPLogsIntoAPasswordAccount(t *testing.T) {
 	if got.Created || got.User.ID != su.User.ID || !got.User.EmailVerified {
 		t.Fatalf("code sign-in into the password account: %+v", got)
 	}
-	a.login(t, email, testPassword) // the password still works
+	wantError(t, a.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": testPassword}),
+		http.StatusUnauthorized, "invalid_credentials")
+	wantError(t, a.do(t, http.MethodGet, "/v1/users/me", nil, bearer(su.AuthToken)...), http.StatusUnauthorized, "unauthorized")
+	wantStatus(t, a.do(t, http.MethodGet, "/v1/users/me", nil, bearer(got.AuthToken)...), http.StatusOK)
+
+	// The owner sets a password again; from now on code sign-ins keep it.
+	wantStatus(t, a.do(t, http.MethodPut, "/v1/users/me/password", map[string]string{"password": "a-new-Password-77"}, bearer(got.AuthToken)...), http.StatusOK)
+	again, _ := a.otpLogin(t, email)
+	a.login(t, email, "a-new-Password-77")
+	wantStatus(t, a.do(t, http.MethodGet, "/v1/users/me", nil, bearer(got.AuthToken)...), http.StatusOK)
+	if again.User.ID != su.User.ID {
+		t.Fatalf("second code sign-in into another account: %+v", again)
+	}
 }
 
 func TestEmailOTPErrors(t *testing.T) {
