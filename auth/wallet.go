@@ -366,7 +366,7 @@ func (w *Wallet) checkLogin(ctx context.Context, req LoginRequest, ip string, su
 		if err := exceeded(ctx, w.limiter, "wallet-fail-address-ip", addressIP(*subject, ip), w.cfg.PerAddress); err != nil {
 			return nil, err
 		}
-		if msg, text, kind, err = w.matchChallenge(ctx, addr, sig); err != nil {
+		if msg, _, kind, err = w.matchChallenge(ctx, addr, sig); err != nil {
 			return nil, err
 		}
 		challenge = true

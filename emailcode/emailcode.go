@@ -92,8 +92,8 @@ func digest(salt []byte, p Purpose, subject, email, code string) []byte {
 	h := sha256.New()
 	h.Write(salt)
 	for _, s := range []string{string(p), subject, email, code} {
-		var n [4]byte
-		binary.BigEndian.PutUint32(n[:], uint32(len(s)))
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(s))) //nolint:gosec // a length is never negative
 		h.Write(n[:])
 		h.Write([]byte(s))
 	}

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -234,8 +233,10 @@ func TestTamperedTokensAreRefused(t *testing.T) {
 		_ = json.Unmarshal(jwkJSON, &k)
 		x, _ := base64.RawURLEncoding.DecodeString(k.X)
 		y, _ := base64.RawURLEncoding.DecodeString(k.Y)
-		pub := &ecdsa.PublicKey{Curve: elliptic.P256()}
-		pub.X, pub.Y = new(big.Int).SetBytes(x), new(big.Int).SetBytes(y)
+		pub, perr := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+		if perr != nil {
+			t.Fatal(perr)
+		}
 		pubDER, err = x509.MarshalPKIXPublicKey(pub)
 		if err != nil {
 			t.Fatal(err)

@@ -20,7 +20,7 @@ import (
 // ErrNotFound.
 func LockUserTx(tx *gorm.DB, id string) error {
 	q := `SELECT id FROM users WHERE id = ?`
-	if tx.Dialector.Name() == "postgres" {
+	if tx.Name() == "postgres" {
 		q += ` FOR NO KEY UPDATE`
 	}
 	var got []string

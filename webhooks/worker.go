@@ -389,7 +389,7 @@ func (w *Worker) send(ctx context.Context, r claimed) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("post: %w", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()                               // the answer was read; nothing to do with a close error
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseRead)) // lets the connection be reused
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return resp.StatusCode, fmt.Errorf("answered %d", resp.StatusCode)

@@ -6,6 +6,7 @@ package apitest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -40,7 +41,7 @@ func NewRequest(tb testing.TB, clientIP, method, path string, body any, headers 
 		}
 		r = bytes.NewReader(j)
 	}
-	req := httptest.NewRequest(method, path, r)
+	req := httptest.NewRequestWithContext(context.Background(), method, path, r)
 	if _, ok := body.(io.Reader); ok {
 		req.ContentLength = -1
 		req.TransferEncoding = []string{"chunked"}

@@ -7,6 +7,7 @@ package mailtest
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -108,7 +109,7 @@ func (s *Server) Up() {
 		err error
 	)
 	for i := 0; i < 50; i++ { // the port of a stopped server may linger briefly
-		if ln, err = net.Listen("tcp", s.addr); err == nil {
+		if ln, err = (&net.ListenConfig{}).Listen(context.Background(), "tcp", s.addr); err == nil {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -303,7 +304,7 @@ func Parse(tb testing.TB, data []byte) Parsed {
 }
 
 func decode(cte string, r io.Reader) (string, error) {
-	var rd io.Reader = r
+	rd := r
 	switch strings.ToLower(cte) {
 	case "quoted-printable":
 		rd = newQP(r)
