@@ -20,23 +20,23 @@ type statusCode struct {
 	code   string
 }
 
-// The README's error table lists every error the code base declares (each
+// The error table (docs/errors.md) lists every error the code base declares (each
 // api.NewError call and each api.Error literal, found in the source with
 // go/ast), with its status, and nothing else.
-func TestREADMEListsEveryErrorCode(t *testing.T) {
+func TestErrorDocsListEveryErrorCode(t *testing.T) {
 	declared := declaredErrors(t, "..")
 	if len(declared) < 20 {
 		t.Fatalf("found only %d declared errors: the source walk is broken", len(declared))
 	}
-	documented := readmeErrors(t, "../README.md")
+	documented := readmeErrors(t, "../docs/errors.md")
 	for e, where := range declared {
 		if !documented[e] {
-			t.Errorf("README.md's error table has no row %d `%s` (declared at %s)", e.status, e.code, where)
+			t.Errorf("docs/errors.md's error table has no row %d `%s` (declared at %s)", e.status, e.code, where)
 		}
 	}
 	for e := range documented {
 		if _, ok := declared[e]; !ok {
-			t.Errorf("README.md's error table lists %d `%s`, which the code base does not declare", e.status, e.code)
+			t.Errorf("docs/errors.md's error table lists %d `%s`, which the code base does not declare", e.status, e.code)
 		}
 	}
 }
@@ -126,7 +126,7 @@ func add(t *testing.T, out map[statusCode]string, where string, statusExpr, code
 	t.Helper()
 	lit, ok := codeExpr.(*ast.BasicLit)
 	if !ok || lit.Kind != token.STRING {
-		t.Errorf("%s: an error code that is not a string literal: the README table cannot be checked", where)
+		t.Errorf("%s: an error code that is not a string literal: the error table cannot be checked", where)
 		return
 	}
 	code, err := strconv.Unquote(lit.Value)
@@ -180,16 +180,17 @@ func statusName(text string) string {
 
 var backticked = regexp.MustCompile("`([a-z0-9_]+)`")
 
-// readmeErrors returns the (status, code) rows of the "## Errors" table.
+// readmeErrors returns the (status, code) rows of the table of the page
+// titled "# Errors" (up to its first "## " heading).
 func readmeErrors(t *testing.T, path string) map[statusCode]bool {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, ok := strings.Cut(string(b), "\n## Errors\n")
+	_, section, ok := strings.Cut("\n"+string(b), "\n# Errors\n")
 	if !ok {
-		t.Fatal(`README.md has no "## Errors" section`)
+		t.Fatalf(`%s has no "# Errors" title`, path)
 	}
 	if i := strings.Index(section, "\n## "); i >= 0 {
 		section = section[:i]
@@ -206,7 +207,7 @@ func readmeErrors(t *testing.T, path string) map[statusCode]bool {
 		}
 		codes := backticked.FindAllStringSubmatch(cells[2], -1)
 		if len(codes) == 0 {
-			t.Errorf("README.md error row %q names no `code`", line)
+			t.Errorf("%s: error row %q names no `code`", path, line)
 		}
 		for _, m := range codes {
 			out[statusCode{status, m[1]}] = true

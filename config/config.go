@@ -86,7 +86,7 @@ type Config struct {
 	WebhookAllowPrivate bool // webhook endpoints may be loopback/private addresses (development)
 }
 
-// Setting documents one environment variable (the README's table is made
+// Setting documents one environment variable (docs/configuration.md's table is made
 // from the same words).
 type Setting struct {
 	Name, Default, Help string

@@ -8,15 +8,15 @@ import (
 	"github.com/walletauth/walletauth/config"
 )
 
-// The README's configuration table must list every setting Load reads.
-func TestREADMEDocumentsEverySetting(t *testing.T) {
-	b, err := os.ReadFile("../README.md")
+// The configuration table (docs/configuration.md) must list every setting Load reads.
+func TestConfigDocsListEverySetting(t *testing.T) {
+	b, err := os.ReadFile("../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range config.Settings() {
 		if !strings.Contains(string(b), "`"+config.Prefix+s.Name+"`") {
-			t.Errorf("README.md does not document %s%s", config.Prefix, s.Name)
+			t.Errorf("docs/configuration.md does not document %s%s", config.Prefix, s.Name)
 		}
 	}
 }

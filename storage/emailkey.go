@@ -50,7 +50,7 @@ type CollidingUser struct {
 // EmailCollisionError is migration 0004's refusal: the accounts listed
 // share an email once case and Unicode normalisation are ignored. Nothing
 // was changed; an operator decides which account keeps the address (see
-// the README, "Emails"), and migrates again.
+// docs/email.md, "Email login"), and migrates again.
 type EmailCollisionError struct {
 	Collisions []EmailCollision
 }
@@ -63,7 +63,7 @@ func (e *EmailCollisionError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d email address(es) belong to more than one account once compared without case and Unicode normalisation; nothing was changed. "+
 		"Leave each address on one account: delete each other account, or, if it has another way to log in, clear its email login "+
-		"(UPDATE users SET email = NULL, email_verified = FALSE, password_hash = NULL WHERE id = '…'); then run migrate again (see the README, Email login):", len(e.Collisions))
+		"(UPDATE users SET email = NULL, email_verified = FALSE, password_hash = NULL WHERE id = '…'); then run migrate again (see docs/email.md, Email login):", len(e.Collisions))
 	// %+q: NFC and NFD spellings look alike, their escapes do not.
 	for i, c := range e.Collisions {
 		if i == maxListedCollisions {

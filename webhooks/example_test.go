@@ -10,7 +10,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
-// Example_verify is the partner guide's Go receiver (README, "Webhooks"),
+// Example_verify is the partner guide's Go receiver (docs/partners.md, "Webhooks"),
 // kept here so that it compiles.
 func Example_verify() {
 	wh, err := standardwebhooks.NewWebhook(os.Getenv("WALLETAUTH_WEBHOOK_SECRET")) // "whsec_…"

@@ -81,7 +81,7 @@ func printShortUsage(w io.Writer, fs *flag.FlagSet, h help) {
 }
 
 // printVars lists the named settings (every one for nil) with their
-// defaults, as the README's table does.
+// defaults, as the table of docs/configuration.md does.
 func printVars(w io.Writer, names []string) {
 	if names != nil && len(names) == 0 {
 		fmt.Fprintln(w, "\nenvironment: this command reads no "+config.Prefix+"* variable.")

@@ -416,7 +416,7 @@ func TestCredentialAnswersAreNoStore(t *testing.T) {
 // shape; unknown paths and methods the error shape too. What net/http
 // refuses before any handler (headers over api.ServerMaxHeaderBytes, a bad
 // percent escape in the path) keeps its plain-text answer: there is no
-// hook for it (README "Errors").
+// hook for it (docs/errors.md).
 func TestServerLevelErrors(t *testing.T) {
 	s := startServer(t)
 	big := func(n int) string { return "X-Big: " + strings.Repeat("a", n) + "\r\n" }

@@ -64,7 +64,7 @@ commands:
   help      print this help, or a command's (walletauth help serve)
 
 Every command takes -h or --help. Settings come from WALLETAUTH_*
-environment variables (below; the README explains them).
+environment variables (below; docs/configuration.md explains them).
 `
 
 // run is the whole program: main only supplies the process's context,

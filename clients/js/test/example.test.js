@@ -27,13 +27,13 @@ test("examples/node/wallet-login.mjs signs in with a generated key and prints th
   assert.equal(typeof out.user.username, "string");
 });
 
-test("examples/node/partner-signed-request.mjs (the README's Node snippet) signs a partner request", async () => {
+test("examples/node/partner-signed-request.mjs (the partner guide's Node snippet) signs a partner request", async () => {
   const dir = join(repoRoot, "examples", "node");
-  // The README shows this file's code: keep the two the same.
+  // docs/partners.md shows this file's code: keep the two the same.
   const code = await readFile(join(dir, "partner-signed-request.mjs"), "utf8");
-  const readme = await readFile(join(repoRoot, "README.md"), "utf8");
+  const guide = await readFile(join(repoRoot, "docs", "partners.md"), "utf8");
   const snippet = code.slice(code.indexOf("import crypto"));
-  assert.ok(readme.includes(snippet), "README.md does not show examples/node/partner-signed-request.mjs as it is");
+  assert.ok(guide.includes(snippet), "docs/partners.md does not show examples/node/partner-signed-request.mjs as it is");
 
   const { partner_id: id, secret } = JSON.parse(await cli(server, "partner", "create", "--name", "signed", "--signed-requests", "--json"));
   const { stdout } = await promisify(execFile)(process.execPath, ["partner-signed-request.mjs"], {
@@ -52,10 +52,10 @@ test("README: the browser snippet imports the served SDK", async () => {
   assert.match(readme, /import \{ WalletAuth \} from "\/sdk\/walletauth\.js"/);
 });
 
-test("README: the email login curl walkthrough runs", async () => {
-  const readme = await readFile(join(repoRoot, "README.md"), "utf8");
-  const m = readme.match(/<!-- snippet: email-curl -->\n```sh\n([\s\S]*?)```/);
-  assert.ok(m, "README.md has no email-curl snippet");
+test("docs/email.md: the email login curl walkthrough runs", async () => {
+  const page = await readFile(join(repoRoot, "docs", "email.md"), "utf8");
+  const m = page.match(/<!-- snippet: email-curl -->\n```sh\n([\s\S]*?)```/);
+  assert.ok(m, "docs/email.md has no email-curl snippet");
   const script = m[1].replace("BASE=http://127.0.0.1:8080", `BASE=${server.url}`);
   assert.notEqual(script, m[1], "the snippet does not set BASE");
   const { stdout } = await promisify(execFile)("bash", ["-euo", "pipefail", "-c", script], { timeout: 60_000 });
