@@ -5,7 +5,7 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
-import { readFile } from "node:fs/promises";
+import { readFile, readdir } from "node:fs/promises";
 
 import { startServer, repoRoot, cli } from "./helpers.js";
 
@@ -65,4 +65,134 @@ test("docs/email.md: the email login curl walkthrough runs", async () => {
   assert.equal(signup.user.username, "ada");
   assert.equal(JSON.parse(lines[1]).email, "ada@example.com", "GET /v1/users/me with the token");
   assert.equal(lines[2], "204", "logout");
+});
+
+// Every fenced block of README.md and docs/*.md carries a
+// "<!-- snippet: NAME -->" line; a block fenced as ```text is an
+// illustration; every other block must be run (or compiled) by a test here
+// or by the Go example named below.
+const docFiles = async () => ["README.md", ...(await readdir(join(repoRoot, "docs"))).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+
+async function docBlocks() {
+  const blocks = [];
+  for (const file of await docFiles()) {
+    const lines = (await readFile(join(repoRoot, file), "utf8")).split("\n");
+    for (let i = 0; i < lines.length; i++) {
+      const open = lines[i].match(/^```(\S*)/);
+      if (!open) continue;
+      let end = i + 1;
+      while (end < lines.length && !lines[end].startsWith("```")) end++;
+      const marker = (lines[i - 1] || "").match(/^<!-- snippet: ([a-z0-9-]+) -->$/);
+      blocks.push({ file, line: i + 1, lang: open[1], name: marker?.[1], code: lines.slice(i + 1, end).join("\n") + "\n" });
+      i = end;
+    }
+  }
+  return blocks;
+}
+
+async function snippet(name) {
+  const b = (await docBlocks()).find((x) => x.name === name);
+  assert.ok(b, `no snippet ${name} in the docs`);
+  return b.code;
+}
+
+// covered names each block this file runs or checks; goExamples names the Go
+// file that compiles a Go block.
+const covered = new Set([
+  "readme-make", "readme-demo", "readme-wallet-login", "readme-browser",
+  "partner-create", "partner-curl", "partner-node-signing", "partner-webhook-create",
+  "partner-go-signing", "partner-webhook-go", "partner-oidc-go",
+  "email-curl", "sessions-keys",
+]);
+// notYetRun names the runnable blocks no test runs yet; each is a gap, listed
+// so that it shows (and a new block cannot join it silently).
+const notYetRun = new Set([
+  "partner-webhook-express", "partner-webhook-verify-node", "partner-jose",
+  "email-walkthrough", "wallet-browser",
+]);
+const goExamples = {
+  "partner-go-signing": "partners/example_test.go",
+  "partner-webhook-go": "webhooks/example_test.go",
+  "partner-oidc-go": "tokens/example_test.go",
+};
+
+test("docs: every fenced block is named, and every runnable one is run by a test", async () => {
+  const blocks = await docBlocks();
+  const names = new Set();
+  for (const b of blocks) {
+    assert.ok(b.name, `${b.file}:${b.line}: a fenced block without a <!-- snippet: NAME --> line`);
+    assert.ok(!names.has(b.name), `${b.file}:${b.line}: snippet ${b.name} named twice`);
+    names.add(b.name);
+    if (b.lang === "text") continue;
+    if (notYetRun.has(b.name)) continue;
+    assert.ok(covered.has(b.name), `${b.file}:${b.line}: snippet ${b.name} (${b.lang || "no language"}) is run by no test: run it, or fence it as text if it is an illustration`);
+  }
+  for (const n of [...covered, ...notYetRun]) assert.ok(names.has(n), `listed snippet ${n} is not in the docs`);
+  for (const n of notYetRun) assert.ok(!covered.has(n), `snippet ${n} is listed as run and as not run`);
+});
+
+// dedent compares code as gofmt may align it: each line trimmed, runs of blanks as one.
+const dedent = (s) => s.split("\n").map((l) => l.trim().replace(/\s+/g, " ")).filter(Boolean).join("\n");
+
+test("docs: the Go blocks are the code of Go examples that compile", async () => {
+  for (const [name, file] of Object.entries(goExamples)) {
+    const code = await readFile(join(repoRoot, file), "utf8");
+    assert.ok(dedent(code).includes(dedent(await snippet(name))), `${file} does not hold snippet ${name} as the docs show it`);
+  }
+});
+
+test("README: make run and make test are targets of the Makefile, make run with the demo page", async () => {
+  const targets = [];
+  for (const name of ["readme-make", "readme-demo"]) {
+    for (const [, target] of (await snippet(name)).matchAll(/^make (\S+)/gm)) targets.push(target);
+  }
+  assert.deepEqual([...new Set(targets)].sort(), ["run", "test"]);
+  // make -n runs nothing (the service and the tests run elsewhere: CI runs make test).
+  for (const target of targets) await promisify(execFile)("make", ["-n", target], { cwd: repoRoot, timeout: 60_000 });
+  const { stdout } = await promisify(execFile)("make", ["-n", "run"], { cwd: repoRoot, timeout: 60_000 });
+  assert.match(stdout, /WALLETAUTH_DEMO_PAGE=\$\{WALLETAUTH_DEMO_PAGE:-true\} \S*walletauth serve/, "make run turns the demo page on");
+});
+
+test("README: the wallet-login command is the one the example test runs", async () => {
+  assert.equal(await snippet("readme-wallet-login"), "cd examples/node && npm ci && node wallet-login.mjs\n");
+});
+
+// sh runs a shell snippet with bash -euo pipefail against the test server.
+async function sh(script, env = {}) {
+  const { stdout } = await promisify(execFile)("bash", ["-euo", "pipefail", "-c", script], {
+    cwd: repoRoot, env: { ...process.env, ...server.env, ...env }, timeout: 60_000,
+  });
+  return stdout;
+}
+const local = (code) => code.replaceAll("http://127.0.0.1:8080", server.url).replaceAll("./bin/walletauth", server.bin);
+
+test("docs/partners.md: partner create prints the id and the secret", async () => {
+  const out = JSON.parse(await sh(local(await snippet("partner-create"))));
+  assert.match(out.partner_id, /^pt_/);
+  assert.match(out.secret, /^pts_/);
+});
+
+test("docs/partners.md: the partner curl walkthrough logs in, grants points and verifies", async () => {
+  const { secret } = JSON.parse(await cli(server, "partner", "create", "--name", "curl", "--json"));
+  const lines = (await sh(local(await snippet("partner-curl")), { SECRET: secret })).trim().split("\n");
+  assert.equal(lines.length, 2, lines.join("\n"));
+  assert.equal(JSON.parse(lines[0]).points, 100, "the points grant");
+  const verified = JSON.parse(lines[1]);
+  assert.equal(verified.active, true, "the login's auth_token verifies");
+});
+
+test("docs/partners.md: the webhook registration answers 201 with a secret", async () => {
+  const { secret } = JSON.parse(await cli(server, "partner", "create", "--name", "hooks", "--json"));
+  const hook = JSON.parse(await sh(local(await snippet("partner-webhook-create")), { SECRET: secret }));
+  assert.match(hook.id, /^wh_/);
+  assert.match(hook.secret, /^whsec_/);
+  assert.deepEqual(hook.events, ["user.created", "user.updated", "user.deleted", "points.changed"]);
+});
+
+test("docs/sessions.md: keys list and keys rotate run", async () => {
+  const lines = (await sh((await snippet("sessions-keys")).replaceAll(/^walletauth /gm, `${server.bin} `))).trim().split("\n");
+  assert.match(lines[0], /^KID\s+CREATED\s+CURRENT/, "keys list prints a table");
+  const rotated = JSON.parse(lines.at(-1));
+  assert.equal(rotated.current, true, "keys rotate --json prints the new current key");
+  assert.ok(!lines.slice(1, -1).some((l) => l.includes(rotated.kid)), "the rotated key is new");
 });
