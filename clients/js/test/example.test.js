@@ -5,7 +5,8 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
-import { readFile, readdir } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { pathToFileURL } from "node:url";
 
 import { startServer, repoRoot, cli } from "./helpers.js";
 
@@ -102,12 +103,12 @@ const covered = new Set([
   "readme-make", "readme-demo", "readme-wallet-login", "readme-browser",
   "partner-create", "partner-curl", "partner-node-signing", "partner-webhook-create",
   "partner-go-signing", "partner-webhook-go", "partner-oidc-go",
-  "email-curl", "sessions-keys",
+  "email-curl", "sessions-keys", "partner-jose",
 ]);
 // notYetRun names the runnable blocks no test runs yet; each is a gap, listed
 // so that it shows (and a new block cannot join it silently).
 const notYetRun = new Set([
-  "partner-webhook-express", "partner-webhook-verify-node", "partner-jose",
+  "partner-webhook-express", "partner-webhook-verify-node",
   "email-walkthrough", "wallet-browser",
 ]);
 const goExamples = {
@@ -195,4 +196,34 @@ test("docs/sessions.md: keys list and keys rotate run", async () => {
   const rotated = JSON.parse(lines.at(-1));
   assert.equal(rotated.current, true, "keys rotate --json prints the new current key");
   assert.ok(!lines.slice(1, -1).some((l) => l.includes(rotated.kid)), "the rotated key is new");
+});
+
+// runModule writes a Node snippet as an .mjs file under clients/js (so that
+// it resolves clients/js/node_modules, jose there), imports it and removes it.
+async function runModule(code) {
+  const dir = await mkdtemp(join(repoRoot, "clients", "js", ".snippet-"));
+  try {
+    const file = join(dir, "snippet.mjs");
+    await writeFile(file, code);
+    return await import(pathToFileURL(file).href);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test("docs/partners.md: the jose snippet verifies a real access token offline", async () => {
+  const code = await snippet("partner-jose");
+  const local = code.replace("const issuer = 'https://app.example.com'", `const issuer = '${server.url}'`);
+  assert.notEqual(local, code, "the snippet does not set the issuer");
+  const { verify } = await runModule(local);
+  const { secret } = JSON.parse(await cli(server, "partner", "create", "--name", "jose", "--json"));
+  const login = await fetch(`${server.url}/v1/partner/users/login`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${secret}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ external_id: "jose-1" }),
+  }).then((r) => r.json());
+  const payload = await verify(login.access_token);
+  assert.equal(payload.sub, login.user.id);
+  assert.equal(payload.aud, "walletauth");
+  await assert.rejects(verify(login.access_token.slice(0, -4) + "AAAA"), "a bad signature is refused");
 });
