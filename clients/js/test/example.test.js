@@ -7,6 +7,7 @@ import { promisify } from "node:util";
 
 import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
+import { createServer as createHttpServer } from "node:http";
 
 import { startServer, repoRoot, cli } from "./helpers.js";
 
@@ -103,12 +104,12 @@ const covered = new Set([
   "readme-make", "readme-demo", "readme-wallet-login", "readme-browser",
   "partner-create", "partner-curl", "partner-node-signing", "partner-webhook-create",
   "partner-go-signing", "partner-webhook-go", "partner-oidc-go",
-  "email-curl", "sessions-keys", "partner-jose",
+  "email-curl", "sessions-keys", "partner-jose", "partner-webhook-verify-node",
 ]);
 // notYetRun names the runnable blocks no test runs yet; each is a gap, listed
 // so that it shows (and a new block cannot join it silently).
 const notYetRun = new Set([
-  "partner-webhook-express", "partner-webhook-verify-node",
+  "partner-webhook-express",
   "email-walkthrough", "wallet-browser",
 ]);
 const goExamples = {
@@ -226,4 +227,36 @@ test("docs/partners.md: the jose snippet verifies a real access token offline", 
   assert.equal(payload.sub, login.user.id);
   assert.equal(payload.aud, "walletauth");
   await assert.rejects(verify(login.access_token.slice(0, -4) + "AAAA"), "a bad signature is refused");
+});
+
+test("docs/partners.md: the Node webhook verify function accepts a real delivery and refuses a forged one", { timeout: 60_000 }, async () => {
+  const { verify } = await runModule((await snippet("partner-webhook-verify-node")) + "\nexport { verify };\n");
+  const hooks = await startServer({ WALLETAUTH_WEBHOOK_ALLOW_PRIVATE: "true" });
+  const receiver = createHttpServer();
+  try {
+    const delivered = new Promise((ok) => {
+      receiver.on("request", (req, res) => {
+        const chunks = [];
+        req.on("data", (c) => chunks.push(c));
+        req.on("end", () => { res.writeHead(204).end(); ok({ headers: req.headers, body: Buffer.concat(chunks).toString() }); });
+      });
+    });
+    await new Promise((ok) => receiver.listen(0, "127.0.0.1", ok));
+    const { secret } = JSON.parse(await cli(hooks, "partner", "create", "--name", "hooks", "--json"));
+    const auth = { Authorization: `Bearer ${secret}`, "Content-Type": "application/json" };
+    const hook = await fetch(`${hooks.url}/v1/partner/webhooks`, {
+      method: "POST", headers: auth,
+      body: JSON.stringify({ url: `http://127.0.0.1:${receiver.address().port}/walletauth-events`, events: ["user.created"] }),
+    }).then((r) => r.json());
+    assert.match(hook.secret, /^whsec_/, JSON.stringify(hook));
+    await fetch(`${hooks.url}/v1/partner/users/login`, { method: "POST", headers: auth, body: JSON.stringify({ external_id: "hook-1" }) });
+    const { headers, body } = await delivered;
+    assert.equal(JSON.parse(body).type, "user.created");
+    assert.equal(verify(hook.secret, headers, body), true, "a real delivery verifies");
+    assert.equal(verify(hook.secret, headers, body + " "), false, "a changed body is refused");
+    assert.equal(verify("whsec_" + Buffer.from("another key").toString("base64"), headers, body), false, "another secret is refused");
+  } finally {
+    receiver.close();
+    await hooks.stop();
+  }
 });
