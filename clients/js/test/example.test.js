@@ -9,7 +9,9 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
 import { createServer as createHttpServer } from "node:http";
 
-import { startServer, repoRoot, cli } from "./helpers.js";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+
+import { startServer, repoRoot, cli, eip1193, api } from "./helpers.js";
 
 let server;
 before(async () => { server = await startServer(); });
@@ -105,12 +107,13 @@ const covered = new Set([
   "partner-create", "partner-curl", "partner-node-signing", "partner-webhook-create",
   "partner-go-signing", "partner-webhook-go", "partner-oidc-go",
   "email-curl", "sessions-keys", "partner-jose", "partner-webhook-verify-node",
+  "wallet-browser",
 ]);
 // notYetRun names the runnable blocks no test runs yet; each is a gap, listed
 // so that it shows (and a new block cannot join it silently).
 const notYetRun = new Set([
   "partner-webhook-express",
-  "email-walkthrough", "wallet-browser",
+  "email-walkthrough",
 ]);
 const goExamples = {
   "partner-go-signing": "partners/example_test.go",
@@ -259,4 +262,18 @@ test("docs/partners.md: the Node webhook verify function accepts a real delivery
     receiver.close();
     await hooks.stop();
   }
+});
+
+test("docs/wallet.md: the browser snippet signs in with an EIP-1193 wallet", async () => {
+  // The page's window.ethereum is a viem key behind an EIP-1193 provider;
+  // the page's relative fetch resolves against the test server.
+  const mod = await runModule(`export default async function (window, fetch) {\n${await snippet("wallet-browser")}\nreturn res;\n}\n`);
+  const account = privateKeyToAccount(generatePrivateKey());
+  const pageFetch = (path, init) => fetch(new URL(path, server.url), init);
+  const res = await mod.default({ ethereum: eip1193(account) }, pageFetch);
+  assert.equal(res.created, true, JSON.stringify(res));
+  assert.equal(res.user.address.toLowerCase(), account.address.toLowerCase());
+  const me = await api(server, "GET", "/v1/users/me", { token: res.auth_token });
+  assert.equal(me.status, 200);
+  assert.equal(me.body.id, res.user.id);
 });
