@@ -11,7 +11,7 @@ import { createServer as createHttpServer } from "node:http";
 
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 
-import { startServer, repoRoot, cli, eip1193, api } from "./helpers.js";
+import { startServer, repoRoot, cli, eip1193, api, memoryStorage } from "./helpers.js";
 
 let server;
 before(async () => { server = await startServer(); });
@@ -54,6 +54,28 @@ test("README: the browser snippet imports the served SDK", async () => {
   const readme = await readFile(join(repoRoot, "README.md"), "utf8");
   assert.ok(!readme.includes("../shared/"), "README.md links outside the repository");
   assert.match(readme, /import \{ WalletAuth \} from "\/sdk\/walletauth\.js"/);
+});
+
+test("README: the browser snippet signs in, gets an access token and signs out", async () => {
+  // The page: the SDK as GET /sdk/walletauth.js serves it next to the
+  // snippet, location.origin the test server, window.ethereum a viem key.
+  const [importLine, ...body] = (await snippet("readme-browser")).split("\n");
+  assert.equal(importLine, 'import { WalletAuth } from "/sdk/walletauth.js";');
+  const sdk = await fetch(`${server.url}/sdk/walletauth.js`).then((r) => r.text());
+  const mod = await runModule(`import { WalletAuth } from "./walletauth.js";\nexport default async function (window, localStorage, render) {\n${body.join("\n")}\nreturn token;\n}\n`, { "walletauth.js": sdk });
+  const account = privateKeyToAccount(generatePrivateKey());
+  const seen = [];
+  globalThis.location = { origin: server.url };
+  let token;
+  try {
+    token = await mod.default({ ethereum: eip1193(account) }, memoryStorage(), (user) => seen.push(user));
+  } finally {
+    delete globalThis.location;
+  }
+  assert.equal(seen.length, 2, "onChange after the sign-in and the sign-out");
+  assert.equal(seen[0].address.toLowerCase(), account.address.toLowerCase());
+  assert.equal(seen[1], null);
+  assert.match(token, /^eyJ/);
 });
 
 test("docs/email.md: the email login curl walkthrough runs", async () => {
@@ -204,9 +226,10 @@ test("docs/sessions.md: keys list and keys rotate run", async () => {
 
 // runModule writes a Node snippet as an .mjs file under clients/js (so that
 // it resolves clients/js/node_modules, jose there), imports it and removes it.
-async function runModule(code) {
+async function runModule(code, files = {}) {
   const dir = await mkdtemp(join(repoRoot, "clients", "js", ".snippet-"));
   try {
+    for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
     const file = join(dir, "snippet.mjs");
     await writeFile(file, code);
     return await import(pathToFileURL(file).href);
