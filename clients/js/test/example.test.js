@@ -129,12 +129,11 @@ const covered = new Set([
   "partner-create", "partner-curl", "partner-node-signing", "partner-webhook-create",
   "partner-go-signing", "partner-webhook-go", "partner-oidc-go",
   "email-curl", "sessions-keys", "partner-jose", "partner-webhook-verify-node",
-  "wallet-browser",
+  "wallet-browser", "partner-webhook-express",
 ]);
 // notYetRun names the runnable blocks no test runs yet; each is a gap, listed
 // so that it shows (and a new block cannot join it silently).
 const notYetRun = new Set([
-  "partner-webhook-express",
   "email-walkthrough",
 ]);
 const goExamples = {
@@ -299,4 +298,40 @@ test("docs/wallet.md: the browser snippet signs in with an EIP-1193 wallet", asy
   const me = await api(server, "GET", "/v1/users/me", { token: res.auth_token });
   assert.equal(me.status, 200);
   assert.equal(me.body.id, res.user.id);
+});
+
+test("docs/partners.md: the express receiver answers 204 to a real delivery and 400 to a forged one", { timeout: 60_000 }, async () => {
+  const hooks = await startServer({ WALLETAUTH_WEBHOOK_ALLOW_PRIVATE: "true" });
+  const receiver = createHttpServer();
+  const saved = process.env.WALLETAUTH_WEBHOOK_SECRET;
+  try {
+    await new Promise((ok) => receiver.listen(0, "127.0.0.1", ok));
+    const url = `http://127.0.0.1:${receiver.address().port}/walletauth-events`;
+    const { secret } = JSON.parse(await cli(hooks, "partner", "create", "--name", "express", "--json"));
+    const auth = { Authorization: `Bearer ${secret}`, "Content-Type": "application/json" };
+    const hook = await fetch(`${hooks.url}/v1/partner/webhooks`, {
+      method: "POST", headers: auth, body: JSON.stringify({ url, events: ["user.created"] }),
+    }).then((r) => r.json());
+    process.env.WALLETAUTH_WEBHOOK_SECRET = hook.secret;
+    const { app } = await runModule((await snippet("partner-webhook-express")) + "\nexport { app };\n");
+    const answered = new Promise((ok) => {
+      receiver.on("request", (req, res) => {
+        res.on("finish", () => ok({ status: res.statusCode, id: req.headers["webhook-id"] }));
+        app(req, res);
+      });
+    });
+    await fetch(`${hooks.url}/v1/partner/users/login`, { method: "POST", headers: auth, body: JSON.stringify({ external_id: "express-1" }) });
+    const first = await answered;
+    assert.equal(first.status, 204, "a real delivery is accepted");
+    const forged = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "webhook-id": "msg_forged", "webhook-timestamp": String(Math.floor(Date.now() / 1000)), "webhook-signature": "v1,AAAA" },
+      body: JSON.stringify({ type: "user.created", data: {} }),
+    });
+    assert.equal(forged.status, 400, "a forged delivery is refused");
+  } finally {
+    if (saved === undefined) delete process.env.WALLETAUTH_WEBHOOK_SECRET; else process.env.WALLETAUTH_WEBHOOK_SECRET = saved;
+    receiver.close();
+    await hooks.stop();
+  }
 });
