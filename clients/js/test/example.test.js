@@ -129,13 +129,11 @@ const covered = new Set([
   "partner-create", "partner-curl", "partner-node-signing", "partner-webhook-create",
   "partner-go-signing", "partner-webhook-go", "partner-oidc-go",
   "email-curl", "sessions-keys", "partner-jose", "partner-webhook-verify-node",
-  "wallet-browser", "partner-webhook-express",
+  "wallet-browser", "partner-webhook-express", "email-walkthrough",
 ]);
 // notYetRun names the runnable blocks no test runs yet; each is a gap, listed
 // so that it shows (and a new block cannot join it silently).
-const notYetRun = new Set([
-  "email-walkthrough",
-]);
+const notYetRun = new Set([]);
 const goExamples = {
   "partner-go-signing": "partners/example_test.go",
   "partner-webhook-go": "webhooks/example_test.go",
@@ -333,5 +331,26 @@ test("docs/partners.md: the express receiver answers 204 to a real delivery and 
     if (saved === undefined) delete process.env.WALLETAUTH_WEBHOOK_SECRET; else process.env.WALLETAUTH_WEBHOOK_SECRET = saved;
     receiver.close();
     await hooks.stop();
+  }
+});
+
+test("docs/email.md: the mail-off walkthrough signs up, verifies, resets and signs in with a code", { timeout: 60_000 }, async () => {
+  const own = await startServer(); // its own database: the walkthrough signs up ada@example.com too
+  try {
+    const script = (await snippet("email-walkthrough")).replace("B=http://127.0.0.1:8080", `B=${own.url}`).replaceAll("./bin/walletauth", own.bin);
+    const { stdout } = await promisify(execFile)("bash", ["-euo", "pipefail", "-c", script], { cwd: repoRoot, env: { ...process.env, ...own.env }, timeout: 60_000 });
+    const lines = stdout.trim().split("\n");
+    assert.match(lines[0], /^CREATED_AT\s+STATUS/, stdout);
+    assert.match(lines[1], /Confirm your email address: \d{6}$/, stdout);
+    const [confirmed, forgot, reset, otp, signedIn] = lines.slice(2);
+    assert.equal(JSON.parse(confirmed).email_verified, true, stdout);
+    assert.equal(forgot, "202");
+    assert.equal(JSON.parse(reset).created, false, stdout);
+    assert.ok(JSON.parse(otp).expires_at, stdout);
+    const last = JSON.parse(signedIn);
+    assert.match(last.auth_token, /^wat_/, stdout);
+    assert.equal(last.user.email, "ada@example.com");
+  } finally {
+    await own.stop();
   }
 });
