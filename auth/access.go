@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"gorm.io/gorm"
 
+	"github.com/walletauth/walletauth/activity"
 	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/tokens"
 	"github.com/walletauth/walletauth/users"
@@ -179,6 +180,11 @@ func (s *Sessions) List(ctx context.Context, userID string) ([]Session, error) {
 // RevokeByID ends userID's session id and its access tokens:
 // ErrSessionNotFound for an unknown id or another user's session.
 func (s *Sessions) RevokeByID(ctx context.Context, userID, id string) error {
+	return s.revokeByID(ctx, userID, id, nil)
+}
+
+// revokeByID is RevokeByID recording ev, when set, with the revocation.
+func (s *Sessions) revokeByID(ctx context.Context, userID, id string, ev *activity.Event) error {
 	if !validSessionID(id) {
 		return ErrSessionNotFound
 	}
@@ -194,7 +200,7 @@ func (s *Sessions) RevokeByID(ctx context.Context, userID, id string) error {
 	if len(sess.TokenHash) != 32 {
 		return fmt.Errorf("auth: session %s has a malformed token hash", id)
 	}
-	return s.revokeHash(ctx, [32]byte(sess.TokenHash))
+	return s.revokeHash(ctx, [32]byte(sess.TokenHash), ev)
 }
 
 func (s *Sessions) handleList(c *gin.Context) error {
@@ -233,7 +239,9 @@ func (s *Sessions) handleDelete(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.RevokeByID(c.Request.Context(), id, sid); err != nil {
+	ev := OriginOf(c, "").event(id, activity.SessionRevoked)
+	ev.Detail = map[string]any{"session_id": sid}
+	if err := s.revokeByID(c.Request.Context(), id, sid, &ev); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)

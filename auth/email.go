@@ -10,8 +10,10 @@ import (
 	"github.com/gin-gonic/gin"
 	"gorm.io/gorm"
 
+	"github.com/walletauth/walletauth/activity"
 	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/passwords"
+	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/users"
 )
 
@@ -272,7 +274,17 @@ func (e *Email) doLogin(c *gin.Context) error {
 		return verr
 	}
 	if !ok {
-		return fail()
+		err := fail()
+		if errors.Is(err, ErrInvalidCredentials) && u != nil && u.PasswordHash != nil && e.sessions.log != nil {
+			// A wrong password for an existing account, under the failure
+			// limit (so the limit bounds these writes too). A user deleted
+			// meanwhile has no log to write to.
+			rerr := e.sessions.log.RecordAlone(ctx, OriginOf(c, MethodEmail).event(u.ID, activity.LoginFailed))
+			if rerr != nil && !storage.ForeignKeyViolation(rerr) {
+				return rerr
+			}
+		}
+		return err
 	}
 	tok, _, err := e.sessions.Issue(ctx, u.ID, OriginOf(c, MethodEmail))
 	if err != nil {

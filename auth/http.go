@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/walletauth/walletauth/activity"
 	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/tokens"
 	"github.com/walletauth/walletauth/users"
@@ -73,7 +74,12 @@ func (s *Sessions) logout(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.revokeHash(c.Request.Context(), cur.hash); err != nil {
+	uid, err := users.CurrentUserID(c)
+	if err != nil {
+		return err
+	}
+	ev := OriginOf(c, "").event(uid, activity.Logout)
+	if err := s.revokeHash(c.Request.Context(), cur.hash, &ev); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)
@@ -85,7 +91,8 @@ func (s *Sessions) logoutAll(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.RevokeAll(c.Request.Context(), id); err != nil {
+	ev := OriginOf(c, "").event(id, activity.LogoutAll)
+	if err := s.revokeAll(c.Request.Context(), id, &ev); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)

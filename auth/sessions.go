@@ -17,6 +17,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"gorm.io/gorm"
 
+	"github.com/walletauth/walletauth/activity"
 	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/tokens"
@@ -54,16 +55,22 @@ const (
 	MethodLoginCode     = "login_code"
 )
 
-// Origin is how a session is opened: its method and the client's
-// User-Agent (may be empty).
+// Origin is how a session is opened: its method, the client's User-Agent
+// and IP (either may be empty).
 type Origin struct {
 	Method    string
 	UserAgent string
+	IP        string
 }
 
 // OriginOf is the Origin of a login request by method.
 func OriginOf(c *gin.Context, method string) Origin {
-	return Origin{Method: method, UserAgent: c.Request.UserAgent()}
+	return Origin{Method: method, UserAgent: c.Request.UserAgent(), IP: c.ClientIP()}
+}
+
+// event is the activity event of type typ by the client of o.
+func (o Origin) event(userID, typ string) activity.Event {
+	return activity.Event{UserID: userID, Type: typ, Method: o.Method, IP: o.IP, UserAgent: o.UserAgent}
 }
 
 // maxUserAgent bounds the stored User-Agent (bytes).
@@ -124,6 +131,19 @@ type Sessions struct {
 	writer *sessionWriter
 	access AccessTokens // nil until UseAccessTokens
 	users  UserGetter
+	log    *activity.Log // nil until UseActivity: no events recorded
+}
+
+// UseActivity records every login (login.succeeded), logout, logout-all
+// and session revocation in l. Called once while wiring, before serving.
+func (s *Sessions) UseActivity(l *activity.Log) { s.log = l }
+
+// record writes e in tx when an activity log is in use.
+func (s *Sessions) record(tx *gorm.DB, e activity.Event) error {
+	if s.log == nil {
+		return nil
+	}
+	return s.log.Record(tx, e)
 }
 
 // AccessTokens mints and parses access tokens (tokens.Issuer does).
@@ -209,6 +229,14 @@ func (s *Sessions) issue(ctx context.Context, userID string, wallet []byte, o Or
 	if err := s.writer.insert(ctx, sess, wallet); err != nil {
 		return "", nil, err
 	}
+	// The group-committed INSERT has no transaction of the caller's: the
+	// event is its own write, right after. If it fails the token is never
+	// shown, so the session is dead and the login fails as a whole.
+	if s.log != nil {
+		if err := s.log.RecordAlone(ctx, o.event(userID, activity.LoginSucceeded)); err != nil {
+			return "", nil, fmt.Errorf("auth: %w", err)
+		}
+	}
 	exp := sess.ExpiresAt
 	if s.cache != nil {
 		// Skipped if anything was revoked meanwhile (a logout-all of this
@@ -235,6 +263,9 @@ func (s *Sessions) createTx(ctx context.Context, tx *gorm.DB, userID string, o O
 	}
 	if err := tx.WithContext(ctx).Create(&sess).Error; err != nil {
 		return "", Session{}, fmt.Errorf("auth: create session: %w", err)
+	}
+	if err := s.record(tx.WithContext(ctx), o.event(userID, activity.LoginSucceeded)); err != nil {
+		return "", Session{}, fmt.Errorf("auth: %w", err)
 	}
 	return token, sess, nil
 }
@@ -345,12 +376,22 @@ func (s *Sessions) Check(ctx context.Context, token string) (Session, error) {
 
 // Revoke ends the session of token.
 func (s *Sessions) Revoke(ctx context.Context, token string) error {
-	return s.revokeHash(ctx, HashToken(token))
+	return s.revokeHash(ctx, HashToken(token), nil)
 }
 
-// revokeHash ends the session whose token hash is h, and its access tokens.
-func (s *Sessions) revokeHash(ctx context.Context, h [32]byte) error {
-	if err := s.db.WithContext(ctx).Where("token_hash = ?", h[:]).Delete(&Session{}).Error; err != nil {
+// revokeHash ends the session whose token hash is h, and its access
+// tokens; ev, when set, is recorded in the same transaction.
+func (s *Sessions) revokeHash(ctx context.Context, h [32]byte, ev *activity.Event) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Where("token_hash = ?", h[:]).Delete(&Session{}).Error; err != nil {
+			return err
+		}
+		if ev != nil {
+			return s.record(tx, *ev)
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("auth: revoke: %w", err)
 	}
 	if s.cache != nil {
@@ -363,7 +404,21 @@ func (s *Sessions) revokeHash(ctx context.Context, h [32]byte) error {
 
 // RevokeAll ends every session of userID.
 func (s *Sessions) RevokeAll(ctx context.Context, userID string) error {
-	if err := s.db.WithContext(ctx).Where("user_id = ?", userID).Delete(&Session{}).Error; err != nil {
+	return s.revokeAll(ctx, userID, nil)
+}
+
+// revokeAll is RevokeAll recording ev, when set, in the same transaction.
+func (s *Sessions) revokeAll(ctx context.Context, userID string, ev *activity.Event) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Where("user_id = ?", userID).Delete(&Session{}).Error; err != nil {
+			return err
+		}
+		if ev != nil {
+			return s.record(tx, *ev)
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("auth: revoke all: %w", err)
 	}
 	if s.cache != nil {

@@ -52,6 +52,7 @@ type Config struct {
 	Issuer              string        // iss of access tokens and the OIDC discovery issuer
 	TokenAudience       string        // aud of access tokens
 	AccessTokenTTL      time.Duration // lifetime of an access token (JWT)
+	AuditRetention      time.Duration // how long security activity events are kept (0 = forever)
 	CORSOrigins         []string
 	LogLevel            slog.Level
 	LogFormat           string
@@ -113,6 +114,7 @@ func Settings() []Setting {
 		{"ISSUER", "origin of SIWE_URI", "iss claim of access tokens (JWT) and issuer of /.well-known/openid-configuration; an absolute http(s) URL without query, fragment or trailing slash"},
 		{"TOKEN_AUDIENCE", "walletauth", "aud claim of access tokens"},
 		{"ACCESS_TOKEN_TTL", "15m", "access token (JWT) lifetime, from 1m to 24h; never past its session's expiry"},
+		{"AUDIT_RETENTION", "2160h", "how long security activity events (GET /v1/users/me/activity) are kept, 90 days by default (0 = forever)"},
 		{"CORS_ORIGINS", "(none)", "comma-separated origins allowed by CORS (exact scheme://host:port, or *)"},
 		{"LOG_LEVEL", "info", "debug, info, warn or error"},
 		{"LOG_FORMAT", "json", "json or text"},
@@ -182,6 +184,7 @@ func Load(getenv func(string) string) (Config, error) {
 		LoginCodeTTL:        dur("LOGIN_CODE_TTL", "5m"),
 		TokenAudience:       get("TOKEN_AUDIENCE", "walletauth"),
 		AccessTokenTTL:      dur("ACCESS_TOKEN_TTL", "15m"),
+		AuditRetention:      dur("AUDIT_RETENTION", "2160h"),
 		LogFormat:           get("LOG_FORMAT", "json"),
 		SecretKey:           get("SECRET_KEY", ""),
 		SecretKeyFile:       get("SECRET_KEY_FILE", ""),

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"gorm.io/gorm"
 
 	"github.com/walletauth/walletauth/api"
@@ -268,4 +269,19 @@ func (s *Service) Ranking(ctx context.Context, p Partner, externalID string, n i
 		return points.Ranking{}, err
 	}
 	return s.ledger.RankInPartner(ctx, p.ID, uid, n)
+}
+
+// PathUserID is the user of the request's :external_id path parameter,
+// among the requesting partner's users only: users.ErrNotFound otherwise
+// (routes registered through Routes' extra, e.g. the activity log's).
+func (s *Service) PathUserID(c *gin.Context) (string, error) {
+	p, err := current(c)
+	if err != nil {
+		return "", err
+	}
+	ext, err := api.PathParam(c, "external_id", ErrInvalidExternalID)
+	if err != nil {
+		return "", err
+	}
+	return s.userID(c.Request.Context(), p, ext)
 }

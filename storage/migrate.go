@@ -204,6 +204,23 @@ func Migrations() []Migration {
 			`CREATE INDEX webhook_deliveries_endpoint_idx ON webhook_deliveries (endpoint_id)`,
 			`CREATE INDEX webhook_deliveries_finished_idx ON webhook_deliveries (finished_at) WHERE status <> 'pending'`,
 		}},
+		{ID: "0008_activity", Up: []string{
+			// The security activity log (package activity). id starts with
+			// the hex nanoseconds of at, so (user_id, id) pages newest first;
+			// at alone serves the retention sweep. detail is JSON text.
+			`CREATE TABLE activity_events (
+				id TEXT PRIMARY KEY,
+				user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+				type TEXT NOT NULL,
+				at {{time}} NOT NULL,
+				method TEXT,
+				ip TEXT,
+				user_agent TEXT,
+				detail TEXT
+			)`,
+			`CREATE INDEX activity_events_user_idx ON activity_events (user_id, id)`,
+			`CREATE INDEX activity_events_at_idx ON activity_events (at)`,
+		}},
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/walletauth/walletauth/activity"
 	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/auth"
 	"github.com/walletauth/walletauth/cache"
@@ -45,6 +46,7 @@ type app struct {
 	kv       kv.Store
 	users    *users.Store
 	sessions *auth.Sessions
+	activity *activity.Log
 	router   *gin.Engine
 	handler  http.Handler // router, answering HEAD on every GET route (what serve serves)
 	metrics  *metrics.Metrics
@@ -210,6 +212,11 @@ func (a *app) wire(opt appOptions) error {
 		sessionCache = auth.NewMemorySessionCache(bus, 200_000, time.Minute, a.now)
 	}
 	a.sessions = auth.NewSessions(a.db, a.now, cfg.TokenTTL, sessionCache)
+	a.activity = activity.New(a.db, a.now)
+	a.sessions.UseActivity(a.activity)
+	if cfg.AuditRetention > 0 {
+		go a.activity.Sweep(bg, cfg.AuditRetention, time.Hour, a.log.Warn)
+	}
 	if cfg.TokenTTL > 0 {
 		go a.sweepSessions(bg, time.Hour)
 	}
@@ -309,7 +316,7 @@ func (a *app) wire(opt appOptions) error {
 	site.Routes(r) // /sdk/walletauth.js, /openapi.json, /demo
 
 	v1 := r.Group("/v1", api.NoStore())
-	partnerAPI.Routes(v1, hooks.Routes)
+	partnerAPI.Routes(v1, hooks.Routes, a.activity.PartnerRoutes(partnerAPI))
 	email.Routes(v1.Group("/auth/email"))
 	emailCodes.Routes(v1.Group("/auth"))
 	authed := v1.Group("", a.sessions.RequireUser())
@@ -321,6 +328,7 @@ func (a *app) wire(opt appOptions) error {
 	email.MeRoutes(me)
 	emailCodes.MeRoutes(me)
 	referrals.NewHandlers(referrals.NewService(a.db, a.users, a.now)).Routes(me)
+	a.activity.MeRoutes(me)
 	var contracts *wallet.ContractVerifier
 	if len(cfg.RPCURLs) > 0 {
 		chains, closeChains, err := wallet.DialChains(context.Background(), cfg.RPCURLs)

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/walletauth/walletauth/wallet"
+)
+
+type activityEventJSON struct {
+	ID        string          `json:"id"`
+	Type      string          `json:"type"`
+	At        string          `json:"at"`
+	Method    *string         `json:"method"`
+	IP        *string         `json:"ip"`
+	UserAgent *string         `json:"user_agent"`
+	Detail    json.RawMessage `json:"detail"`
+}
+
+type activityPageJSON struct {
+	Events     []activityEventJSON `json:"events"`
+	NextCursor *string             `json:"next_cursor"`
+}
+
+// activityUA is the User-Agent of every request of the activity tests.
+const activityUA = "activity-test/1.0"
+
+// walletLoginUA signs in with a fresh key through the router, sending
+// activityUA, and returns the auth token.
+func (a *testApp) walletLoginUA(t *testing.T) string {
+	t.Helper()
+	k, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := crypto.PubkeyToAddress(k.PublicKey).Hex()
+	rec := a.do(t, http.MethodGet, "/v1/auth/wallet/challenge?address="+addr, nil, "User-Agent", activityUA)
+	wantStatus(t, rec, http.StatusOK)
+	var ch struct{ Message string }
+	decodeJSON(t, rec, &ch)
+	sig, err := crypto.Sign(wallet.HashEIP191([]byte(ch.Message)).Bytes(), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig[64] += 27
+	rec = a.do(t, http.MethodPost, "/v1/auth/wallet/login", map[string]string{"message": ch.Message, "signature": "0x" + hex.EncodeToString(sig)}, "User-Agent", activityUA)
+	wantStatus(t, rec, http.StatusOK)
+	var lr loginJSON
+	decodeJSON(t, rec, &lr)
+	return lr.AuthToken
+}
+
+// activityPage reads one page of the activity of token's user.
+func (a *testApp) activityPage(t *testing.T, token, query string) activityPageJSON {
+	t.Helper()
+	rec := a.do(t, http.MethodGet, "/v1/users/me/activity"+query, nil, bearer(token)...)
+	wantStatus(t, rec, http.StatusOK)
+	var p activityPageJSON
+	decodeJSON(t, rec, &p)
+	return p
+}
+
+func eventTypes(p activityPageJSON) []string {
+	var out []string
+	for _, e := range p.Events {
+		out = append(out, e.Type)
+	}
+	return out
+}
+
+func sameStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestActivityLog(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		a := newTestApp(t, withEnv(b.env(t)...))
+		ua := []string{"User-Agent", activityUA}
+
+		// Email: signup (a login), a wrong password, a login, a logout.
+		email := uniqueEmail(t)
+		rec := a.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]any{"email": email, "password": testPassword}, ua...)
+		wantStatus(t, rec, http.StatusCreated)
+		var first loginJSON
+		decodeJSON(t, rec, &first)
+		a.clock.Advance(time.Second)
+		rec = a.do(t, http.MethodPost, "/v1/auth/email/login", map[string]any{"email": email, "password": "wrong-" + testPassword}, ua...)
+		wantError(t, rec, http.StatusUnauthorized, "invalid_credentials")
+		a.clock.Advance(time.Second)
+		rec = a.do(t, http.MethodPost, "/v1/auth/email/login", map[string]any{"email": email, "password": testPassword}, ua...)
+		wantStatus(t, rec, http.StatusOK)
+		var second loginJSON
+		decodeJSON(t, rec, &second)
+		a.clock.Advance(time.Second)
+		wantStatus(t, a.do(t, http.MethodPost, "/v1/auth/logout", nil, append(bearer(second.AuthToken), ua...)...), http.StatusNoContent)
+
+		// A wrong password for an unknown account records nothing anywhere.
+		wantError(t, a.do(t, http.MethodPost, "/v1/auth/email/login", map[string]any{"email": uniqueEmail(t), "password": testPassword}, ua...), http.StatusUnauthorized, "invalid_credentials")
+
+		p := a.activityPage(t, first.AuthToken, "")
+		want := []string{"logout", "login.succeeded", "login.failed", "login.succeeded"}
+		if got := eventTypes(p); !sameStrings(got, want) {
+			t.Fatalf("events %v, want %v (newest first)", got, want)
+		}
+		for _, e := range p.Events {
+			if e.IP == nil || *e.IP != a.clientIP {
+				t.Errorf("%s: ip %v, want %s", e.Type, e.IP, a.clientIP)
+			}
+			if e.UserAgent == nil || *e.UserAgent != activityUA {
+				t.Errorf("%s: user_agent %v, want %s", e.Type, e.UserAgent, activityUA)
+			}
+			if e.Type == "logout" {
+				if e.Method != nil {
+					t.Errorf("logout: method %q, want null", *e.Method)
+				}
+			} else if e.Method == nil || *e.Method != "email" {
+				t.Errorf("%s: method %v, want email", e.Type, e.Method)
+			}
+			if _, err := time.Parse(time.RFC3339Nano, e.At); err != nil {
+				t.Errorf("%s: at %q: %v", e.Type, e.At, err)
+			}
+		}
+		if p.NextCursor != nil {
+			t.Errorf("a complete page has next_cursor %q", *p.NextCursor)
+		}
+
+		// Pagination: pages of one, newest first, the same events in all.
+		var paged []string
+		q := "?limit=1"
+		for i := 0; i < 10; i++ {
+			pg := a.activityPage(t, first.AuthToken, q)
+			paged = append(paged, eventTypes(pg)...)
+			if pg.NextCursor == nil {
+				break
+			}
+			q = "?limit=1&cursor=" + url.QueryEscape(*pg.NextCursor)
+		}
+		if !sameStrings(paged, want) {
+			t.Fatalf("paged events %v, want %v", paged, want)
+		}
+		for _, bad := range []struct{ q, code string }{
+			{"?limit=0", "invalid_parameter"}, {"?limit=101", "invalid_parameter"}, {"?limit=x", "invalid_parameter"},
+			{"?cursor=!!", "invalid_cursor"}, {"?cursor=" + url.QueryEscape("AAAA"), "invalid_cursor"},
+		} {
+			wantError(t, a.do(t, http.MethodGet, "/v1/users/me/activity"+bad.q, nil, bearer(first.AuthToken)...), http.StatusBadRequest, bad.code)
+		}
+		wantError(t, a.do(t, http.MethodGet, "/v1/users/me/activity", nil), http.StatusUnauthorized, "unauthorized")
+
+		// A wallet user sees its own login only, with method wallet.
+		wtok := a.walletLoginUA(t)
+		wp := a.activityPage(t, wtok, "")
+		if got := eventTypes(wp); !sameStrings(got, []string{"login.succeeded"}) {
+			t.Fatalf("wallet user's events %v, want its one login", got)
+		}
+		if m := wp.Events[0].Method; m == nil || *m != "wallet" {
+			t.Errorf("wallet login method %v, want wallet", m)
+		}
+		for _, e := range wp.Events {
+			for _, o := range p.Events {
+				if e.ID == o.ID {
+					t.Errorf("the wallet user sees the email user's event %s", e.ID)
+				}
+			}
+		}
+
+		// logout-all is recorded; deleting the user deletes its events.
+		a.clock.Advance(time.Second)
+		wantStatus(t, a.do(t, http.MethodPost, "/v1/auth/logout-all", nil, append(bearer(wtok), ua...)...), http.StatusNoContent)
+		var n int64
+		if err := a.db.Table("activity_events").Where("type = ?", "logout_all").Count(&n).Error; err != nil || n != 1 {
+			t.Fatalf("logout_all rows %d (%v), want 1", n, err)
+		}
+		wantStatus(t, a.do(t, http.MethodDelete, "/v1/users/me", nil, bearer(first.AuthToken)...), http.StatusNoContent)
+		if err := a.db.Table("activity_events").Where("id IN ?", []string{p.Events[0].ID, p.Events[3].ID}).Count(&n).Error; err != nil || n != 0 {
+			t.Fatalf("a deleted user's events left: %d (%v)", n, err)
+		}
+	})
+}
+
+// The retention sweep deletes the events older than the retention only.
+func TestActivityRetention(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		a := newTestApp(t, withEnv(b.env(t)...))
+		old := a.signup(t, uniqueEmail(t))
+		a.clock.Advance(48 * time.Hour)
+		fresh := a.walletLoginUA(t)
+		n, err := a.activity.DeleteBefore(t.Context(), a.clock.Now().Add(-24*time.Hour))
+		if err != nil || n != 1 {
+			t.Fatalf("DeleteBefore: %d, %v; want 1 deleted", n, err)
+		}
+		if got := eventTypes(a.activityPage(t, old.AuthToken, "")); len(got) != 0 {
+			t.Fatalf("events older than the retention left: %v", got)
+		}
+		if got := eventTypes(a.activityPage(t, fresh, "")); !sameStrings(got, []string{"login.succeeded"}) {
+			t.Fatalf("recent events %v, want the login", got)
+		}
+	})
+}
