@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"gorm.io/gorm"
 
+	"github.com/walletauth/walletauth/activity"
 	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/emailcode"
 	"github.com/walletauth/walletauth/mail"
@@ -264,6 +265,14 @@ func (ec *EmailCodes) loginVerified(ctx context.Context, u *users.User, o Origin
 			if err := ec.email.users.ChangedTx(tx, users.Change{Kind: users.ChangeUpdated, UserID: u.ID}); err != nil {
 				return err
 			}
+			if err := s.record(tx, o.event(u.ID, activity.EmailVerified)); err != nil {
+				return err
+			}
+		}
+		if h, ok := set["password_hash"]; ok && h != nil {
+			if err := s.record(tx, o.event(u.ID, activity.PasswordReset)); err != nil {
+				return err
+			}
 		}
 		if set != nil {
 			if err := tx.Where("user_id = ?", u.ID).Delete(&Session{}).Error; err != nil {
@@ -505,6 +514,14 @@ func (ec *EmailCodes) confirmVerification(c *gin.Context) error {
 	}
 	us := ec.email.users
 	err = us.DB().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var before []*string // the address before: a new one is email.changed
+		if err := tx.Model(&users.User{}).Where("id = ?", id).Pluck("email", &before).Error; err != nil {
+			return fmt.Errorf("auth: confirm email: %w", err)
+		}
+		typ := activity.EmailVerified
+		if len(before) == 1 && (before[0] == nil || *before[0] != email) {
+			typ = activity.EmailChanged
+		}
 		res := tx.Model(&users.User{}).Where("id = ?", id).
 			Updates(map[string]any{"email": email, "email_key": users.EmailKey(email), "email_verified": true, "updated_at": us.Now()})
 		if res.Error != nil {
@@ -515,6 +532,9 @@ func (ec *EmailCodes) confirmVerification(c *gin.Context) error {
 		}
 		if res.RowsAffected == 0 {
 			return api.ErrUnauthorized
+		}
+		if err := ec.email.sessions.record(tx, OriginOf(c, "").event(id, typ)); err != nil {
+			return err
 		}
 		// Partners hear of the new, verified email (user.updated).
 		return us.ChangedTx(tx, users.Change{Kind: users.ChangeUpdated, UserID: id})
@@ -610,7 +630,7 @@ func (ec *EmailCodes) changePassword(c *gin.Context) error {
 		if err := tx.Where("user_id = ? AND token_hash <> ?", id, keep[:]).Delete(&Session{}).Error; err != nil {
 			return fmt.Errorf("auth: end other sessions: %w", err)
 		}
-		return nil
+		return e.sessions.record(tx, OriginOf(c, "").event(id, activity.PasswordChanged))
 	})
 	if err != nil {
 		return err

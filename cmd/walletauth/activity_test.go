@@ -177,6 +177,13 @@ func TestActivityLog(t *testing.T) {
 			}
 		}
 
+		// A password change is recorded, newest first, with the client.
+		a.clock.Advance(time.Second)
+		wantStatus(t, a.do(t, http.MethodPut, "/v1/users/me/password", map[string]string{"current_password": testPassword, "password": "a-new-Password-77"}, append(bearer(first.AuthToken), ua...)...), http.StatusOK)
+		if e := a.activityPage(t, first.AuthToken, "?limit=1").Events[0]; e.Type != "password.changed" || e.IP == nil || *e.IP != a.clientIP || e.UserAgent == nil || *e.UserAgent != activityUA {
+			t.Fatalf("newest event after a password change: %+v", e)
+		}
+
 		// logout-all is recorded; deleting the user deletes its events.
 		a.clock.Advance(time.Second)
 		wantStatus(t, a.do(t, http.MethodPost, "/v1/auth/logout-all", nil, append(bearer(wtok), ua...)...), http.StatusNoContent)
@@ -207,6 +214,66 @@ func TestActivityRetention(t *testing.T) {
 		}
 		if got := eventTypes(a.activityPage(t, fresh, "")); !sameStrings(got, []string{"login.succeeded"}) {
 			t.Fatalf("recent events %v, want the login", got)
+		}
+	})
+}
+
+// A partner reads its own user's activity; another partner's user is 404.
+func TestPartnerActivity(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		a := newTestApp(t, withEnv(b.env(t)...))
+		mine, theirs := bearer(a.newPartner(t)), bearer(a.newPartner(t))
+		rec := a.do(t, http.MethodPost, "/v1/partner/users/login", map[string]any{"external_id": "u-1"}, append(mine, "User-Agent", activityUA)...)
+		wantStatus(t, rec, http.StatusOK)
+		wantStatus(t, a.do(t, http.MethodPost, "/v1/partner/users/login", map[string]any{"external_id": "u-2"}, theirs...), http.StatusOK)
+
+		rec = a.do(t, http.MethodGet, "/v1/partner/users/u-1/activity", nil, mine...)
+		wantStatus(t, rec, http.StatusOK)
+		var p activityPageJSON
+		decodeJSON(t, rec, &p)
+		if got := eventTypes(p); !sameStrings(got, []string{"login.succeeded"}) {
+			t.Fatalf("partner user's events %v, want its login", got)
+		}
+		if e := p.Events[0]; e.Method == nil || *e.Method != "partner" || e.UserAgent == nil || *e.UserAgent != activityUA {
+			t.Errorf("partner login event %+v, want method partner and the User-Agent", e)
+		}
+		wantError(t, a.do(t, http.MethodGet, "/v1/partner/users/u-2/activity", nil, mine...), http.StatusNotFound, "user_not_found")
+		wantError(t, a.do(t, http.MethodGet, "/v1/partner/users/nobody/activity", nil, mine...), http.StatusNotFound, "user_not_found")
+		wantError(t, a.do(t, http.MethodGet, "/v1/partner/users/u-1/activity?limit=0", nil, mine...), http.StatusBadRequest, "invalid_parameter")
+		wantError(t, a.do(t, http.MethodGet, "/v1/partner/users/u-1/activity", nil), http.StatusUnauthorized, "partner_unauthorized")
+	})
+}
+
+// A code login proving an unverified address records email.verified with
+// the login, and a password reset records password.reset.
+func TestActivityEmailVerifiedAndReset(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		a := newTestApp(t, withEnv(b.env(t)...))
+		email := uniqueEmail(t)
+		a.signup(t, email)
+		a.clock.Advance(time.Second)
+		a.otpLogin(t, email)
+		a.clock.Advance(time.Second)
+		wantStatus(t, a.do(t, http.MethodPost, "/v1/auth/password/forgot", map[string]any{"email": email}), http.StatusAccepted)
+		rec := a.do(t, http.MethodPost, "/v1/auth/password/reset", map[string]any{"email": email, "code": a.lastCode(t, email), "password": "a-new-Password-77"})
+		wantStatus(t, rec, http.StatusOK)
+		var reset loginJSON
+		decodeJSON(t, rec, &reset)
+		// Events of one transaction share their time, so their order
+		// among themselves is not fixed: count them.
+		types := eventTypes(a.activityPage(t, reset.AuthToken, ""))
+		want := map[string]int{"login.succeeded": 3, "email.verified": 1, "password.reset": 1}
+		have := map[string]int{}
+		for _, ty := range types {
+			have[ty]++
+		}
+		for k, n := range want {
+			if have[k] != n {
+				t.Fatalf("events %v: %d %s, want %d", types, have[k], k, n)
+			}
+		}
+		if types[len(types)-1] != "login.succeeded" {
+			t.Fatalf("events %v: the oldest is not the signup's login", types)
 		}
 	})
 }
