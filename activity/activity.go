@@ -21,6 +21,7 @@ import (
 
 	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/storage"
+	"github.com/walletauth/walletauth/users"
 )
 
 // Event types (API.md "Security activity").
@@ -250,5 +251,25 @@ func (l *Log) Sweep(ctx context.Context, retention, period time.Duration, warn f
 				warn("deleting old activity events", "error", err)
 			}
 		}
+	}
+}
+
+type clientKey struct{}
+
+type client struct{ ip, userAgent string }
+
+// WithClient returns ctx carrying the request's client (its IP and
+// User-Agent), for events recorded deeper down (UsersHook).
+func WithClient(ctx context.Context, ip, userAgent string) context.Context {
+	return context.WithValue(ctx, clientKey{}, client{ip, userAgent})
+}
+
+// UsersHook is the users.EventHook that records the users package's events
+// (wallet changes) in their transaction, with the client of ctx
+// (WithClient).
+func (l *Log) UsersHook() users.EventHook {
+	return func(ctx context.Context, tx *gorm.DB, userID, typ string, detail map[string]any) error {
+		cl, _ := ctx.Value(clientKey{}).(client)
+		return l.Record(tx, Event{UserID: userID, Type: typ, IP: cl.ip, UserAgent: cl.userAgent, Detail: detail})
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"gorm.io/gorm"
 
+	"github.com/walletauth/walletauth/activity"
 	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/kv"
 	"github.com/walletauth/walletauth/storage"
@@ -710,7 +711,7 @@ func (w *Wallet) link(c *gin.Context) error {
 	if err := api.Bind(c, &req); err != nil {
 		return err
 	}
-	ctx := c.Request.Context()
+	ctx := activity.WithClient(c.Request.Context(), c.ClientIP(), c.Request.UserAgent())
 	// Refuse a wallet owned by someone else before using up the nonce.
 	if addr, ok := w.peekAddress(&req); ok {
 		if owner, err := w.users.GetByWallet(ctx, addr.Bytes()); err == nil && owner.ID != id {
@@ -745,7 +746,7 @@ func (w *Wallet) onWallet(op func(ctx context.Context, userID string, addr []byt
 		if err != nil {
 			return ErrInvalidAddress
 		}
-		u, err := op(c.Request.Context(), id, addr.Bytes())
+		u, err := op(activity.WithClient(c.Request.Context(), c.ClientIP(), c.Request.UserAgent()), id, addr.Bytes())
 		if err != nil {
 			return err
 		}

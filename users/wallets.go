@@ -90,6 +90,9 @@ func (s *Store) AddWallet(ctx context.Context, w Wallet) (*User, error) {
 		if err := InsertWalletTx(tx, &w); err != nil {
 			return err
 		}
+		if err := s.eventTx(ctx, tx, w.UserID, EventWalletLinked, map[string]any{"address": w.Hex()}); err != nil {
+			return err
+		}
 		return touch(tx, s, w.UserID)
 	})
 	if name, ok := storage.UniqueViolation(err); ok && !strings.Contains(name, "primary") {
@@ -143,6 +146,9 @@ func (s *Store) RemoveWallet(ctx context.Context, userID string, addr []byte) (*
 				return err
 			}
 		}
+		if err := s.eventTx(ctx, tx, userID, EventWalletUnlinked, map[string]any{"address": w.Hex()}); err != nil {
+			return err
+		}
 		return touch(tx, s, userID)
 	})
 	if err != nil {
@@ -175,6 +181,9 @@ func (s *Store) SetPrimaryWallet(ctx context.Context, userID string, addr []byte
 			return err
 		}
 		if err := tx.Model(&Wallet{}).Where("address = ?", addr).Update("is_primary", true).Error; err != nil {
+			return err
+		}
+		if err := s.eventTx(ctx, tx, userID, EventWalletPrimaryChanged, map[string]any{"address": Wallet{Address: addr}.Hex()}); err != nil {
 			return err
 		}
 		return touch(tx, s, userID)

@@ -277,3 +277,48 @@ func TestActivityEmailVerifiedAndReset(t *testing.T) {
 		}
 	})
 }
+
+// Linking, making primary and unlinking a wallet are recorded with the
+// address and the client.
+func TestActivityWallets(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		a := newTestApp(t, withEnv(b.env(t)...))
+		acc := a.signup(t, uniqueEmail(t))
+		ua := append(bearer(acc.AuthToken), "User-Agent", activityUA)
+		k, err := crypto.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := crypto.PubkeyToAddress(k.PublicKey).Hex()
+		rec := a.do(t, http.MethodGet, "/v1/auth/wallet/challenge?address="+addr, nil)
+		wantStatus(t, rec, http.StatusOK)
+		var ch struct{ Message string }
+		decodeJSON(t, rec, &ch)
+		sig, err := crypto.Sign(wallet.HashEIP191([]byte(ch.Message)).Bytes(), k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig[64] += 27
+		a.clock.Advance(time.Second)
+		wantStatus(t, a.do(t, http.MethodPost, "/v1/users/me/wallets", map[string]string{"message": ch.Message, "signature": "0x" + hex.EncodeToString(sig)}, ua...), http.StatusOK)
+		a.clock.Advance(time.Second)
+		wantStatus(t, a.do(t, http.MethodPut, "/v1/users/me/wallets/"+addr+"/primary", nil, ua...), http.StatusOK)
+		a.clock.Advance(time.Second)
+		wantStatus(t, a.do(t, http.MethodDelete, "/v1/users/me/wallets/"+addr, nil, ua...), http.StatusOK)
+
+		p := a.activityPage(t, acc.AuthToken, "")
+		want := []string{"wallet.unlinked", "wallet.primary_changed", "wallet.linked", "login.succeeded"}
+		if got := eventTypes(p); !sameStrings(got, want) {
+			t.Fatalf("events %v, want %v", got, want)
+		}
+		for _, e := range p.Events[:3] {
+			var d struct{ Address string }
+			if err := json.Unmarshal(e.Detail, &d); err != nil || d.Address != addr {
+				t.Errorf("%s: detail %s, want the address %s", e.Type, e.Detail, addr)
+			}
+			if e.IP == nil || *e.IP != a.clientIP || e.UserAgent == nil || *e.UserAgent != activityUA || e.Method != nil {
+				t.Errorf("%s: %+v, want the client and no method", e.Type, e)
+			}
+		}
+	})
+}

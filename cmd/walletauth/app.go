@@ -214,6 +214,7 @@ func (a *app) wire(opt appOptions) error {
 	a.sessions = auth.NewSessions(a.db, a.now, cfg.TokenTTL, sessionCache)
 	a.activity = activity.New(a.db, a.now)
 	a.sessions.UseActivity(a.activity)
+	a.users.SetEventHook(a.activity.UsersHook())
 	if cfg.AuditRetention > 0 {
 		go a.activity.Sweep(bg, cfg.AuditRetention, time.Hour, a.log.Warn)
 	}
