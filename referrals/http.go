@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/walletauth/walletauth/activity"
 	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/users"
 )
@@ -39,7 +40,8 @@ func (h *Handlers) setReferrer(c *gin.Context) error {
 	if err := api.Bind(c, &req); err != nil {
 		return err
 	}
-	u, err := h.svc.SetReferrer(c.Request.Context(), id, req.ReferralCode)
+	ctx := activity.WithClient(c.Request.Context(), c.ClientIP(), c.Request.UserAgent())
+	u, err := h.svc.SetReferrer(ctx, id, req.ReferralCode)
 	if err != nil {
 		return notFoundIsUnauthorized(err)
 	}

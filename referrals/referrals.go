@@ -164,6 +164,9 @@ func (s *Service) setReferrerOnce(ctx context.Context, userID, code string) (str
 		if res.RowsAffected == 0 {
 			return users.ErrInvalidReferralCode // deleted meanwhile
 		}
+		if err := s.users.EventTx(ctx, tx, userID, users.EventReferrerSet, nil); err != nil {
+			return err
+		}
 		return s.users.ChangedTx(tx, users.Change{Kind: users.ChangeUpdated, UserID: userID})
 	})
 	return referrerID, err

@@ -11,6 +11,7 @@ const (
 	EventWalletLinked         = "wallet.linked"
 	EventWalletUnlinked       = "wallet.unlinked"
 	EventWalletPrimaryChanged = "wallet.primary_changed"
+	EventReferrerSet          = "referrer.set"
 )
 
 // EventHook records a security event of user userID inside tx, the
@@ -21,6 +22,12 @@ type EventHook func(ctx context.Context, tx *gorm.DB, userID, typ string, detail
 
 // SetEventHook installs the hook (at wiring, before serving).
 func (s *Store) SetEventHook(h EventHook) { s.eventHook = h }
+
+// EventTx tells the EventHook, if any, of an event inside tx, for the
+// feature packages changing users in their own transactions (referrals).
+func (s *Store) EventTx(ctx context.Context, tx *gorm.DB, userID, typ string, detail map[string]any) error {
+	return s.eventTx(ctx, tx, userID, typ, detail)
+}
 
 // eventTx tells the EventHook, if any, of an event inside tx.
 func (s *Store) eventTx(ctx context.Context, tx *gorm.DB, userID, typ string, detail map[string]any) error {

@@ -322,3 +322,25 @@ func TestActivityWallets(t *testing.T) {
 		}
 	})
 }
+
+// Setting a referrer is recorded with the client.
+func TestActivityReferrerSet(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b testBackend) {
+		a := newTestApp(t, withEnv(b.env(t)...))
+		ref := a.signup(t, uniqueEmail(t))
+		acc := a.signup(t, uniqueEmail(t))
+		a.clock.Advance(time.Second)
+		rec := a.do(t, http.MethodPost, "/v1/users/me/referrer", map[string]any{"referral_code": ref.User.ReferralCode}, append(bearer(acc.AuthToken), "User-Agent", activityUA)...)
+		wantStatus(t, rec, http.StatusOK)
+		p := a.activityPage(t, acc.AuthToken, "")
+		if got := eventTypes(p); !sameStrings(got, []string{"referrer.set", "login.succeeded"}) {
+			t.Fatalf("events %v, want referrer.set then the signup's login", got)
+		}
+		if e := p.Events[0]; e.IP == nil || *e.IP != a.clientIP || e.UserAgent == nil || *e.UserAgent != activityUA {
+			t.Errorf("referrer.set %+v, want the client", e)
+		}
+		if got := eventTypes(a.activityPage(t, ref.AuthToken, "")); !sameStrings(got, []string{"login.succeeded"}) {
+			t.Errorf("the referrer's events %v, want its login only", got)
+		}
+	})
+}
