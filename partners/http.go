@@ -89,7 +89,7 @@ func (s *Service) login(c *gin.Context, p Partner) error {
 	if err != nil {
 		return err
 	}
-	in := LoginInput{ExternalID: ext, FirstName: req.FirstName, LastName: req.LastName, Email: req.Email, UserAgent: c.Request.UserAgent()}
+	in := LoginInput{ExternalID: ext, FirstName: req.FirstName, LastName: req.LastName, Email: req.Email, UserAgent: c.Request.UserAgent(), IP: c.ClientIP()}
 	if req.ReferralCode != nil {
 		in.ReferralCode = *req.ReferralCode
 	}

@@ -58,6 +58,7 @@ type LoginInput struct {
 	Email        *string
 	ReferralCode string // applied only when this login creates the user
 	UserAgent    string // the client's, recorded on the session
+	IP           string // the client's, recorded in the activity log
 }
 
 // LoginResult is what an external-ID login answers.
@@ -140,7 +141,7 @@ func (in *LoginInput) normalize() error {
 // partner told: errNoIdentity when there is none.
 func (s *Service) loginExisting(ctx context.Context, p Partner, in LoginInput) (*LoginResult, error) {
 	res := &LoginResult{}
-	issue := s.sessions.NewTxIssue(auth.Origin{Method: auth.MethodPartner, UserAgent: in.UserAgent})
+	issue := s.sessions.NewTxIssue(auth.Origin{Method: auth.MethodPartner, UserAgent: in.UserAgent, IP: in.IP})
 	err := s.users.DB().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var id Identity
 		err := tx.Where("partner_id = ? AND external_id = ?", p.ID, in.ExternalID).Take(&id).Error
@@ -194,7 +195,7 @@ func (s *Service) register(ctx context.Context, p Partner, in LoginInput) (*Logi
 	// The identity and its user are created together: a first login of an
 	// external ID always creates the user.
 	res := &LoginResult{Registered: true, Created: true}
-	issue := s.sessions.NewTxIssue(auth.Origin{Method: auth.MethodPartner, UserAgent: in.UserAgent})
+	issue := s.sessions.NewTxIssue(auth.Origin{Method: auth.MethodPartner, UserAgent: in.UserAgent, IP: in.IP})
 	u, err := s.users.Create(ctx, users.NewUser{ReferralCode: in.ReferralCode}, func(tx *gorm.DB, u *users.User) error {
 		now := s.users.Now()
 		id := Identity{

@@ -184,6 +184,29 @@ func TestActivityLog(t *testing.T) {
 			t.Fatalf("newest event after a password change: %+v", e)
 		}
 
+		// Ending one session by id is session.revoked, with its id.
+		other := a.login(t, email, "a-new-Password-77").AuthToken
+		rec = a.do(t, http.MethodGet, "/v1/users/me/sessions", nil, bearer(other)...)
+		wantStatus(t, rec, http.StatusOK)
+		var sl struct {
+			Sessions []struct {
+				ID      string `json:"id"`
+				Current bool   `json:"current"`
+			} `json:"sessions"`
+		}
+		decodeJSON(t, rec, &sl)
+		var sid string
+		for _, s := range sl.Sessions {
+			if s.Current {
+				sid = s.ID
+			}
+		}
+		a.clock.Advance(time.Second)
+		wantStatus(t, a.do(t, http.MethodDelete, "/v1/users/me/sessions/"+sid, nil, append(bearer(first.AuthToken), ua...)...), http.StatusNoContent)
+		if e := a.activityPage(t, first.AuthToken, "?limit=1").Events[0]; e.Type != "session.revoked" || string(e.Detail) != `{"session_id":"`+sid+`"}` {
+			t.Fatalf("newest event after a revocation: %+v (detail %s)", e, e.Detail)
+		}
+
 		// logout-all is recorded; deleting the user deletes its events.
 		a.clock.Advance(time.Second)
 		wantStatus(t, a.do(t, http.MethodPost, "/v1/auth/logout-all", nil, append(bearer(wtok), ua...)...), http.StatusNoContent)
@@ -234,8 +257,8 @@ func TestPartnerActivity(t *testing.T) {
 		if got := eventTypes(p); !sameStrings(got, []string{"login.succeeded"}) {
 			t.Fatalf("partner user's events %v, want its login", got)
 		}
-		if e := p.Events[0]; e.Method == nil || *e.Method != "partner" || e.UserAgent == nil || *e.UserAgent != activityUA {
-			t.Errorf("partner login event %+v, want method partner and the User-Agent", e)
+		if e := p.Events[0]; e.Method == nil || *e.Method != "partner" || e.UserAgent == nil || *e.UserAgent != activityUA || e.IP == nil || *e.IP != a.clientIP {
+			t.Errorf("partner login event %+v, want method partner and the caller's User-Agent and IP", e)
 		}
 		wantError(t, a.do(t, http.MethodGet, "/v1/partner/users/u-2/activity", nil, mine...), http.StatusNotFound, "user_not_found")
 		wantError(t, a.do(t, http.MethodGet, "/v1/partner/users/nobody/activity", nil, mine...), http.StatusNotFound, "user_not_found")
