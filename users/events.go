@@ -21,7 +21,7 @@ const (
 type EventHook func(ctx context.Context, tx *gorm.DB, userID, typ string, detail map[string]any) error
 
 // SetEventHook installs the hook (at wiring, before serving).
-func (s *Store) SetEventHook(h EventHook) { s.eventHook = h }
+func (s *Store) SetEventHook(h EventHook) { s.events = h }
 
 // EventTx tells the EventHook, if any, of an event inside tx, for the
 // feature packages changing users in their own transactions (referrals).
@@ -31,8 +31,8 @@ func (s *Store) EventTx(ctx context.Context, tx *gorm.DB, userID, typ string, de
 
 // eventTx tells the EventHook, if any, of an event inside tx.
 func (s *Store) eventTx(ctx context.Context, tx *gorm.DB, userID, typ string, detail map[string]any) error {
-	if s.eventHook == nil {
+	if s.events == nil {
 		return nil
 	}
-	return s.eventHook(ctx, tx, userID, typ, detail)
+	return s.events(ctx, tx, userID, typ, detail)
 }

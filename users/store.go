@@ -19,14 +19,15 @@ import (
 
 // Store keeps users and their wallets in the database.
 type Store struct {
-	db        *storage.DB
-	now       func() time.Time
-	onChange  func(ctx context.Context, ids ...string)
-	views     *cache.TTLMap[string, *User]  // nil: GetCached reads the database
-	owners    *cache.TTLMap[string, string] // wallet address bytes → user ID: which record to try; the database confirms
-	bus       *cache.Bus
-	txHook    TxHook    // nil: no one listens (see SetTxHook)
-	eventHook EventHook // nil: no activity log (see SetEventHook)
+	db       *storage.DB
+	now      func() time.Time
+	onChange func(ctx context.Context, ids ...string)
+	views    *cache.TTLMap[string, *User]  // nil: GetCached reads the database
+	owners   *cache.TTLMap[string, string] // wallet address bytes → user ID: which record to try; the database confirms
+	bus      *cache.Bus
+	txHook   TxHook // nil: no one listens (see SetTxHook)
+
+	events EventHook // nil: no activity log (see SetEventHook)
 }
 
 // EnableCache lets GetCached serve users from memory (at most max, each for
