@@ -514,12 +514,12 @@ func (ec *EmailCodes) confirmVerification(c *gin.Context) error {
 	}
 	us := ec.email.users
 	err = us.DB().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var before []*string // the address before: a new one is email.changed
-		if err := tx.Model(&users.User{}).Where("id = ?", id).Pluck("email", &before).Error; err != nil {
+		var before users.User // its address before: a new one is email.changed
+		if err := tx.Select("id", "email").Where("id = ?", id).Limit(1).Find(&before).Error; err != nil {
 			return fmt.Errorf("auth: confirm email: %w", err)
 		}
 		typ := activity.EmailVerified
-		if len(before) == 1 && (before[0] == nil || *before[0] != email) {
+		if before.ID != "" && (before.Email == nil || *before.Email != email) {
 			typ = activity.EmailChanged
 		}
 		res := tx.Model(&users.User{}).Where("id = ?", id).
