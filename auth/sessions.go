@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"gorm.io/gorm"
@@ -73,29 +72,13 @@ func (o Origin) event(userID, typ string) activity.Event {
 	return activity.Event{UserID: userID, Type: typ, Method: o.Method, IP: o.IP, UserAgent: o.UserAgent}
 }
 
-// maxUserAgent bounds the stored User-Agent (bytes).
+// maxUserAgent bounds the stored User-Agent (bytes): activity.CleanText's bound.
 const maxUserAgent = 512
 
-// cleanUserAgent is what is stored of a User-Agent: valid UTF-8 without
-// control characters (PostgreSQL text holds no NUL), at most maxUserAgent
-// bytes; nil when nothing is left.
-func cleanUserAgent(ua string) *string {
-	ua = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
-			return -1
-		}
-		return r
-	}, strings.ToValidUTF8(ua, ""))
-	ua = strings.TrimSpace(ua)
-	for len(ua) > maxUserAgent {
-		_, size := utf8.DecodeLastRuneInString(ua)
-		ua = ua[:len(ua)-size]
-	}
-	if ua == "" {
-		return nil
-	}
-	return &ua
-}
+// cleanUserAgent is what is stored of a User-Agent, the same as the
+// activity log stores (activity.CleanText): valid UTF-8 without control
+// characters, at most 512 bytes; nil when nothing is left.
+func cleanUserAgent(ua string) *string { return activity.CleanText(ua) }
 
 // SessionID is the public id of the session whose token hash is h: the hex
 // of its first 16 bytes (the sid claim; the id of the session list). It
