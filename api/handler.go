@@ -2,21 +2,15 @@ package api
 
 import (
 	"bytes"
-	"context"
-	"database/sql"
-	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/gin-gonic/gin"
-	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/walletauth/walletauth/kv"
+	"github.com/walletauth/walletauth/storage"
 )
 
 // MaxBody is the largest request body the service reads (the contract's 64 KiB).
@@ -71,34 +65,8 @@ func Classify(err error) *Error {
 
 // Unavailable reports whether err means a backing service (database, shared
 // store, RPC) could not be reached or did not answer in time, as opposed to a
-// bug: such requests are answered 503 and may be retried.
-func Unavailable(err error) bool {
-	if err == nil {
-		return false
-	}
-	if errors.Is(err, kv.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, net.ErrClosed) || errors.Is(err, sql.ErrConnDone) {
-		return true
-	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
-	}
-	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) {
-		return true
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		// 08: connection exceptions, 57P: operator intervention (shutdown),
-		// 53: insufficient resources (too many connections).
-		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P") || strings.HasPrefix(pe.Code, "53")
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "database is locked") || strings.Contains(msg, "sql: database is closed") || strings.Contains(msg, "conn closed") ||
-		strings.Contains(msg, "connection refused") || strings.Contains(msg, "failed to connect")
-}
+// bug: such requests are answered 503 and may be retried (storage decides).
+func Unavailable(err error) bool { return storage.Unavailable(err) }
 
 // Bind decodes the JSON request body into dst: 413 body_too_large past
 // MaxBody, 400 invalid_json for anything that is not one JSON value of the

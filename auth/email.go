@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
-	"gorm.io/gorm"
 
 	"github.com/walletauth/walletauth/activity"
 	"github.com/walletauth/walletauth/api"
@@ -189,13 +188,13 @@ func (e *Email) signup(c *gin.Context) error {
 	u, err := e.users.Create(ctx, users.NewUser{
 		Username: req.Username, Email: &email, PasswordHash: &h,
 		Language: req.Language, ReferralCode: req.ReferralCode,
-	}, func(tx *gorm.DB, u *users.User) error {
+	}, func(tx *users.Tx, u *users.User) error {
 		var err error
-		if tok, _, err = issue.Issue(ctx, tx, u.ID); err != nil {
+		if tok, _, err = issue.Issue(ctx, tx.DB(), u.ID); err != nil {
 			return err
 		}
 		if e.verify != nil {
-			return e.verify.verificationMail(ctx, tx, u, email)
+			return e.verify.verificationMail(ctx, tx.DB(), u, email)
 		}
 		return nil
 	})
@@ -325,8 +324,8 @@ func (e *Email) addEmail(c *gin.Context) error {
 	}
 	var mailVerification users.Attach
 	if e.verify != nil {
-		mailVerification = func(tx *gorm.DB, u *users.User) error {
-			return e.verify.verificationMail(c.Request.Context(), tx, u, email)
+		mailVerification = func(tx *users.Tx, u *users.User) error {
+			return e.verify.verificationMail(c.Request.Context(), tx.DB(), u, email)
 		}
 	}
 	u, err := e.users.SetEmail(c.Request.Context(), id, email, h, mailVerification)

@@ -17,7 +17,6 @@ import (
 	"github.com/walletauth/walletauth/emailcode"
 	"github.com/walletauth/walletauth/mail"
 	"github.com/walletauth/walletauth/passwords"
-	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/users"
 )
 
@@ -111,7 +110,7 @@ func (ec *EmailCodes) queue(ctx context.Context, p emailcode.Purpose, subject, k
 	if err != nil {
 		return time.Time{}, err
 	}
-	err = ec.email.users.DB().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = ec.email.sessions.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		_, err := ec.mailer.Enqueue(ctx, tx, m)
 		return err
 	})
@@ -204,29 +203,25 @@ func (ec *EmailCodes) otpVerify(c *gin.Context) error {
 			// owner (account pre-hijacking): the first proof of the mailbox
 			// removes it and ends the account's other sessions. The owner
 			// sets a password again with PUT /v1/users/me/password.
-			var set map[string]any
+			var set passwordChange
 			if !u.EmailVerified && u.PasswordHash != nil {
-				set = map[string]any{"password_hash": nil}
+				set.clearPassword = true
 			}
 			tok, err := ec.loginVerified(ctx, u, OriginOf(c, MethodEmailCode), set)
 			if err != nil {
 				return err
 			}
-			if set != nil {
+			if set.clearPassword {
 				u.PasswordHash = nil
 			}
 			return s.WriteLogin(c, http.StatusOK, MethodEmailCode, tok, u, false)
 		}
 		var tok string
 		issue := s.NewTxIssue(OriginOf(c, MethodEmailCode))
-		u, err = ec.email.users.Create(ctx, users.NewUser{Email: &email, ReferralCode: req.ReferralCode},
-			func(tx *gorm.DB, u *users.User) error {
-				if err := tx.Model(&users.User{}).Where("id = ?", u.ID).Update("email_verified", true).Error; err != nil {
-					return fmt.Errorf("auth: verify email: %w", err)
-				}
-				u.EmailVerified = true
+		u, err = ec.email.users.Create(ctx, users.NewUser{Email: &email, EmailVerified: true, ReferralCode: req.ReferralCode},
+			func(tx *users.Tx, u *users.User) error {
 				var err error
-				tok, _, err = issue.Issue(ctx, tx, u.ID)
+				tok, _, err = issue.Issue(ctx, tx.DB(), u.ID)
 				return err
 			})
 		if errors.Is(err, users.ErrEmailTaken) {
@@ -241,53 +236,55 @@ func (ec *EmailCodes) otpVerify(c *gin.Context) error {
 	return fmt.Errorf("auth: code sign-in: the account of the address kept changing")
 }
 
+// passwordChange is what a sign-in by mailed code does to the password:
+// nothing (the zero value), remove it (clearPassword), or set a new one
+// (newPassword, a reset). Either change ends every other session.
+type passwordChange struct {
+	clearPassword bool
+	newPassword   *string
+}
+
+func (p passwordChange) endSessions() bool { return p.clearPassword || p.newPassword != nil }
+
 // loginVerified marks u's email verified and opens a session, in one
 // transaction; with set (a password reset) it also applies set and ends
 // every other session of u. u is updated to what was committed.
-func (ec *EmailCodes) loginVerified(ctx context.Context, u *users.User, o Origin, set map[string]any) (string, error) {
+func (ec *EmailCodes) loginVerified(ctx context.Context, u *users.User, o Origin, set passwordChange) (string, error) {
 	s := ec.email.sessions
 	issue := s.NewTxIssue(o)
 	var tok string
-	now := ec.email.users.Now()
-	updates := map[string]any{"email_verified": true, "updated_at": now}
-	for k, v := range set {
-		updates[k] = v
-	}
-	err := ec.email.users.DB().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Model(&users.User{}).Where("id = ?", u.ID).Updates(updates)
-		if res.Error != nil {
-			return fmt.Errorf("auth: verify email: %w", res.Error)
-		}
-		if res.RowsAffected == 0 {
+	err := ec.email.users.InTx(ctx, func(t *users.Tx) error {
+		tx := t.DB()
+		// Partners hear of email_verified when it changes (user.updated).
+		err := t.VerifyEmail(u.ID, u.EmailVerified, set.endSessions(), set.newPassword)
+		if errors.Is(err, users.ErrNotFound) {
 			return emailcode.ErrCodeInvalid // the account was deleted meanwhile
 		}
-		if !u.EmailVerified { // partners hear of email_verified (user.updated)
-			if err := ec.email.users.ChangedTx(tx, users.Change{Kind: users.ChangeUpdated, UserID: u.ID}); err != nil {
-				return err
-			}
+		if err != nil {
+			return err
+		}
+		if !u.EmailVerified {
 			if err := s.record(tx, o.event(u.ID, activity.EmailVerified)); err != nil {
 				return err
 			}
 		}
-		if h, ok := set["password_hash"]; ok && h != nil {
+		if set.newPassword != nil {
 			if err := s.record(tx, o.event(u.ID, activity.PasswordReset)); err != nil {
 				return err
 			}
 		}
-		if set != nil {
+		if set.endSessions() {
 			if err := tx.Where("user_id = ?", u.ID).Delete(&Session{}).Error; err != nil {
 				return fmt.Errorf("auth: end sessions: %w", err)
 			}
 		}
-		var err error
 		tok, _, err = issue.Issue(ctx, tx, u.ID)
 		return err
 	})
 	if err != nil {
 		return "", err
 	}
-	ec.email.users.Changed(ctx, u.ID)
-	if set != nil {
+	if set.endSessions() {
 		if err := s.forgetUser(ctx, u.ID); err != nil {
 			return "", err
 		}
@@ -347,7 +344,7 @@ func (ec *EmailCodes) forgot(c *gin.Context) error {
 		if err != nil {
 			return err
 		}
-		err = ec.email.users.DB().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		err = ec.email.sessions.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			id, err := ec.mailer.Enqueue(ctx, tx, m)
 			if err != nil {
 				return err
@@ -397,7 +394,7 @@ func (ec *EmailCodes) reset(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	tok, err := ec.loginVerified(ctx, u, OriginOf(c, MethodPasswordReset), map[string]any{"password_hash": h})
+	tok, err := ec.loginVerified(ctx, u, OriginOf(c, MethodPasswordReset), passwordChange{newPassword: &h})
 	if err != nil {
 		return err
 	}
@@ -513,36 +510,24 @@ func (ec *EmailCodes) confirmVerification(c *gin.Context) error {
 		return err
 	}
 	us := ec.email.users
-	err = us.DB().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var before users.User // its address before: a new one is email.changed
-		if err := tx.Select("id", "email").Where("id = ?", id).Limit(1).Find(&before).Error; err != nil {
-			return fmt.Errorf("auth: confirm email: %w", err)
-		}
-		typ := activity.EmailVerified
-		if before.ID != "" && (before.Email == nil || *before.Email != email) {
-			typ = activity.EmailChanged
-		}
-		res := tx.Model(&users.User{}).Where("id = ?", id).
-			Updates(map[string]any{"email": email, "email_key": users.EmailKey(email), "email_verified": true, "updated_at": us.Now()})
-		if res.Error != nil {
-			if name, ok := storage.UniqueViolation(res.Error); ok && strings.Contains(name, "email") {
-				return users.ErrEmailTaken
-			}
-			return fmt.Errorf("auth: confirm email: %w", res.Error)
-		}
-		if res.RowsAffected == 0 {
+	err = us.InTx(ctx, func(t *users.Tx) error {
+		// Partners hear of the new, verified email (user.updated).
+		before, err := t.ConfirmEmail(id, email)
+		if errors.Is(err, users.ErrNotFound) {
 			return api.ErrUnauthorized
 		}
-		if err := ec.email.sessions.record(tx, OriginOf(c, "").event(id, typ)); err != nil {
+		if err != nil {
 			return err
 		}
-		// Partners hear of the new, verified email (user.updated).
-		return us.ChangedTx(tx, users.Change{Kind: users.ChangeUpdated, UserID: id})
+		typ := activity.EmailVerified // its address before: a new one is email.changed
+		if before == nil || *before != email {
+			typ = activity.EmailChanged
+		}
+		return ec.email.sessions.record(t.DB(), OriginOf(c, "").event(id, typ))
 	})
 	if err != nil {
 		return err
 	}
-	us.Changed(ctx, id)
 	u, err := us.Get(ctx, id)
 	if err != nil {
 		return err
@@ -619,23 +604,22 @@ func (ec *EmailCodes) changePassword(c *gin.Context) error {
 		return err
 	}
 	keep := cur.hash
-	err = e.users.DB().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Model(&users.User{}).Where("id = ?", id).Updates(map[string]any{"password_hash": h, "updated_at": e.users.Now()})
-		if res.Error != nil {
-			return fmt.Errorf("auth: change password: %w", res.Error)
-		}
-		if res.RowsAffected == 0 {
+	err = e.users.InTx(ctx, func(t *users.Tx) error {
+		err := t.SetPasswordHash(id, &h)
+		if errors.Is(err, users.ErrNotFound) {
 			return api.ErrUnauthorized
 		}
-		if err := tx.Where("user_id = ? AND token_hash <> ?", id, keep[:]).Delete(&Session{}).Error; err != nil {
+		if err != nil {
+			return err
+		}
+		if err := t.DB().Where("user_id = ? AND token_hash <> ?", id, keep[:]).Delete(&Session{}).Error; err != nil {
 			return fmt.Errorf("auth: end other sessions: %w", err)
 		}
-		return e.sessions.record(tx, OriginOf(c, "").event(id, activity.PasswordChanged))
+		return e.sessions.record(t.DB(), OriginOf(c, "").event(id, activity.PasswordChanged))
 	})
 	if err != nil {
 		return err
 	}
-	e.users.Changed(ctx, id)
 	if err := e.sessions.forgetUser(ctx, id); err != nil {
 		return err
 	}

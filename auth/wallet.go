@@ -13,7 +13,6 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/gin-gonic/gin"
-	"gorm.io/gorm"
 
 	"github.com/walletauth/walletauth/activity"
 	"github.com/walletauth/walletauth/api"
@@ -681,17 +680,17 @@ func (w *Wallet) findOrCreate(ctx context.Context, v *verified, referral string,
 	}
 	var tok string
 	issue := w.sessions.NewTxIssue(o)
-	u, err = w.users.Create(ctx, users.NewUser{ReferralCode: referral}, func(tx *gorm.DB, u *users.User) error {
+	u, err = w.users.Create(ctx, users.NewUser{ReferralCode: referral}, func(tx *users.Tx, u *users.User) error {
 		wl := &users.Wallet{Address: addr, UserID: u.ID, ChainID: v.msg.ChainID, Type: v.kind, LinkedAt: u.JoinedAt}
-		if err := users.InsertFirstWalletTx(tx, wl); err != nil {
+		if err := tx.InsertFirstWallet(wl); err != nil {
 			return err
 		}
 		u.Wallets = []users.Wallet{*wl}
 		var err error
-		tok, _, err = issue.Issue(ctx, tx, u.ID)
+		tok, _, err = issue.Issue(ctx, tx.DB(), u.ID)
 		return err
 	})
-	if errors.Is(err, users.ErrWalletTaken) || isUniqueViolation(err) {
+	if errors.Is(err, users.ErrWalletTaken) || storage.IsUnique(err) {
 		u, err = w.users.GetByWallet(ctx, addr)
 		return u, "", err
 	}
@@ -753,11 +752,6 @@ func (w *Wallet) onWallet(op func(ctx context.Context, userID string, addr []byt
 		c.JSON(http.StatusOK, u.View())
 		return nil
 	}
-}
-
-func isUniqueViolation(err error) bool {
-	_, ok := storage.UniqueViolation(err)
-	return ok
 }
 
 func allowedChain(ids []uint64, id uint64) bool {

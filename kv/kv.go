@@ -16,14 +16,17 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/walletauth/walletauth/storage"
 )
 
 // ErrNotFound is returned when a key is absent or has expired.
 var ErrNotFound = errors.New("kv: not found")
 
 // ErrUnavailable wraps every backend failure (connection refused, timeout,
-// closed store). Callers answer 503 and fail closed.
-var ErrUnavailable = errors.New("kv: unavailable")
+// closed store). Callers answer 503 and fail closed. It is
+// storage.ErrUnavailable: one error for every backing service's outage.
+var ErrUnavailable = storage.ErrUnavailable
 
 // errNotInteger is returned by Incr and Count when the key holds a value that
 // is not a decimal integer.

@@ -31,6 +31,32 @@ const (
 	MaxNameLength       = 255 // bytes
 )
 
+// identityKey is partner_identities' primary key: a partner's external ID
+// names one identity.
+var identityKey = storage.Unique{Name: "partner_identities_pkey",
+	Columns: "partner_identities.partner_id, partner_identities.external_id"}
+
+// CountIdentities counts user userID's partner identities inside tx: the
+// login methods this package owns (users.Store.SetLoginMethodCounter).
+func CountIdentities(tx *gorm.DB, userID string) (int64, error) {
+	var n int64
+	if err := tx.Model(&Identity{}).Where("user_id = ?", userID).Count(&n).Error; err != nil {
+		return 0, fmt.Errorf("partners: count identities: %w", err)
+	}
+	return n, nil
+}
+
+// RankScope restricts a ranking (users.Store.Rank) to partner partnerID's
+// users, each named by its external ID (the smallest, when a user has
+// several identities of the partner: it counts once).
+func RankScope(partnerID string) users.Scope {
+	return users.Scope{
+		Where:      `EXISTS (SELECT 1 FROM partner_identities pi WHERE pi.partner_id = ? AND pi.user_id = u.id)`,
+		ExternalID: `(SELECT MIN(pi.external_id) FROM partner_identities pi WHERE pi.partner_id = ? AND pi.user_id = u.id)`,
+		Args:       []any{partnerID},
+	}
+}
+
 // Identity is a row of partner_identities: a partner's own id of one of
 // its users, with what the partner told about that user. The email here is
 // the partner's word only: it is never the user's login email and never
@@ -69,8 +95,6 @@ type LoginResult struct {
 	LoginCode          string
 	LoginCodeExpiresAt time.Time
 	User               *users.User
-
-	touched bool // the identity changed: the user was marked changed
 }
 
 var (
@@ -142,7 +166,8 @@ func (in *LoginInput) normalize() error {
 func (s *Service) loginExisting(ctx context.Context, p Partner, in LoginInput) (*LoginResult, error) {
 	res := &LoginResult{}
 	issue := s.sessions.NewTxIssue(auth.Origin{Method: auth.MethodPartner, UserAgent: in.UserAgent, IP: in.IP})
-	err := s.users.DB().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.users.InTx(ctx, func(t *users.Tx) error {
+		tx := t.DB()
 		var id Identity
 		err := tx.Where("partner_id = ? AND external_id = ?", p.ID, in.ExternalID).Take(&id).Error
 		if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -152,23 +177,21 @@ func (s *Service) loginExisting(ctx context.Context, p Partner, in LoginInput) (
 			return fmt.Errorf("find identity: %w", err)
 		}
 		if set := identityChanges(id, in); len(set) > 0 {
-			now := s.users.Now()
-			set["updated_at"] = now
+			set["updated_at"] = t.Now()
 			if err := tx.Model(&Identity{}).Where("partner_id = ? AND external_id = ?", p.ID, in.ExternalID).
 				Updates(set).Error; err != nil {
 				return fmt.Errorf("update identity: %w", err)
 			}
 			// What the partner knows of its user changed: the user moves to
 			// the end of GET /v1/partner/users?updated_since= for sync.
-			if err := users.TouchTx(tx, now, id.UserID); err != nil {
-				return fmt.Errorf("touch user: %w", err)
+			if err := t.Touch(id.UserID); err != nil {
+				return err
 			}
-			res.touched = true
 		}
 		if err := s.issue(ctx, tx, issue, id.UserID, res); err != nil {
 			return err
 		}
-		u, err := s.users.GetTx(ctx, tx, id.UserID)
+		u, err := t.Get(id.UserID)
 		if err != nil {
 			return err
 		}
@@ -178,9 +201,6 @@ func (s *Service) loginExisting(ctx context.Context, p Partner, in LoginInput) (
 	switch {
 	case err == nil:
 		issue.Committed()
-		if res.touched {
-			s.users.Changed(ctx, res.User.ID)
-		}
 		return res, nil
 	case errors.Is(err, errNoIdentity), errors.Is(err, users.ErrNotFound), storage.ForeignKeyViolation(err):
 		return nil, errNoIdentity // deleted meanwhile: register anew
@@ -196,20 +216,21 @@ func (s *Service) register(ctx context.Context, p Partner, in LoginInput) (*Logi
 	// external ID always creates the user.
 	res := &LoginResult{Registered: true, Created: true}
 	issue := s.sessions.NewTxIssue(auth.Origin{Method: auth.MethodPartner, UserAgent: in.UserAgent, IP: in.IP})
-	u, err := s.users.Create(ctx, users.NewUser{ReferralCode: in.ReferralCode}, func(tx *gorm.DB, u *users.User) error {
-		now := s.users.Now()
+	u, err := s.users.Create(ctx, users.NewUser{ReferralCode: in.ReferralCode}, func(t *users.Tx, u *users.User) error {
+		tx := t.DB()
+		now := t.Now()
 		id := Identity{
 			PartnerID: p.ID, ExternalID: in.ExternalID, UserID: u.ID,
 			FirstName: emptyIsNil(in.FirstName), LastName: emptyIsNil(in.LastName), Email: emptyIsNil(in.Email),
 			CreatedAt: now, UpdatedAt: now,
 		}
 		if err := tx.Create(&id).Error; err != nil {
-			if name, ok := storage.UniqueViolation(err); ok && strings.Contains(name, "partner_identities") {
+			if identityKey.Violates(err) {
 				return errIdentityExists
 			}
 			return fmt.Errorf("insert identity: %w", err)
 		}
-		if err := s.users.ChangedTx(tx, users.Change{Kind: users.ChangeCreated, UserID: u.ID}); err != nil {
+		if err := t.Changed(users.Change{Kind: users.ChangeCreated, UserID: u.ID}); err != nil {
 			return err
 		}
 		return s.issue(ctx, tx, issue, u.ID, res)

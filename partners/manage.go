@@ -21,7 +21,7 @@ import (
 // identities, so a partner never reaches another partner's users.
 func (s *Service) userID(ctx context.Context, p Partner, externalID string) (string, error) {
 	var id Identity
-	err := s.users.DB().WithContext(ctx).Select("user_id").
+	err := s.reg.db.WithContext(ctx).Select("user_id").
 		Where("partner_id = ? AND external_id = ?", p.ID, externalID).Take(&id).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return "", users.ErrNotFound
@@ -76,7 +76,7 @@ func (s *Service) VerifyToken(ctx context.Context, p Partner, token string) (Tok
 		return TokenInfo{}, err
 	}
 	var ids []string
-	if err := s.users.DB().WithContext(ctx).Model(&Identity{}).
+	if err := s.reg.db.WithContext(ctx).Model(&Identity{}).
 		Where("partner_id = ? AND user_id = ?", p.ID, sess.UserID).Limit(1).Pluck("external_id", &ids).Error; err != nil {
 		return TokenInfo{}, fmt.Errorf("partners: verify token: %w", err)
 	}
@@ -118,9 +118,9 @@ func (s *Service) ListUsers(ctx context.Context, p Partner, q ListQuery) (page [
 	if q.Limit < 1 || q.Limit > MaxListLimit {
 		return nil, "", api.ErrInvalidParam.WithMessage("limit must be an integer from 1 to %d", MaxListLimit)
 	}
-	db := s.users.DB().WithContext(ctx).Table("partner_identities AS pi").
+	db := s.reg.db.WithContext(ctx).Table("partner_identities AS pi").
 		Select("pi.external_id, u.id AS user_id, u.updated_at").
-		Joins("JOIN users AS u ON u.id = pi.user_id").
+		Joins(users.JoinUpdated("pi.user_id")).
 		Where("pi.partner_id = ?", p.ID)
 	if q.UpdatedSince != nil {
 		db = db.Where("u.updated_at >= ?", storage.Now(*q.UpdatedSince))
@@ -196,12 +196,10 @@ func (s *Service) DeleteUsers(ctx context.Context, p Partner, externalIDs []stri
 	if len(externalIDs) > MaxDeleteIDs {
 		return 0, api.ErrInvalidParam.WithMessage("at most %d external_ids per call", MaxDeleteIDs)
 	}
-	var (
-		deleted int
-		changed []string
-	)
-	err := s.users.DB().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		deleted, changed = 0, nil
+	var deleted int
+	err := s.users.InTx(ctx, func(t *users.Tx) error {
+		tx := t.DB()
+		deleted = 0
 		seen := map[string]bool{}
 		for _, ext := range externalIDs {
 			if seen[ext] {
@@ -224,28 +222,26 @@ func (s *Service) DeleteUsers(ctx context.Context, p Partner, externalIDs []stri
 				continue
 			}
 			deleted++
-			n, err := users.LoginMethods(tx, id.UserID)
+			n, err := t.LoginMethods(id.UserID)
 			if err != nil {
 				return err
 			}
 			if n > 0 {
 				continue
 			}
-			ids, err := s.users.DeleteInTx(tx, id.UserID, users.RemovedIdentity{PartnerID: p.ID, ExternalID: ext})
+			err = t.Delete(id.UserID, users.RemovedIdentity{PartnerID: p.ID, ExternalID: ext})
 			if errors.Is(err, users.ErrNotFound) {
 				continue
 			}
 			if err != nil {
 				return fmt.Errorf("delete user: %w", err)
 			}
-			changed = append(changed, ids...)
 		}
 		return nil
 	})
 	if err != nil {
 		return 0, wrap("delete users", err)
 	}
-	s.users.Changed(ctx, changed...)
 	return deleted, nil
 }
 
@@ -268,7 +264,7 @@ func (s *Service) Ranking(ctx context.Context, p Partner, externalID string, n i
 	if err != nil {
 		return points.Ranking{}, err
 	}
-	return s.ledger.RankInPartner(ctx, p.ID, uid, n)
+	return s.ledger.RankInPartner(ctx, RankScope(p.ID), uid, n)
 }
 
 // PathUserID is the user of the request's :external_id path parameter,

@@ -30,7 +30,7 @@ type Limiter interface {
 // Ledger is the part of points.Ledger the partner API uses.
 type Ledger interface {
 	Apply(ctx context.Context, userID string, amount int64, reason, key string) (points.Entry, error)
-	RankInPartner(ctx context.Context, partnerID, userID string, n int) (points.Ranking, error)
+	RankInPartner(ctx context.Context, scope users.Scope, userID string, n int) (points.Ranking, error)
 }
 
 // Rate is a limit of Max requests per Window; Max 0 disables it.
@@ -72,7 +72,8 @@ type Service struct {
 }
 
 // New returns the partner API over its dependencies. limiter may be nil
-// (no rate limit).
+// (no rate limit). It registers the partner identities with us as login
+// methods (users.Store.SetLoginMethodCounter).
 func New(reg *Registry, us *users.Store, sessions *auth.Sessions, ledger Ledger, store Store, limiter Limiter, now func() time.Time, opt Options) *Service {
 	if now == nil {
 		now = time.Now
@@ -80,5 +81,8 @@ func New(reg *Registry, us *users.Store, sessions *auth.Sessions, ledger Ledger,
 	if opt.LoginCodeTTL <= 0 {
 		opt.LoginCodeTTL = DefaultLoginCodeTTL
 	}
+	// A partner identity is a way to log in: the users store counts it
+	// before it lets a user lose its last one.
+	us.SetLoginMethodCounter(CountIdentities)
 	return &Service{reg: reg, users: us, sessions: sessions, ledger: ledger, store: store, limiter: limiter, now: now, opt: opt}
 }

@@ -10,6 +10,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/walletauth/walletauth/partners"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/storage/storagetest"
 )
@@ -95,7 +96,7 @@ func BenchmarkRankInPartner(b *testing.B) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewSource(2))
 	for b.Loop() {
-		if _, err := f.ledger.RankInPartner(ctx, "p1", ids[rng.Intn(len(ids))], 5); err != nil {
+		if _, err := f.ledger.RankInPartner(ctx, partners.RankScope("p1"), ids[rng.Intn(len(ids))], 5); err != nil {
 			b.Fatal(err)
 		}
 	}

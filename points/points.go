@@ -5,7 +5,6 @@ package points
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,7 +14,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"gorm.io/gorm"
 
 	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/storage"
@@ -113,11 +111,11 @@ func (l *Ledger) Apply(ctx context.Context, userID string, amount int64, reason,
 		CreatedAt:      storage.Now(l.now()),
 	}
 	var (
-		first   Entry
-		replay  bool
-		applied bool
+		first  Entry
+		replay bool
 	)
-	err := l.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := l.users.InTx(ctx, func(t *users.Tx) error {
+		tx := t.DB()
 		// 1. Claim the key. balance_after and created_at are set by step 3.
 		res := tx.Exec(`INSERT INTO points_entries
 			(id, user_id, amount, reason, idempotency_key, balance_after, created_at)
@@ -140,18 +138,14 @@ func (l *Ledger) Apply(ctx context.Context, userID string, amount int64, reason,
 			return nil
 		}
 		// 2. Move the balance, refusing to cross 0 or MaxBalance.
-		var balance int64
-		err := tx.Raw(`UPDATE users SET points = points + ?, updated_at = ?
-			WHERE id = ? AND points + ? BETWEEN 0 AND ?
-			RETURNING points`, amount, e.CreatedAt, userID, amount, MaxBalance).Row().Scan(&balance)
-		if errors.Is(err, sql.ErrNoRows) {
-			return l.whyNotApplied(tx, userID, amount)
-		}
-		if err != nil {
-			if storage.CheckViolation(err) {
-				return ErrInsufficientPoints
-			}
-			return fmt.Errorf("update balance: %w", err)
+		balance, ok, err := t.AddPoints(userID, amount, MaxBalance)
+		switch {
+		case err != nil:
+			return err
+		case !ok && amount > 0:
+			return ErrBalanceTooLarge
+		case !ok:
+			return ErrInsufficientPoints
 		}
 		// 3. Record the balance this change left, and stamp the entry now
 		// that it holds the user's row: one user's entries are then in the
@@ -162,8 +156,7 @@ func (l *Ledger) Apply(ctx context.Context, userID string, amount int64, reason,
 			Updates(map[string]any{"balance_after": balance, "created_at": e.CreatedAt}).Error; err != nil {
 			return fmt.Errorf("record balance: %w", err)
 		}
-		applied = true
-		return l.users.ChangedTx(tx, users.Change{Kind: users.ChangePoints, UserID: userID,
+		return t.Changed(users.Change{Kind: users.ChangePoints, UserID: userID,
 			Points: &users.PointsChange{Balance: balance, Amount: amount, Reason: e.Reason, EntryID: e.ID}})
 	})
 	if err != nil {
@@ -177,40 +170,12 @@ func (l *Ledger) Apply(ctx context.Context, userID string, amount int64, reason,
 		first.CreatedAt = first.CreatedAt.UTC()
 		return first, nil
 	}
-	if applied {
-		l.users.Changed(ctx, userID)
-	}
 	return e, nil
-}
-
-// whyNotApplied tells an insufficient balance from a missing user or a
-// balance that would grow past MaxBalance.
-func (l *Ledger) whyNotApplied(tx *gorm.DB, userID string, amount int64) error {
-	var u users.User
-	err := tx.Select("id", "points").Where("id = ?", userID).Take(&u).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return users.ErrNotFound
-	}
-	if err != nil {
-		return fmt.Errorf("read balance: %w", err)
-	}
-	if amount > 0 {
-		return ErrBalanceTooLarge
-	}
-	return ErrInsufficientPoints
 }
 
 // Balance returns the user's points: users.ErrNotFound.
 func (l *Ledger) Balance(ctx context.Context, userID string) (int64, error) {
-	var u users.User
-	err := l.db.WithContext(ctx).Select("id", "points").Where("id = ?", userID).Take(&u).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return 0, users.ErrNotFound
-	}
-	if err != nil {
-		return 0, fmt.Errorf("points: balance: %w", err)
-	}
-	return u.Points, nil
+	return l.users.Points(ctx, userID)
 }
 
 // Page sizes of Entries.
@@ -271,13 +236,4 @@ func decodeCursor(s string) (time.Time, string, error) {
 		return time.Time{}, "", api.ErrInvalidCursor
 	}
 	return time.UnixMicro(us).UTC(), id, nil
-}
-
-// readOptions makes a multi-statement read one snapshot on PostgreSQL
-// (REPEATABLE READ, read only); SQLite transactions are serial already.
-func readOptions(db *storage.DB) *sql.TxOptions {
-	if db.Dialect != storage.Postgres {
-		return nil
-	}
-	return &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
 }

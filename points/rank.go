@@ -2,163 +2,32 @@ package points
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"time"
 
-	"gorm.io/gorm"
-
-	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/users"
 )
 
+// The ranking is the users store's (a query over the user records, see
+// users.Store.Rank); these are its names here, where the ledger's callers
+// look for them.
+type (
+	Ranked  = users.Ranked
+	Ranking = users.Ranking
+)
+
 // MaxNeighbours bounds n of RankInPartner and Rank.
-const MaxNeighbours = 100
+const MaxNeighbours = users.MaxNeighbours
 
-// Ranked is one user's place in a ranking.
-type Ranked struct {
-	UserID     string
-	ExternalID string // the partner's id of the user; empty in the global ranking
-	Username   string
-	Points     int64
-	Rank       int64
-	JoinedAt   time.Time
-}
-
-// Ranking is a user's rank with its neighbours.
-type Ranking struct {
-	Rank  int64
-	Above []Ranked // up to n users ranked just above, in rank order (best first)
-	User  Ranked
-	Below []Ranked // up to n users ranked just below, in rank order
-}
-
-// RankInPartner ranks userID by points among the users that have an
-// identity of partnerID, with up to n neighbours on each side (n ≥ 0;
-// above MaxNeighbours it is clamped to it).
-//
-// The order is total, so ranks are unique and consecutive: more points
-// first; among equal points the earlier joined_at first; among equal
-// joined_at the smaller user id first. Rank 1 has the most points.
-//
-// The database computes it: the rank is 1 + the number of the partner's
-// users ahead of the user under that order (one COUNT), and the neighbours
-// are two ORDER BY … LIMIT n queries, all in one snapshot. Users are never
-// loaded wholesale. A user with several identities of the partner counts once
-// (its smallest external_id is shown).
-//
-// Errors: users.ErrNotFound when the user has no identity of partnerID;
-// api.ErrInvalidParam for n out of range.
-func (l *Ledger) RankInPartner(ctx context.Context, partnerID, userID string, n int) (Ranking, error) {
-	return l.rank(ctx, &partnerID, userID, n)
+// RankInPartner ranks userID by points among the users of scope (a
+// partner's users: partners.RankScope), with up to n neighbours on each
+// side; ExternalID is the partner's id of each user (the smallest, when a
+// user has several identities of the partner). Errors: users.ErrNotFound
+// when the user is not in scope; api.ErrInvalidParam for n out of range.
+func (l *Ledger) RankInPartner(ctx context.Context, scope users.Scope, userID string, n int) (Ranking, error) {
+	return l.users.Rank(ctx, userID, n, scope)
 }
 
 // Rank is RankInPartner over all users (a global leaderboard); ExternalID
 // is empty. Errors: users.ErrNotFound, api.ErrInvalidParam.
 func (l *Ledger) Rank(ctx context.Context, userID string, n int) (Ranking, error) {
-	return l.rank(ctx, nil, userID, n)
-}
-
-// rankedRow is what the ranking queries select.
-type rankedRow struct {
-	ID         string
-	ExternalID *string
-	Username   string
-	Points     int64
-	JoinedAt   time.Time
-}
-
-func (r rankedRow) ranked(rank int64) Ranked {
-	out := Ranked{UserID: r.ID, Username: r.Username, Points: r.Points, Rank: rank, JoinedAt: r.JoinedAt.UTC()}
-	if r.ExternalID != nil {
-		out.ExternalID = *r.ExternalID
-	}
-	return out
-}
-
-// ahead is "u ranks before me": more points, or as many and an earlier
-// joined_at, or both equal and a smaller id. It compares columns with
-// columns (me is the user's own row), so no time value crosses the driver.
-// The redundant bound on points lets the neighbour queries start their walk
-// of users_rank_idx at the user instead of at one end.
-const ahead = `u.points >= me.points AND (u.points > me.points
-	OR (u.points = me.points AND u.joined_at < me.joined_at)
-	OR (u.points = me.points AND u.joined_at = me.joined_at AND u.id < me.id))`
-
-// behind is "u ranks after me".
-const behind = `u.points <= me.points AND (u.points < me.points
-	OR (u.points = me.points AND u.joined_at > me.joined_at)
-	OR (u.points = me.points AND u.joined_at = me.joined_at AND u.id > me.id))`
-
-func (l *Ledger) rank(ctx context.Context, partnerID *string, userID string, n int) (Ranking, error) {
-	if n < 0 {
-		return Ranking{}, api.ErrInvalidParam.WithMessage("n must be a non-negative integer")
-	}
-	n = min(n, MaxNeighbours) // the contract sets no maximum: clamp rather than refuse
-	// scope restricts u to the ranked population; extID names the partner's
-	// id of u. Both take partnerID as their one argument.
-	scope, extID := "1 = 1", "NULL"
-	var scopeArgs, extArgs []any
-	if partnerID != nil {
-		scope = `EXISTS (SELECT 1 FROM partner_identities pi WHERE pi.partner_id = ? AND pi.user_id = u.id)`
-		extID = `(SELECT MIN(pi.external_id) FROM partner_identities pi WHERE pi.partner_id = ? AND pi.user_id = u.id)`
-		scopeArgs, extArgs = []any{*partnerID}, []any{*partnerID}
-	}
-	cols := `u.id, ` + extID + ` AS external_id, u.username, u.points, u.joined_at`
-	meJoin := `JOIN (SELECT id, points, joined_at FROM users WHERE id = ?) me ON 1 = 1`
-
-	var out Ranking
-	err := l.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var me []rankedRow
-		args := append(append([]any{}, extArgs...), userID)
-		args = append(args, scopeArgs...)
-		if err := tx.Raw(`SELECT `+cols+` FROM users u WHERE u.id = ? AND `+scope, args...).
-			Scan(&me).Error; err != nil {
-			return fmt.Errorf("read user: %w", err)
-		}
-		if len(me) == 0 {
-			return users.ErrNotFound
-		}
-		var before int64
-		args = append([]any{userID}, scopeArgs...)
-		if err := tx.Raw(`SELECT COUNT(*) FROM users u `+meJoin+` WHERE `+scope+` AND `+ahead, args...).
-			Row().Scan(&before); err != nil {
-			return fmt.Errorf("count ahead: %w", err)
-		}
-		out.Rank = before + 1
-		out.User = me[0].ranked(out.Rank)
-		if n == 0 {
-			out.Above, out.Below = []Ranked{}, []Ranked{}
-			return nil
-		}
-		var above, below []rankedRow
-		args = append(append(append([]any{}, extArgs...), userID), scopeArgs...)
-		args = append(args, n)
-		if err := tx.Raw(`SELECT `+cols+` FROM users u `+meJoin+` WHERE `+scope+` AND `+ahead+`
-			ORDER BY u.points ASC, u.joined_at DESC, u.id DESC LIMIT ?`, args...).Scan(&above).Error; err != nil {
-			return fmt.Errorf("read above: %w", err)
-		}
-		if err := tx.Raw(`SELECT `+cols+` FROM users u `+meJoin+` WHERE `+scope+` AND `+behind+`
-			ORDER BY u.points DESC, u.joined_at ASC, u.id ASC LIMIT ?`, args...).Scan(&below).Error; err != nil {
-			return fmt.Errorf("read below: %w", err)
-		}
-		// above came nearest first: reverse it into rank order.
-		out.Above = make([]Ranked, len(above))
-		for i, r := range above {
-			j := len(above) - 1 - i
-			out.Above[j] = r.ranked(out.Rank - int64(i) - 1)
-		}
-		out.Below = make([]Ranked, len(below))
-		for i, r := range below {
-			out.Below[i] = r.ranked(out.Rank + int64(i) + 1)
-		}
-		return nil
-	}, readOptions(l.db))
-	if err != nil {
-		if errors.Is(err, users.ErrNotFound) {
-			return Ranking{}, users.ErrNotFound
-		}
-		return Ranking{}, fmt.Errorf("points: rank: %w", err)
-	}
-	return out, nil
+	return l.users.Rank(ctx, userID, n, users.Scope{})
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/partners"
 	"github.com/walletauth/walletauth/points"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/storage/storagetest"
@@ -103,7 +104,7 @@ func TestRankInPartner(t *testing.T) {
 		order := expectedOrder(p1)
 		for _, n := range []int{0, 1, 2, 3, len(order) + 1} {
 			for i, m := range order {
-				r, err := f.ledger.RankInPartner(ctx, "p1", m.id, n)
+				r, err := f.ledger.RankInPartner(ctx, partners.RankScope("p1"), m.id, n)
 				if err != nil {
 					t.Fatalf("rank %s: %v", m.name, err)
 				}
@@ -131,19 +132,19 @@ func TestRankInPartner(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, c := range []struct{ partner, user string }{{"p1", p2only}, {"p1", "no-such-user"}, {"p3", p1[0].id}} {
-			_, err := f.ledger.RankInPartner(ctx, c.partner, c.user, 2)
+			_, err := f.ledger.RankInPartner(ctx, partners.RankScope(c.partner), c.user, 2)
 			if !errors.Is(err, users.ErrNotFound) {
 				t.Fatalf("%s in %s: got %v, want user_not_found", c.user, c.partner, err)
 			}
 		}
 		// In p2, the shared user ranks among p2's users only: 1000, 60, 50.
-		r, err := f.ledger.RankInPartner(ctx, "p2", p1[0].id, 5)
+		r, err := f.ledger.RankInPartner(ctx, partners.RankScope("p2"), p1[0].id, 5)
 		if err != nil || r.Rank != 3 || len(r.Above) != 2 || len(r.Below) != 1 || r.User.ExternalID != "shared" {
 			t.Fatalf("shared user in p2: %+v, %v", r, err)
 		}
-		_, err = f.ledger.RankInPartner(ctx, "p1", p1[0].id, -1)
+		_, err = f.ledger.RankInPartner(ctx, partners.RankScope("p1"), p1[0].id, -1)
 		wantErr(t, err, api.ErrInvalidParam, "negative n")
-		if _, err = f.ledger.RankInPartner(ctx, "p1", p1[0].id, points.MaxNeighbours+1); err != nil {
+		if _, err = f.ledger.RankInPartner(ctx, partners.RankScope("p1"), p1[0].id, points.MaxNeighbours+1); err != nil {
 			t.Fatalf("n above the maximum is clamped, not refused: %v", err)
 		}
 	})

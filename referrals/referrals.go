@@ -8,7 +8,6 @@ package referrals
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -17,9 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgconn"
-	"gorm.io/gorm"
 
 	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/storage"
@@ -48,19 +44,12 @@ const setAttempts = 10
 
 // Service reads and changes the referral graph.
 type Service struct {
-	db    *storage.DB
 	users *users.Store
-	now   func() time.Time
 }
 
-// NewService returns the referral service over db; us reloads users and
-// hears of the changes.
-func NewService(db *storage.DB, us *users.Store, now func() time.Time) *Service {
-	if now == nil {
-		now = time.Now
-	}
-	return &Service{db: db, users: us, now: now}
-}
+// NewService returns the referral service over the users store, which
+// holds the graph and hears of its changes.
+func NewService(us *users.Store) *Service { return &Service{users: us} }
 
 // SetReferrer makes the owner of code the referrer of user userID, once, and
 // adds one to the referrer's referee_count in the same transaction. It
@@ -85,11 +74,10 @@ func (s *Service) SetReferrer(ctx context.Context, userID, code string) (*users.
 	if code == "" {
 		return nil, users.ErrInvalidReferralCode.WithMessage("a referral code is required")
 	}
-	var referrerID string
 	var err error
 	for attempt := 1; ; attempt++ {
-		referrerID, err = s.setReferrerOnce(ctx, userID, code)
-		if !retryable(err) || attempt == setAttempts {
+		err = s.setReferrerOnce(ctx, userID, code)
+		if !storage.Retryable(err) || attempt == setAttempts {
 			break
 		}
 		// Back off a random while so the calls that deadlocked do not meet
@@ -105,148 +93,51 @@ func (s *Service) SetReferrer(ctx context.Context, userID, code string) (*users.
 		if errors.As(err, &ae) {
 			return nil, err
 		}
-		if storage.ForeignKeyViolation(err) { // the referrer was deleted meanwhile
-			return nil, users.ErrInvalidReferralCode
-		}
 		return nil, fmt.Errorf("referrals: set referrer: %w", err)
 	}
-	s.users.Changed(ctx, userID, referrerID)
 	return s.users.Get(ctx, userID)
 }
 
-func (s *Service) setReferrerOnce(ctx context.Context, userID, code string) (string, error) {
-	var referrerID string
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var me users.User
-		err := tx.Select("id", "referrer_id").Where("id = ?", userID).Take(&me).Error
-		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return users.ErrNotFound
-		}
+// setReferrerOnce is one attempt of SetReferrer: it refuses what would
+// break the graph's rules (a second referrer, one's own code, a cycle) and
+// links through the users store, which counts the referee and records the
+// change.
+func (s *Service) setReferrerOnce(ctx context.Context, userID, code string) error {
+	return s.users.InTx(ctx, func(t *users.Tx) error {
+		referrer, err := t.Referrer(userID)
 		if err != nil {
-			return fmt.Errorf("find user: %w", err)
+			return err
 		}
-		if me.ReferrerID != nil {
+		if referrer != nil {
 			return ErrReferrerAlreadySet
 		}
-		var ref users.User
-		err = tx.Select("id").Where("referral_code = ?", code).Take(&ref).Error
-		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return users.ErrInvalidReferralCode
-		}
+		refID, err := t.ReferralCodeOwner(code)
 		if err != nil {
-			return fmt.Errorf("find referrer: %w", err)
+			return err
 		}
-		if ref.ID == userID {
+		if refID == userID {
 			return errOwnCode
 		}
-		referrerID = ref.ID
-		chain, err := s.lockedChain(tx, userID, ref.ID)
+		chain, err := t.ReferrerChain(userID, refID)
 		if err != nil {
 			return err
 		}
 		if slices.Contains(chain, userID) {
 			return errCycle
 		}
-		now := storage.Now(s.now())
-		res := tx.Model(&users.User{}).Where("id = ? AND referrer_id IS NULL", userID).
-			Updates(map[string]any{"referrer_id": ref.ID, "updated_at": now})
-		if res.Error != nil {
-			return fmt.Errorf("link: %w", res.Error)
-		}
-		if res.RowsAffected == 0 { // a concurrent call set it first (or the user is gone)
-			return s.whyNotLinked(tx, userID)
-		}
-		res = tx.Model(&users.User{}).Where("id = ?", ref.ID).
-			Updates(map[string]any{"referee_count": gorm.Expr("referee_count + 1"), "updated_at": now})
-		if res.Error != nil {
-			return fmt.Errorf("count referee: %w", res.Error)
-		}
-		if res.RowsAffected == 0 {
-			return users.ErrInvalidReferralCode // deleted meanwhile
-		}
-		if err := s.users.EventTx(ctx, tx, userID, users.EventReferrerSet, nil); err != nil {
+		linked, err := t.SetReferrer(userID, refID)
+		if err != nil {
 			return err
 		}
-		return s.users.ChangedTx(tx, users.Change{Kind: users.ChangeUpdated, UserID: userID})
+		if !linked { // a concurrent call set it first
+			return ErrReferrerAlreadySet
+		}
+		return nil
 	})
-	return referrerID, err
-}
-
-func (s *Service) whyNotLinked(tx *gorm.DB, userID string) error {
-	var n int64
-	if err := tx.Model(&users.User{}).Where("id = ?", userID).Count(&n).Error; err != nil {
-		return fmt.Errorf("recheck user: %w", err)
-	}
-	if n == 0 {
-		return users.ErrNotFound
-	}
-	return ErrReferrerAlreadySet
-}
-
-// lockedChain returns the referrer chain of startID (startID, its referrer,
-// that one's referrer, …). On PostgreSQL it first locks userID's row and
-// every row of the chain, and walks again until the walk finds no row it has
-// not locked: only an unlocked root could have gained a referrer meanwhile.
-func (s *Service) lockedChain(tx *gorm.DB, userID, startID string) ([]string, error) {
-	chain, err := walkChain(tx, startID)
-	if err != nil || s.db.Dialect != storage.Postgres {
-		return chain, err
-	}
-	locked := map[string]bool{}
-	for {
-		want := []string{userID}
-		for _, id := range chain {
-			if !locked[id] {
-				want = append(want, id)
-			}
-		}
-		if len(want) == 1 && locked[userID] {
-			return chain, nil
-		}
-		var got []string
-		if err := tx.Raw(`SELECT id FROM users WHERE id IN ? ORDER BY id FOR NO KEY UPDATE`, want).
-			Scan(&got).Error; err != nil {
-			return nil, fmt.Errorf("lock chain: %w", err)
-		}
-		for _, id := range want {
-			locked[id] = true
-		}
-		if chain, err = walkChain(tx, startID); err != nil {
-			return nil, err
-		}
-	}
-}
-
-// walkChain follows referrer_id upwards from startID with a recursive CTE.
-// UNION (not UNION ALL) stops on a repeated row, so even a cycle that
-// somehow exists cannot make the walk run forever.
-func walkChain(tx *gorm.DB, startID string) ([]string, error) {
-	var ids []string
-	err := tx.Raw(`WITH RECURSIVE chain(id, referrer_id) AS (
-			SELECT id, referrer_id FROM users WHERE id = ?
-			UNION
-			SELECT u.id, u.referrer_id FROM users u JOIN chain c ON u.id = c.referrer_id
-		)
-		SELECT id FROM chain`, startID).Scan(&ids).Error
-	if err != nil {
-		return nil, fmt.Errorf("walk referrer chain: %w", err)
-	}
-	return ids, nil
-}
-
-// retryable reports a PostgreSQL deadlock or serialization failure: the
-// transaction was rolled back and may simply run again.
-func retryable(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }
 
 // Referee is one user referred by another.
-type Referee struct {
-	ID       string
-	Username string
-	JoinedAt time.Time
-}
+type Referee = users.Referee
 
 // Referrals is one page of a user's referees, oldest first.
 type Referrals struct {
@@ -276,42 +167,22 @@ func (s *Service) Referees(ctx context.Context, userID string, limit int, cursor
 		}
 		after = &k
 	}
-	var out Referrals
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var me users.User
-		err := tx.Select("id", "referral_code", "referee_count").Where("id = ?", userID).Take(&me).Error
-		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return users.ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		out.ReferralCode, out.RefereeCount = me.ReferralCode, me.RefereeCount
-		q := tx.Model(&users.User{}).Select("id", "username", "joined_at").Where("referrer_id = ?", userID)
-		if after != nil {
-			q = q.Where("joined_at > ? OR (joined_at = ? AND id > ?)", after.joinedAt, after.joinedAt, after.id)
-		}
-		var rows []users.User
-		if err := q.Order("joined_at, id").Limit(limit + 1).Find(&rows).Error; err != nil {
-			return err
-		}
-		if len(rows) > limit {
-			rows = rows[:limit]
-			last := rows[limit-1]
-			out.NextCursor = encodeCursor(key{joinedAt: last.JoinedAt, id: last.ID})
-		}
-		out.Referees = make([]Referee, len(rows))
-		for i, r := range rows {
-			out.Referees[i] = Referee{ID: r.ID, Username: r.Username, JoinedAt: r.JoinedAt}
-		}
-		return nil
-	}, readOptions(s.db))
+	var afterJoined time.Time
+	var afterID string
+	if after != nil {
+		afterJoined, afterID = after.joinedAt, after.id
+	}
+	page, err := s.users.Referees(ctx, userID, limit, afterJoined, afterID)
 	if err != nil {
-		var ae *api.Error
-		if errors.As(err, &ae) {
+		if errors.Is(err, users.ErrNotFound) {
 			return Referrals{}, err
 		}
 		return Referrals{}, fmt.Errorf("referrals: list referees: %w", err)
+	}
+	out := Referrals{ReferralCode: page.ReferralCode, RefereeCount: page.RefereeCount, Referees: page.Referees}
+	if page.More {
+		last := page.Referees[len(page.Referees)-1]
+		out.NextCursor = encodeCursor(key{joinedAt: last.JoinedAt, id: last.ID})
 	}
 	return out, nil
 }
@@ -343,13 +214,4 @@ func decodeCursor(s string) (key, error) {
 		return key{}, api.ErrInvalidCursor
 	}
 	return key{joinedAt: time.UnixMicro(us).UTC(), id: id}, nil
-}
-
-// readOptions makes a multi-statement read one snapshot on PostgreSQL
-// (REPEATABLE READ, read only); SQLite transactions are serial already.
-func readOptions(db *storage.DB) *sql.TxOptions {
-	if db.Dialect != storage.Postgres {
-		return nil
-	}
-	return &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
 }

@@ -36,7 +36,7 @@ func newFixture(t *testing.T, db *storage.DB) *fixture {
 			f.changed[id]++
 		}
 	})
-	f.svc = referrals.NewService(db, f.users, f.clock.Now)
+	f.svc = referrals.NewService(f.users)
 	return f
 }
 

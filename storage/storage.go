@@ -5,6 +5,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,7 +16,6 @@ import (
 	"time"
 
 	"github.com/glebarez/sqlite"
-	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -63,7 +63,7 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	gcfg := &gorm.Config{
-		TranslateError:         false, // we translate at the store boundary, keeping the constraint name (UniqueViolation)
+		TranslateError:         false, // we translate at the store boundary, keeping the constraint name (errors.go)
 		SkipDefaultTransaction: true,
 		// PrepareStmt stays off: gorm prepares on the pool, which with
 		// SQLite's single connection deadlocks inside a transaction (seen:
@@ -166,49 +166,16 @@ func (db *DB) Close() error {
 	return sqlDB.Close()
 }
 
-// UniqueViolation reports whether err is a unique-constraint violation and,
-// when the database tells, which constraint or index (PostgreSQL: its name;
-// SQLite: the text after "UNIQUE constraint failed:", which names the index
-// or the columns). Callers match on a distinctive part such as "email".
-func UniqueViolation(err error) (string, bool) {
-	if err == nil {
-		return "", false
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		if pe.Code == "23505" {
-			return pe.ConstraintName, true
-		}
-		return "", false
-	}
-	if errors.Is(err, gorm.ErrDuplicatedKey) {
-		return "", true
-	}
-	msg := err.Error()
-	if i := strings.Index(msg, "UNIQUE constraint failed:"); i >= 0 {
-		return strings.TrimSpace(msg[i+len("UNIQUE constraint failed:"):]), true
-	}
-	return "", false
-}
-
-// ForeignKeyViolation reports whether err is a foreign-key violation.
-func ForeignKeyViolation(err error) bool {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return pe.Code == "23503"
-	}
-	return err != nil && strings.Contains(err.Error(), "FOREIGN KEY constraint failed")
-}
-
-// CheckViolation reports whether err is a CHECK-constraint violation.
-func CheckViolation(err error) bool {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return pe.Code == "23514"
-	}
-	return err != nil && strings.Contains(err.Error(), "CHECK constraint failed")
-}
-
 // Now is the database clock's resolution applied to t: UTC, microseconds
 // (PostgreSQL keeps no more), so what is written reads back equal.
 func Now(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// SnapshotRead is the option that makes a multi-statement read one
+// snapshot on PostgreSQL (REPEATABLE READ, read only); SQLite transactions
+// are serial already (nil).
+func (db *DB) SnapshotRead() *sql.TxOptions {
+	if db.Dialect != Postgres {
+		return nil
+	}
+	return &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+}

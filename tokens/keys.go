@@ -53,6 +53,10 @@ type row struct {
 	RetiredAt  *time.Time
 }
 
+// oneCurrentKey is the unique index that lets one key be current: a
+// violation means another instance created or rotated one first.
+var oneCurrentKey = storage.Unique{Name: "signing_keys_one_current_key", Columns: "signing_keys.is_current"}
+
 func (row) TableName() string { return "signing_keys" }
 
 // KeyInfo is what an operator sees of a key: never its private part.
@@ -163,7 +167,7 @@ func (k *Keys) Load(ctx context.Context) error {
 			return err
 		}
 		err = k.db.WithContext(ctx).Create(&r).Error
-		if _, dup := storage.UniqueViolation(err); err != nil && !dup {
+		if err != nil && !oneCurrentKey.Violates(err) {
 			return fmt.Errorf("tokens: create the first signing key: %w", err)
 		}
 		if err == nil {
@@ -425,7 +429,7 @@ func (k *Keys) Rotate(ctx context.Context) (KeyInfo, error) {
 		}
 		return nil
 	})
-	if _, dup := storage.UniqueViolation(err); dup {
+	if oneCurrentKey.Violates(err) {
 		return KeyInfo{}, ErrRotationConflict
 	}
 	if err != nil {

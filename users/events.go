@@ -22,17 +22,3 @@ type EventHook func(ctx context.Context, tx *gorm.DB, userID, typ string, detail
 
 // SetEventHook installs the hook (at wiring, before serving).
 func (s *Store) SetEventHook(h EventHook) { s.events = h }
-
-// EventTx tells the EventHook, if any, of an event inside tx, for the
-// feature packages changing users in their own transactions (referrals).
-func (s *Store) EventTx(ctx context.Context, tx *gorm.DB, userID, typ string, detail map[string]any) error {
-	return s.eventTx(ctx, tx, userID, typ, detail)
-}
-
-// eventTx tells the EventHook, if any, of an event inside tx.
-func (s *Store) eventTx(ctx context.Context, tx *gorm.DB, userID, typ string, detail map[string]any) error {
-	if s.events == nil {
-		return nil
-	}
-	return s.events(ctx, tx, userID, typ, detail)
-}

@@ -127,6 +127,13 @@ func TestConcurrentSetPrimaryOnePrimary(t *testing.T) {
 func TestConcurrentIdentityRemovalAndUnlink(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
 		f := newFixture(db)
+		// What partners.Service.CountIdentities counts, for this test's
+		// own partner_identities rows.
+		f.store.SetLoginMethodCounter(func(tx *gorm.DB, userID string) (int64, error) {
+			var n int64
+			err := tx.Raw(`SELECT COUNT(*) FROM partner_identities WHERE user_id = ?`, userID).Scan(&n).Error
+			return n, err
+		})
 		ctx := context.Background()
 		now := f.store.Now()
 		if err := db.Exec(`INSERT INTO partners (id, name, secret_hash, created_at, updated_at) VALUES ('pt', 'p', ?, ?, ?)`, []byte("h"), now, now).Error; err != nil {
@@ -145,16 +152,15 @@ func TestConcurrentIdentityRemovalAndUnlink(t *testing.T) {
 					_, unlinkErr = f.store.RemoveWallet(ctx, u.ID, addr(byte(round)))
 					return
 				}
-				removeErr = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-					if err := tx.Exec(`DELETE FROM partner_identities WHERE partner_id = 'pt' AND external_id = ?`, u.ID).Error; err != nil {
+				removeErr = f.store.InTx(ctx, func(tx *users.Tx) error {
+					if err := tx.DB().Exec(`DELETE FROM partner_identities WHERE partner_id = 'pt' AND external_id = ?`, u.ID).Error; err != nil {
 						return err
 					}
-					n, err := users.LoginMethods(tx, u.ID)
+					n, err := tx.LoginMethods(u.ID)
 					if err != nil || n > 0 {
 						return err
 					}
-					_, err = users.DeleteTx(tx, u.ID, now)
-					return err
+					return tx.Delete(u.ID)
 				})
 			})
 			// ErrNotFound: the unlink committed, and the user was deleted
@@ -169,7 +175,13 @@ func TestConcurrentIdentityRemovalAndUnlink(t *testing.T) {
 			if n == 0 {
 				continue // deleted: the partner's identity was its last login method
 			}
-			if m, err := users.LoginMethods(db.DB, u.ID); err != nil || m == 0 {
+			var m int64
+			err := f.store.InTx(ctx, func(tx *users.Tx) error {
+				var err error
+				m, err = tx.LoginMethods(u.ID)
+				return err
+			})
+			if err != nil || m == 0 {
 				t.Fatalf("round %d: the user is left with %d login methods (%v), want it deleted or with one", round, m, err)
 			}
 		}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,6 +27,9 @@ type Store struct {
 	txHook   TxHook // nil: no one listens (see SetTxHook)
 
 	events EventHook // nil: no activity log (see SetEventHook)
+	// otherLogins counts a user's login methods other packages own (see
+	// SetLoginMethodCounter); nil: none.
+	otherLogins LoginMethodCounter
 }
 
 // EnableCache lets GetCached serve users from memory (at most max, each for
@@ -82,19 +84,8 @@ func NewStore(db *storage.DB, now func() time.Time, onChange func(ctx context.Co
 	return &Store{db: db, now: now, onChange: onChange}
 }
 
-// DB returns the database, for feature stores that write users in their own
-// transactions (they call Changed after commit).
-func (s *Store) DB() *storage.DB { return s.db }
-
 // Now is the store's clock at database resolution.
 func (s *Store) Now() time.Time { return storage.Now(s.now()) }
-
-// Changed tells the change listener that users changed outside this store.
-func (s *Store) Changed(ctx context.Context, ids ...string) {
-	if len(ids) > 0 {
-		s.onChange(ctx, ids...)
-	}
-}
 
 // NewUser is what creating a user may be given.
 type NewUser struct {
@@ -103,11 +94,14 @@ type NewUser struct {
 	PasswordHash *string // with Email
 	Language     string  // default "en"
 	ReferralCode string  // optional: the referrer's code
+	// EmailVerified creates the user with Email verified (a sign-in by
+	// mailed code proved the address).
+	EmailVerified bool
 }
 
 // Attach runs inside the creating transaction, after the user row exists,
 // to add what the login method owns (a wallet, a partner identity).
-type Attach func(tx *gorm.DB, u *User) error
+type Attach func(tx *Tx, u *User) error
 
 const createAttempts = 5
 
@@ -153,12 +147,14 @@ func (s *Store) Create(ctx context.Context, nu NewUser, attach Attach) (*User, e
 		if nu.Email != nil {
 			shown, key := normalizeEmail(*nu.Email)
 			u.Email, u.EmailKey = &shown, &key
+			u.EmailVerified = nu.EmailVerified
 		}
 		if u.Username == "" {
 			u.Username = newUsername()
 		}
 		attachErr := errors.New("")
-		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		_, err := s.inTx(ctx, func(t *Tx) error {
+			tx := t.db
 			if code := NormalizeReferralCode(nu.ReferralCode); code != "" {
 				var referrer User
 				err := tx.Select("id", "username").Where("referral_code = ?", code).Take(&referrer).Error
@@ -180,9 +176,10 @@ func (s *Store) Create(ctx context.Context, nu NewUser, attach Attach) (*User, e
 				if res.Error != nil {
 					return fmt.Errorf("users: count referee: %w", res.Error)
 				}
+				t.invalidate(*u.ReferrerID)
 			}
 			if attach != nil {
-				if err := attach(tx, u); err != nil {
+				if err := attach(t, u); err != nil {
 					attachErr = err
 					return err
 				}
@@ -196,9 +193,6 @@ func (s *Store) Create(ctx context.Context, nu NewUser, attach Attach) (*User, e
 			if cached && u.ReferrerID == nil {
 				s.cacheNew(u, viewsVersion, ownersVersion)
 			}
-			if u.ReferrerID != nil {
-				s.onChange(ctx, *u.ReferrerID)
-			}
 			return u, nil
 		}
 		if errors.Is(err, attachErr) {
@@ -210,14 +204,13 @@ func (s *Store) Create(ctx context.Context, nu NewUser, attach Attach) (*User, e
 		if storage.ForeignKeyViolation(err) { // the referrer was deleted meanwhile
 			return nil, ErrInvalidReferralCode
 		}
-		name, ok := storage.UniqueViolation(err)
 		switch {
-		case !ok:
-			return nil, fmt.Errorf("users: create: %w", err)
-		case strings.Contains(name, "email"):
+		case uniqueEmail.Violates(err):
 			return nil, ErrEmailTaken
-		case strings.Contains(name, "username") && username != "":
+		case uniqueUsername.Violates(err) && username != "":
 			return nil, ErrUsernameTaken
+		case !uniqueUsername.Violates(err) && !uniqueReferralCode.Violates(err):
+			return nil, fmt.Errorf("users: create: %w", err)
 		}
 		lastErr = err // a generated username or code collided: try new ones
 	}
@@ -350,6 +343,26 @@ func (s *Store) GetTx(ctx context.Context, tx *gorm.DB, id string) (*User, error
 	return s.load(ctx, tx, "u.id = ?", id)
 }
 
+// JoinUpdated is the join by which another package's query orders its
+// rows by the last change of their user (GET /v1/partner/users?updated_since=):
+// it makes the user's u.id and u.updated_at available, on column (for
+// example "pi.user_id").
+func JoinUpdated(column string) string { return "JOIN users AS u ON u.id = " + column }
+
+// Points returns user id's points balance, read from the database:
+// ErrNotFound.
+func (s *Store) Points(ctx context.Context, id string) (int64, error) {
+	var u User
+	err := s.db.WithContext(ctx).Select("id", "points").Where("id = ?", id).Take(&u).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, wrap("points", err)
+	}
+	return u.Points, nil
+}
+
 // GetByEmail finds a user by email, compared on EmailKey (case and Unicode
 // normalisation ignored): ErrNotFound.
 func (s *Store) GetByEmail(ctx context.Context, email string) (*User, error) {
@@ -436,17 +449,17 @@ func (s *Store) Update(ctx context.Context, id string, p Patch) (*User, error) {
 		}
 		set["language"] = *p.Language
 	}
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Model(&User{}).Where("id = ?", id).Updates(set)
+	err := s.InTx(ctx, func(t *Tx) error {
+		res := t.db.Model(&User{}).Where("id = ?", id).Updates(set)
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
 			return ErrNotFound
 		}
-		return s.updatedTx(tx, id)
+		return t.updated(id)
 	})
-	if name, ok := storage.UniqueViolation(err); ok && strings.Contains(name, "username") {
+	if uniqueUsername.Violates(err) {
 		return nil, ErrUsernameTaken
 	}
 	if errors.Is(err, ErrNotFound) {
@@ -455,15 +468,17 @@ func (s *Store) Update(ctx context.Context, id string, p Patch) (*User, error) {
 	if err != nil {
 		return nil, fmt.Errorf("users: update: %w", err)
 	}
-	changed := []string{id}
-	if p.Username != nil { // referees show this user's username as their referrer
+	if p.Username != nil {
+		// Referees show this user's username as their referrer. Read after
+		// the commit, so a referee created meanwhile is dropped too.
 		var referees []string
 		if err := s.db.WithContext(ctx).Model(&User{}).Where("referrer_id = ?", id).Pluck("id", &referees).Error; err != nil {
 			return nil, wrap("update", err)
 		}
-		changed = append(changed, referees...)
+		if len(referees) > 0 {
+			s.onChange(ctx, referees...)
+		}
 	}
-	s.onChange(ctx, changed...)
 	return s.Get(ctx, id)
 }
 
@@ -473,7 +488,8 @@ func (s *Store) Update(ctx context.Context, id string, p Patch) (*User, error) {
 // An email is taken when another account's has the same EmailKey.
 func (s *Store) SetEmail(ctx context.Context, id, email, passwordHash string, attach ...Attach) (*User, error) {
 	shown, key := normalizeEmail(email)
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.InTx(ctx, func(t *Tx) error {
+		tx := t.db
 		var u User
 		if err := tx.Select("id", "email", "language").Where("id = ?", id).Take(&u).Error; err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -490,20 +506,19 @@ func (s *Store) SetEmail(ctx context.Context, id, email, passwordHash string, at
 		}
 		for _, a := range attach {
 			if a != nil {
-				if err := a(tx, &u); err != nil {
+				if err := a(t, &u); err != nil {
 					return err
 				}
 			}
 		}
-		return s.updatedTx(tx, id)
+		return t.updated(id)
 	})
-	if name, ok := storage.UniqueViolation(err); ok && strings.Contains(name, "email") {
+	if uniqueEmail.Violates(err) {
 		return nil, ErrEmailTaken
 	}
 	if err != nil {
 		return nil, wrap("set email", err)
 	}
-	s.onChange(ctx, id)
 	return s.Get(ctx, id)
 }
 
@@ -512,22 +527,15 @@ func (s *Store) SetEmail(ctx context.Context, id, email, passwordHash string, at
 // referrer becomes null) and takes one from its referrer's referee_count,
 // in one transaction: ErrNotFound.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	var changed []string
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var err error
-		changed, err = s.DeleteInTx(tx, id)
-		return err
-	})
-	if err != nil {
+	if err := s.InTx(ctx, func(t *Tx) error { return t.Delete(id) }); err != nil {
 		return wrap("delete", err)
 	}
-	s.onChange(ctx, changed...)
 	return nil
 }
 
-// DeleteTx deletes user id inside tx and returns the IDs of users whose
+// deleteUser deletes user id inside tx and returns the IDs of users whose
 // record changed (the user, its referrer, its referees): ErrNotFound.
-func DeleteTx(tx *gorm.DB, id string, now time.Time) ([]string, error) {
+func deleteUser(tx *gorm.DB, id string, now time.Time) ([]string, error) {
 	var u User
 	if err := tx.Select("id", "referrer_id").Where("id = ?", id).Take(&u).Error; err != nil {
 		if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -564,36 +572,26 @@ func DeleteTx(tx *gorm.DB, id string, now time.Time) ([]string, error) {
 	return changed, nil
 }
 
-// LoginMethods counts the ways user id can log in: its wallets, its email
-// (with a password, or a mailed code: any email will do for that), its
-// partner identities. It first locks the user (LockUserTx) until tx ends,
-// so that a caller removing a login method (an unlink, a partner removing
-// its identity) counts what every concurrent removal has left, and two of
-// them cannot together leave none. A user that does not exist has none.
-func LoginMethods(tx *gorm.DB, id string) (int64, error) {
-	if err := LockUserTx(tx, id); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return 0, nil
-		}
-		return 0, err
-	}
-	var n struct{ W, P, I int64 }
+// LoginMethodCounter counts, inside tx, the login methods of user userID
+// that another package owns (a partner's identities).
+type LoginMethodCounter func(tx *gorm.DB, userID string) (int64, error)
+
+// SetLoginMethodCounter installs the counter of other packages' login
+// methods (at wiring, before serving): Tx.LoginMethods adds its count.
+func (s *Store) SetLoginMethodCounter(c LoginMethodCounter) { s.otherLogins = c }
+
+// ownLoginMethods counts the login methods of user id this package owns:
+// its wallets and its email (with a password, or a mailed code: any email
+// will do for that).
+func ownLoginMethods(tx *gorm.DB, id string) (int64, error) {
+	var n struct{ W, P int64 }
 	err := tx.Raw(`SELECT
 		(SELECT COUNT(*) FROM wallets WHERE user_id = ?) AS w,
-		(SELECT COUNT(*) FROM users WHERE id = ? AND (password_hash IS NOT NULL OR email IS NOT NULL)) AS p,
-		(SELECT COUNT(*) FROM partner_identities WHERE user_id = ?) AS i`, id, id, id).Scan(&n).Error
+		(SELECT COUNT(*) FROM users WHERE id = ? AND (password_hash IS NOT NULL OR email IS NOT NULL)) AS p`, id, id).Scan(&n).Error
 	if err != nil {
 		return 0, fmt.Errorf("users: count login methods: %w", err)
 	}
-	return n.W + n.P + n.I, nil
-}
-
-// TouchTx marks users as changed now (their updated_at) inside tx.
-func TouchTx(tx *gorm.DB, now time.Time, ids ...string) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	return tx.Model(&User{}).Where("id IN ?", ids).Update("updated_at", now).Error
+	return n.W + n.P, nil
 }
 
 func wrap(op string, err error) error { return fmt.Errorf("users: %s: %w", op, err) }

@@ -217,7 +217,7 @@ func TestCreateAttachRollsBack(t *testing.T) {
 		boom := errors.New("boom")
 		var id string
 		_, err := f.store.Create(context.Background(), users.NewUser{Username: "attached", ReferralCode: referrer.ReferralCode},
-			func(tx *gorm.DB, u *users.User) error { id = u.ID; return boom })
+			func(tx *users.Tx, u *users.User) error { id = u.ID; return boom })
 		if !errors.Is(err, boom) {
 			t.Fatalf("Create with failing attach: %v, want the attach error itself", err)
 		}
@@ -762,9 +762,9 @@ func TestCreateCachesTheNewUser(t *testing.T) {
 		f.store.EnableCache(cache.NewLocalBus(), 100, time.Minute)
 		ctx := context.Background()
 		email := "new@example.com"
-		u, err := f.store.Create(ctx, users.NewUser{Email: &email}, func(tx *gorm.DB, u *users.User) error {
+		u, err := f.store.Create(ctx, users.NewUser{Email: &email}, func(tx *users.Tx, u *users.User) error {
 			w := &users.Wallet{Address: addr(3), UserID: u.ID, ChainID: 1, Type: users.WalletEOA, LinkedAt: u.JoinedAt}
-			if err := users.InsertFirstWalletTx(tx, w); err != nil {
+			if err := tx.InsertFirstWallet(w); err != nil {
 				return err
 			}
 			u.Wallets = []users.Wallet{*w}
@@ -808,8 +808,8 @@ func TestCreateCachesTheNewUser(t *testing.T) {
 
 		// With a referrer it is not cached: the referrer's username in its
 		// view was read without a lock (a rename may race the create).
-		_, err = f.store.Create(ctx, users.NewUser{ReferralCode: u.ReferralCode}, func(tx *gorm.DB, r *users.User) error {
-			return users.InsertFirstWalletTx(tx, &users.Wallet{Address: addr(4), UserID: r.ID, ChainID: 1, Type: users.WalletEOA, LinkedAt: r.JoinedAt})
+		_, err = f.store.Create(ctx, users.NewUser{ReferralCode: u.ReferralCode}, func(tx *users.Tx, r *users.User) error {
+			return tx.InsertFirstWallet(&users.Wallet{Address: addr(4), UserID: r.ID, ChainID: 1, Type: users.WalletEOA, LinkedAt: r.JoinedAt})
 		})
 		if err != nil {
 			t.Fatal(err)

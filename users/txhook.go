@@ -42,48 +42,6 @@ type PointsChange struct {
 // package does not know it.
 type TxHook func(tx *gorm.DB, c Change) error
 
-// SetTxHook installs the hook (at wiring, before serving).
+// SetTxHook installs the hook (at wiring, before serving). Tx.Changed
+// calls it.
 func (s *Store) SetTxHook(h TxHook) { s.txHook = h }
-
-// ChangedTx tells the TxHook, inside tx, of a change of user c.UserID. Every
-// transaction that changes what a user looks like calls it (the store's own,
-// and those of feature packages writing users: partners, points,
-// referrals).
-func (s *Store) ChangedTx(tx *gorm.DB, c Change) error {
-	if s.txHook == nil {
-		return nil
-	}
-	return s.txHook(tx, c)
-}
-
-// updatedTx tells the hook that users ids were updated.
-func (s *Store) updatedTx(tx *gorm.DB, ids ...string) error {
-	for _, id := range ids {
-		if err := s.ChangedTx(tx, Change{Kind: ChangeUpdated, UserID: id}); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// DeleteInTx deletes user id inside tx as DeleteTx does, telling the hook
-// first (ChangeDeleted, while the user's identities still exist; removed
-// names identities tx already deleted) and then that its referees lost
-// their referrer (ChangeUpdated).
-func (s *Store) DeleteInTx(tx *gorm.DB, id string, removed ...RemovedIdentity) ([]string, error) {
-	var referees []string
-	if err := tx.Model(&User{}).Where("referrer_id = ?", id).Pluck("id", &referees).Error; err != nil {
-		return nil, err
-	}
-	if err := s.ChangedTx(tx, Change{Kind: ChangeDeleted, UserID: id, Removed: removed}); err != nil {
-		return nil, err
-	}
-	changed, err := DeleteTx(tx, id, s.Now())
-	if err != nil {
-		return nil, err
-	}
-	if err := s.updatedTx(tx, referees...); err != nil {
-		return nil, err
-	}
-	return changed, nil
-}

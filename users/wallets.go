@@ -4,21 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"gorm.io/gorm"
-
-	"github.com/walletauth/walletauth/storage"
 )
 
-// LockUserTx locks user id's row until tx ends, so that changes of one
+// lockUser locks user id's row until tx ends, so that changes of one
 // user's login methods and wallets (link, unlink, primary) run one after
 // another: each then counts what the previous one left. On PostgreSQL it is
 // SELECT … FOR NO KEY UPDATE, which does not block inserts that merely
 // reference the user (sessions, points); SQLite runs one transaction at a
 // time on its single connection, so a read is enough there. Errors:
 // ErrNotFound.
-func LockUserTx(tx *gorm.DB, id string) error {
+func lockUser(tx *gorm.DB, id string) error {
 	q := `SELECT id FROM users WHERE id = ?`
 	if tx.Name() == "postgres" {
 		q += ` FOR NO KEY UPDATE`
@@ -33,12 +30,12 @@ func LockUserTx(tx *gorm.DB, id string) error {
 	return nil
 }
 
-// InsertWalletTx links w to user u inside tx; the user's first wallet
+// insertWallet links w to user u inside tx; the user's first wallet
 // becomes primary. A wallet already linked to u is left as it is. It locks
-// the user (LockUserTx) so that two first links cannot both become primary.
+// the user (lockUser) so that two first links cannot both become primary.
 // Errors: ErrWalletTaken when another user has the address, ErrNotFound.
-func InsertWalletTx(tx *gorm.DB, w *Wallet) error {
-	if err := LockUserTx(tx, w.UserID); err != nil {
+func insertWallet(tx *gorm.DB, w *Wallet) error {
+	if err := lockUser(tx, w.UserID); err != nil {
 		return err
 	}
 	var owner Wallet
@@ -57,7 +54,7 @@ func InsertWalletTx(tx *gorm.DB, w *Wallet) error {
 	}
 	w.IsPrimary = n == 0
 	if err := tx.Create(w).Error; err != nil {
-		if name, ok := storage.UniqueViolation(err); ok && !strings.Contains(name, "primary") {
+		if uniqueWallet.Violates(err) {
 			return ErrWalletTaken
 		}
 		return fmt.Errorf("users: insert wallet: %w", err)
@@ -65,15 +62,11 @@ func InsertWalletTx(tx *gorm.DB, w *Wallet) error {
 	return nil
 }
 
-// InsertFirstWalletTx links the first wallet of a user created in the same
-// transaction tx: it is primary, and a unique violation means another user
-// has it (returned as ErrWalletTaken for the caller to read the winner).
-// It saves the owner lookup and the count of InsertWalletTx on every first
-// login.
-func InsertFirstWalletTx(tx *gorm.DB, w *Wallet) error {
+// insertFirstWallet: see Tx.InsertFirstWallet.
+func insertFirstWallet(tx *gorm.DB, w *Wallet) error {
 	w.IsPrimary = true
 	if err := tx.Create(w).Error; err != nil {
-		if _, ok := storage.UniqueViolation(err); ok {
+		if uniqueWallet.Violates(err) {
 			return ErrWalletTaken
 		}
 		return fmt.Errorf("users: insert wallet: %w", err)
@@ -86,32 +79,32 @@ func (s *Store) AddWallet(ctx context.Context, w Wallet) (*User, error) {
 	if w.LinkedAt.IsZero() {
 		w.LinkedAt = s.Now()
 	}
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := InsertWalletTx(tx, &w); err != nil {
+	err := s.InTx(ctx, func(t *Tx) error {
+		if err := insertWallet(t.db, &w); err != nil {
 			return err
 		}
-		if err := s.eventTx(ctx, tx, w.UserID, EventWalletLinked, map[string]any{"address": w.Hex()}); err != nil {
+		if err := t.Event(w.UserID, EventWalletLinked, map[string]any{"address": w.Hex()}); err != nil {
 			return err
 		}
-		return touch(tx, s, w.UserID)
+		return t.touchUpdated(w.UserID)
 	})
-	if name, ok := storage.UniqueViolation(err); ok && !strings.Contains(name, "primary") {
+	if uniqueWallet.Violates(err) {
 		return nil, ErrWalletTaken // a concurrent link won the race
 	}
 	if err != nil {
 		return nil, wrap("add wallet", err)
 	}
-	s.onChange(ctx, w.UserID)
 	return s.Get(ctx, w.UserID)
 }
 
 // RemoveWallet unlinks a wallet; when it was primary the oldest remaining
-// wallet becomes primary. The user is locked first (LockUserTx), so
+// wallet becomes primary. The user is locked first (Tx.Lock), so
 // concurrent unlinks cannot each see another login method left and together
 // remove them all. Errors: ErrWalletNotFound, ErrLastLoginMethod.
 func (s *Store) RemoveWallet(ctx context.Context, userID string, addr []byte) (*User, error) {
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := LockUserTx(tx, userID); err != nil {
+	err := s.InTx(ctx, func(t *Tx) error {
+		tx := t.db
+		if err := t.Lock(userID); err != nil {
 			if errors.Is(err, ErrNotFound) {
 				return ErrWalletNotFound
 			}
@@ -125,7 +118,7 @@ func (s *Store) RemoveWallet(ctx context.Context, userID string, addr []byte) (*
 		if err != nil {
 			return err
 		}
-		n, err := LoginMethods(tx, userID)
+		n, err := t.LoginMethods(userID)
 		if err != nil {
 			return err
 		}
@@ -146,25 +139,25 @@ func (s *Store) RemoveWallet(ctx context.Context, userID string, addr []byte) (*
 				return err
 			}
 		}
-		if err := s.eventTx(ctx, tx, userID, EventWalletUnlinked, map[string]any{"address": w.Hex()}); err != nil {
+		if err := t.Event(userID, EventWalletUnlinked, map[string]any{"address": w.Hex()}); err != nil {
 			return err
 		}
-		return touch(tx, s, userID)
+		return t.touchUpdated(userID)
 	})
 	if err != nil {
 		return nil, wrap("remove wallet", err)
 	}
-	s.onChange(ctx, userID)
 	return s.Get(ctx, userID)
 }
 
 // SetPrimaryWallet makes one of the user's wallets its primary one:
 // ErrWalletNotFound.
 func (s *Store) SetPrimaryWallet(ctx context.Context, userID string, addr []byte) (*User, error) {
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.InTx(ctx, func(t *Tx) error {
+		tx := t.db
 		// Locked like the other wallet changes: two concurrent choices of
 		// primary would otherwise both set theirs (one unique violation).
-		if err := LockUserTx(tx, userID); err != nil {
+		if err := t.Lock(userID); err != nil {
 			if errors.Is(err, ErrNotFound) {
 				return ErrWalletNotFound
 			}
@@ -183,22 +176,13 @@ func (s *Store) SetPrimaryWallet(ctx context.Context, userID string, addr []byte
 		if err := tx.Model(&Wallet{}).Where("address = ?", addr).Update("is_primary", true).Error; err != nil {
 			return err
 		}
-		if err := s.eventTx(ctx, tx, userID, EventWalletPrimaryChanged, map[string]any{"address": Wallet{Address: addr}.Hex()}); err != nil {
+		if err := t.Event(userID, EventWalletPrimaryChanged, map[string]any{"address": Wallet{Address: addr}.Hex()}); err != nil {
 			return err
 		}
-		return touch(tx, s, userID)
+		return t.touchUpdated(userID)
 	})
 	if err != nil {
 		return nil, wrap("set primary wallet", err)
 	}
-	s.onChange(ctx, userID)
 	return s.Get(ctx, userID)
-}
-
-// touch marks wallet owners changed inside tx and tells the TxHook.
-func touch(tx *gorm.DB, s *Store, ids ...string) error {
-	if err := TouchTx(tx, s.Now(), ids...); err != nil {
-		return err
-	}
-	return s.updatedTx(tx, ids...)
 }

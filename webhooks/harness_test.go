@@ -78,7 +78,7 @@ func newEnv(t testing.TB, db *storage.DB) *env {
 	svc.Routes(v1, outbox.Routes)
 	me := v1.Group("/users/me", sessions.RequireUser())
 	users.NewHandlers(us).Routes(me)
-	refs := referrals.NewService(db, us, clock.Now)
+	refs := referrals.NewService(us)
 	referrals.NewHandlers(refs).Routes(me)
 	return &env{t: t, db: db, clock: clock, keys: keys, users: us, sessions: sessions, reg: reg, referrals: refs,
 		outbox: outbox, router: r, observed: &observer{}}

@@ -328,7 +328,7 @@ func (a *app) wire(opt appOptions) error {
 	users.NewHandlers(a.users).Routes(me)
 	email.MeRoutes(me)
 	emailCodes.MeRoutes(me)
-	referrals.NewHandlers(referrals.NewService(a.db, a.users, a.now)).Routes(me)
+	referrals.NewHandlers(referrals.NewService(a.users)).Routes(me)
 	a.activity.MeRoutes(me)
 	var contracts *wallet.ContractVerifier
 	if len(cfg.RPCURLs) > 0 {
