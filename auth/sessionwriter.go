@@ -11,6 +11,7 @@ import (
 
 	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/storage"
+	"github.com/walletauth/walletauth/users"
 )
 
 // sessionWriter inserts the sessions of concurrent logins together (group
@@ -218,10 +219,11 @@ func (w *sessionWriter) exec(ctx context.Context, batch []*pendingSession) (map[
 // prepares it once per connection and PostgreSQL keeps its plan. (A VALUES
 // list of n rows is a new statement for every n, planned afresh: ~3 ms of
 // PostgreSQL CPU for 60 rows.)
-const sessionsInsertArrays = `INSERT INTO sessions (user_id, token_hash, created_at, expires_at, method, user_agent)
+// The wallet's owner is the users package's to tell (users.WalletOwner).
+var sessionsInsertArrays = `INSERT INTO sessions (user_id, token_hash, created_at, expires_at, method, user_agent)
 SELECT v.u, v.h, v.c, v.e, v.m, v.ua
 FROM unnest($1::text[], $2::bytea[], $3::timestamptz[], $4::timestamptz[], $5::bytea[], $6::text[], $7::text[]) AS v(u, h, c, e, a, m, ua)
-WHERE v.a IS NULL OR v.u = (SELECT w.user_id FROM wallets AS w WHERE w.address = v.a)
+WHERE v.a IS NULL OR v.u = ` + users.WalletOwner("v.a") + `
 RETURNING token_hash`
 
 // execArrays runs sessionsInsertArrays on the pool gorm uses, through
@@ -270,6 +272,6 @@ func (w *sessionWriter) execValues(ctx context.Context, batch []*pendingSession)
 		}
 		args = append(args, p.row.UserID, p.row.TokenHash, p.row.CreatedAt, p.row.ExpiresAt, wallet, p.row.Method, p.row.UserAgent)
 	}
-	q.WriteString(") AS v WHERE v.column5 IS NULL OR v.column1 = (SELECT w.user_id FROM wallets AS w WHERE w.address = v.column5) RETURNING token_hash")
+	q.WriteString(") AS v WHERE v.column5 IS NULL OR v.column1 = " + users.WalletOwner("v.column5") + " RETURNING token_hash")
 	return w.db.WithContext(ctx).Raw(q.String(), args...).Rows()
 }

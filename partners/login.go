@@ -46,6 +46,51 @@ func CountIdentities(tx *gorm.DB, userID string) (int64, error) {
 	return n, nil
 }
 
+// Lock locks partner partnerID's row until tx ends, so that changes
+// counted per partner (its webhook endpoints) run one after another. On
+// PostgreSQL it is SELECT … FOR UPDATE; SQLite runs one transaction at a
+// time on its single connection, so it does nothing there.
+func Lock(tx *gorm.DB, d storage.Dialect, partnerID string) error {
+	if d != storage.Postgres {
+		return nil
+	}
+	if err := tx.Exec(`SELECT id FROM partners WHERE id = ? FOR UPDATE`, partnerID).Error; err != nil {
+		return fmt.Errorf("partners: lock partner: %w", err)
+	}
+	return nil
+}
+
+// IdentityRef names one partner identity.
+type IdentityRef struct{ PartnerID, ExternalID string }
+
+// ActiveIdentities returns user userID's identities at partners that are
+// not disabled, read inside tx (the webhooks outbox: whom to tell of a
+// change).
+func ActiveIdentities(tx *gorm.DB, userID string) ([]IdentityRef, error) {
+	var out []IdentityRef
+	err := tx.Raw(`SELECT pi.partner_id, pi.external_id FROM partner_identities AS pi
+		JOIN partners AS p ON p.id = pi.partner_id
+		WHERE pi.user_id = ? AND p.disabled = ?`, userID, false).Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("partners: find identities: %w", err)
+	}
+	return out, nil
+}
+
+// Enabled tells which of the partners ids exist and are not disabled,
+// read inside tx.
+func Enabled(tx *gorm.DB, ids []string) (map[string]bool, error) {
+	var got []string
+	if err := tx.Model(&Partner{}).Where("id IN ? AND disabled = ?", ids, false).Pluck("id", &got).Error; err != nil {
+		return nil, fmt.Errorf("partners: find partners: %w", err)
+	}
+	out := make(map[string]bool, len(got))
+	for _, id := range got {
+		out[id] = true
+	}
+	return out, nil
+}
+
 // RankScope restricts a ranking (users.Store.Rank) to partner partnerID's
 // users, each named by its external ID (the smallest, when a user has
 // several identities of the partner: it counts once).

@@ -343,6 +343,14 @@ func (s *Store) GetTx(ctx context.Context, tx *gorm.DB, id string) (*User, error
 	return s.load(ctx, tx, "u.id = ?", id)
 }
 
+// WalletOwner is a scalar SQL subquery of the ID of the user owning the
+// wallet whose address is the SQL expression addr (NULL when no user
+// does), for another package's statement that must check a wallet's owner
+// in the statement itself (auth's session INSERT).
+func WalletOwner(addr string) string {
+	return "(SELECT w.user_id FROM wallets AS w WHERE w.address = " + addr + ")"
+}
+
 // JoinUpdated is the join by which another package's query orders its
 // rows by the last change of their user (GET /v1/partner/users?updated_since=):
 // it makes the user's u.id and u.updated_at available, on column (for

@@ -141,7 +141,7 @@ func (o *Outbox) Create(ctx context.Context, partnerID, rawURL string, events []
 	}
 	err = o.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		// The partner's row is locked so concurrent creates count each other.
-		if err := lockPartner(tx, o.db.Dialect, partnerID); err != nil {
+		if err := partners.Lock(tx, o.db.Dialect, partnerID); err != nil {
 			return err
 		}
 		var n int64
@@ -161,13 +161,6 @@ func (o *Outbox) Create(ctx context.Context, partnerID, rawURL string, events []
 		return nil, fmt.Errorf("webhooks: create: %w", err)
 	}
 	return &Created{Endpoint: e, PlainSecret: secret}, nil
-}
-
-func lockPartner(tx *gorm.DB, d storage.Dialect, partnerID string) error {
-	if d != storage.Postgres {
-		return nil // one connection: transactions are serial
-	}
-	return tx.Exec(`SELECT id FROM partners WHERE id = ? FOR UPDATE`, partnerID).Error
 }
 
 func checkEvents(events []string) ([]string, error) {
@@ -231,31 +224,62 @@ type target struct {
 	ExternalID string
 }
 
+// endpointsOf returns the endpoints of the identities' partners, one
+// target per identity and endpoint, in endpoint order.
+func endpointsOf(tx *gorm.DB, ids []partners.IdentityRef) ([]target, error) {
+	partnerIDs := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if !slices.Contains(partnerIDs, id.PartnerID) {
+			partnerIDs = append(partnerIDs, id.PartnerID)
+		}
+	}
+	var eps []struct{ ID, PartnerID, Events string }
+	if err := tx.Model(&Endpoint{}).Select("id", "partner_id", "events").
+		Where("partner_id IN ?", partnerIDs).Order("id").Scan(&eps).Error; err != nil {
+		return nil, fmt.Errorf("webhooks: find endpoints: %w", err)
+	}
+	var targets []target
+	for _, e := range eps {
+		for _, id := range ids {
+			if id.PartnerID == e.PartnerID {
+				targets = append(targets, target{ID: e.ID, Events: e.Events, ExternalID: id.ExternalID})
+			}
+		}
+	}
+	return targets, nil
+}
+
 // Enqueue stores, inside tx (the transaction of the change), the event of
 // change c for every endpoint subscribed to it of every partner the user
 // has an identity of. It is the users.TxHook: the events commit or roll
 // back with the change. A user.deleted must be told before the user's
-// identities are deleted (users.Store.DeleteInTx does).
+// identities are deleted (users.Tx.Delete does).
 func (o *Outbox) Enqueue(tx *gorm.DB, c users.Change) error {
-	var targets []target
-	err := tx.Raw(`SELECT e.id, e.events, pi.external_id
-		FROM partner_identities AS pi
-		JOIN webhook_endpoints AS e ON e.partner_id = pi.partner_id
-		JOIN partners AS p ON p.id = pi.partner_id
-		WHERE pi.user_id = ? AND p.disabled = ?
-		ORDER BY e.id`, c.UserID, false).Scan(&targets).Error
+	ids, err := partners.ActiveIdentities(tx, c.UserID)
 	if err != nil {
-		return fmt.Errorf("webhooks: find endpoints: %w", err)
+		return fmt.Errorf("webhooks: %w", err)
 	}
-	for _, r := range c.Removed { // identities the change's transaction already deleted
-		var more []target
-		err := tx.Raw(`SELECT e.id, e.events, ? AS external_id
-			FROM webhook_endpoints AS e JOIN partners AS p ON p.id = e.partner_id
-			WHERE e.partner_id = ? AND p.disabled = ? ORDER BY e.id`, r.ExternalID, r.PartnerID, false).Scan(&more).Error
-		if err != nil {
-			return fmt.Errorf("webhooks: find endpoints: %w", err)
+	if len(c.Removed) > 0 { // identities the change's transaction already deleted
+		partnerIDs := make([]string, len(c.Removed))
+		for i, r := range c.Removed {
+			partnerIDs[i] = r.PartnerID
 		}
-		targets = append(targets, more...)
+		enabled, err := partners.Enabled(tx, partnerIDs)
+		if err != nil {
+			return fmt.Errorf("webhooks: %w", err)
+		}
+		for _, r := range c.Removed {
+			if enabled[r.PartnerID] {
+				ids = append(ids, partners.IdentityRef{PartnerID: r.PartnerID, ExternalID: r.ExternalID})
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	targets, err := endpointsOf(tx, ids)
+	if err != nil {
+		return err
 	}
 	targets = slices.DeleteFunc(targets, func(t target) bool {
 		return !slices.Contains(strings.Split(t.Events, ","), c.Kind)
