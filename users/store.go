@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -610,8 +611,13 @@ const referralAlphabet = "23456789ABCDEFGHJKMNPQRSTUVWXYZ" // no 0 O 1 I L
 // (31^8 ≈ 8.5e11 codes), from a CSPRNG.
 func NewReferralCode() string { return randomString(referralAlphabet, 8) }
 
-func newUsername() string { return "user_" + randomString("abcdefghijklmnopqrstuvwxyz0123456789", 10) }
+// newUsername is "user_" and 10 characters of crypto/rand.Text (a-z2-7:
+// 50 bits).
+func newUsername() string { return "user_" + strings.ToLower(rand.Text()[:10]) }
 
+// randomString draws n characters of alphabet from the CSPRNG. Referral
+// codes need it: rand.Text's base32 alphabet has I, L and O, which a person
+// copying a code mistakes for 1 and 0.
 func randomString(alphabet string, n int) string {
 	b := make([]byte, n)
 	max := big.NewInt(int64(len(alphabet)))

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/walletauth/walletauth/activity"
 	"github.com/walletauth/walletauth/api"
@@ -52,7 +53,8 @@ type app struct {
 	metrics  *metrics.Metrics
 	bus      *cache.Bus
 	closers  []func() error
-	stop     context.CancelFunc // ends background work (the invalidation bus)
+	redis    redis.UniversalClient // nil without Redis; the store (kv) closes it
+	stop     context.CancelFunc    // ends background work (the invalidation bus)
 
 	webhooksDone chan struct{} // closed when the webhook worker has stopped
 }
@@ -123,18 +125,29 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// openStore opens Redis when configured, else the in-process store. Redis
-// is not pinged: the service starts while Redis is down and answers the
-// requests that need it 503 until it is back (/readyz tells).
-func openStore(cfg config.Config, now func() time.Time) (kv.Store, error) {
+// openStore opens the shared store over client (Redis), or the in-process
+// store when no Redis is configured (client nil). Redis is not pinged: the
+// service starts while Redis is down and answers the requests that need it
+// 503 until it is back (/readyz tells).
+func openStore(client redis.UniversalClient, now func() time.Time) kv.Store {
+	if client == nil {
+		return kv.NewMemory(now)
+	}
+	return kv.NewRedis(client, kv.DefaultPrefix)
+}
+
+// openRedis returns the process's one Redis client of cfg.RedisURL (nil
+// when none is configured): the store, the cache bus and their pub/sub
+// share its pool.
+func openRedis(cfg config.Config) (redis.UniversalClient, error) {
 	if cfg.RedisURL == "" {
-		return kv.NewMemory(now), nil
+		return nil, nil
 	}
 	client, err := kv.NewRedisClient(cfg.RedisURL)
 	if err != nil {
-		return nil, fmt.Errorf("WALLETAUTH_REDIS_URL: %w", err)
+		return nil, fmt.Errorf("%sREDIS_URL: %w", config.Prefix, err)
 	}
-	return kv.NewRedis(client, kv.DefaultPrefix), nil
+	return client, nil
 }
 
 // newApp opens the database (migrating it) and the shared store and wires
@@ -152,12 +165,13 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opt appOpt
 		_ = db.Close()
 		return nil, err
 	}
-	store, err := openStore(cfg, now)
+	client, err := openRedis(cfg)
 	if err != nil {
 		_ = db.Close()
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: log, now: now, db: db, kv: store}
+	// The store's Close closes the client, after everything else using it.
+	a := &app{cfg: cfg, log: log, now: now, db: db, redis: client, kv: openStore(client, now)}
 	if err := a.wire(opt); err != nil {
 		_ = a.close()
 		return nil, err
@@ -181,13 +195,8 @@ func openDatabase(ctx context.Context, cfg config.Config, opt storage.Options) (
 // instances could revoke a token without telling this one.
 func (a *app) newBus() (*cache.Bus, error) {
 	switch {
-	case a.cfg.RedisURL != "":
-		client, err := kv.NewRedisClient(a.cfg.RedisURL)
-		if err != nil {
-			return nil, fmt.Errorf("WALLETAUTH_REDIS_URL: %w", err)
-		}
-		a.closers = append(a.closers, client.Close)
-		return cache.NewRedisBus(client, kv.DefaultPrefix+"invalidate", a.log), nil
+	case a.redis != nil:
+		return cache.NewRedisBus(a.redis, kv.DefaultPrefix+"invalidate", a.log), nil
 	case a.db.Dialect == storage.SQLite:
 		return cache.NewLocalBus(), nil
 	}
@@ -279,7 +288,6 @@ func (a *app) wire(opt appOptions) error {
 		go func() { defer close(a.webhooksDone); worker.Run(bg) }()
 	}
 
-	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
@@ -412,10 +420,12 @@ func (a *app) close() error {
 	if a.webhooksDone != nil {
 		<-a.webhooksDone // its last writes go to the database closed below
 	}
-	errs := []error{a.kv.Close(), a.db.Close()}
+	var errs []error
 	for _, c := range a.closers {
 		errs = append(errs, c())
 	}
+	// Last: the Redis client the store closes is the cache bus's too.
+	errs = append(errs, a.kv.Close(), a.db.Close())
 	return errors.Join(errs...)
 }
 

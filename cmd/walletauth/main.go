@@ -19,6 +19,8 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/walletauth/walletauth/config"
 )
 
@@ -41,6 +43,9 @@ func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
+	// The process's one gin setting, here and not in run: tests drive run
+	// and newApp in gin's TestMode.
+	gin.SetMode(gin.ReleaseMode)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, os.Environ()...); err != nil {
