@@ -133,7 +133,7 @@ var gormModelCalls = map[string]bool{"Model": true, "Create": true, "Delete": tr
 // modelTables are the GORM models of each owner, by package and type.
 var modelTables = map[string]string{
 	"users.User": "users", "users.Wallet": "users",
-	"auth.Session": "auth",
+	"auth.Session":     "auth",
 	"partners.Partner": "partners", "partners.Identity": "partners",
 	"points.Entry": "points",
 }
