@@ -18,6 +18,13 @@ type MemorySessionCache struct {
 	bus *cache.Bus
 }
 
+// The session cache's size at wiring: entries (sessions), and how long
+// one is kept.
+const (
+	SessionCacheEntries = 200_000
+	SessionCacheTTL     = time.Minute
+)
+
 // NewMemorySessionCache returns a cache of at most max sessions, each kept
 // at most ttl, invalidated through bus.
 func NewMemorySessionCache(bus *cache.Bus, max int, ttl time.Duration, now func() time.Time) *MemorySessionCache {

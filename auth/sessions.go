@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -430,4 +431,24 @@ func BearerToken(header string) (string, bool) {
 	}
 	tok = strings.TrimSpace(tok)
 	return tok, tok != ""
+}
+
+// Sweep deletes expired sessions every period until ctx ends: they are
+// refused anyway, but would otherwise pile up in the database.
+func (s *Sessions) Sweep(ctx context.Context, period time.Duration, log *slog.Logger) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := s.DeleteExpired(ctx)
+			if err != nil && !errors.Is(err, context.Canceled) {
+				log.Warn("deleting expired sessions", "error", err)
+			} else if n > 0 {
+				log.Info("deleted expired sessions", "count", n)
+			}
+		}
+	}
 }

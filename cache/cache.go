@@ -56,6 +56,21 @@ type Bus struct {
 	heard    atomic.Int64 // UnixNano of the last message on the subscription
 }
 
+// BusFor picks how caches learn of changes made elsewhere: over Redis
+// pub/sub when there is a client (any number of instances); in process
+// when the deployment is one instance by nature (singleInstance: SQLite);
+// and nil — no caching at all — otherwise (PostgreSQL without Redis, where
+// another instance could revoke a token without telling this one).
+func BusFor(client redis.UniversalClient, singleInstance bool, channel string, log *slog.Logger) *Bus {
+	switch {
+	case client != nil:
+		return NewRedisBus(client, channel, log)
+	case singleInstance:
+		return NewLocalBus()
+	}
+	return nil
+}
+
 // NewLocalBus is a bus for a single instance: always healthy.
 func NewLocalBus() *Bus {
 	b := &Bus{log: slog.New(slog.DiscardHandler)}

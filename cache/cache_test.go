@@ -129,3 +129,14 @@ func waitHealthy(t *testing.T, b *cache.Bus) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// BusFor: an in-process bus for a single instance by nature, and none — no
+// caching — for several instances without Redis.
+func TestBusForWithoutRedis(t *testing.T) {
+	if b := cache.BusFor(nil, true, "ch", nil); b == nil || !b.Healthy() {
+		t.Fatalf("single instance: bus %v, want a healthy local bus", b)
+	}
+	if b := cache.BusFor(nil, false, "ch", nil); b != nil {
+		t.Fatalf("several instances without Redis: bus %v, want none", b)
+	}
+}

@@ -33,6 +33,13 @@ type Store struct {
 	otherLogins LoginMethodCounter
 }
 
+// The user cache's size at wiring: entries, and how long one is kept
+// from its creation or last read.
+const (
+	CacheEntries = 100_000
+	CacheTTL     = time.Minute
+)
+
 // EnableCache lets GetCached serve users from memory (at most max, each for
 // at most ttl). Every change this store or its callers report (Changed) is
 // published on bus, which drops the entry here and on every other instance.

@@ -208,17 +208,14 @@ func (a *app) wire(opt appOptions) error {
 	a.metrics = metrics.New()
 	a.users = users.NewStore(a.db, a.now, nil)
 	var sessionCache auth.SessionCache
-	bus, err := a.newBus()
-	if err != nil {
-		return err
-	}
+	bus := cache.BusFor(a.redis, a.db.Dialect == storage.SQLite, kv.DefaultPrefix+"invalidate", a.log)
 	bg, stop := context.WithCancel(context.Background()) // background work, ended by close
 	a.stop = stop
 	if bus != nil {
 		a.bus = bus
 		go bus.Run(bg)
-		a.users.EnableCache(bus, 100_000, time.Minute)
-		sessionCache = auth.NewMemorySessionCache(bus, 200_000, time.Minute, a.now)
+		a.users.EnableCache(bus, users.CacheEntries, users.CacheTTL)
+		sessionCache = auth.NewMemorySessionCache(bus, auth.SessionCacheEntries, auth.SessionCacheTTL, a.now)
 	}
 	a.sessions = auth.NewSessions(a.db, a.now, cfg.TokenTTL, sessionCache)
 	a.activity = activity.New(a.db, a.now)
@@ -228,7 +225,7 @@ func (a *app) wire(opt appOptions) error {
 		go a.activity.Sweep(bg, cfg.AuditRetention, time.Hour, a.log.Warn)
 	}
 	if cfg.TokenTTL > 0 {
-		go a.sweepSessions(bg, time.Hour)
+		go a.sessions.Sweep(bg, time.Hour, a.log)
 	}
 	policy, err := passwords.NewPolicy()
 	if err != nil {
@@ -311,7 +308,7 @@ func (a *app) wire(opt appOptions) error {
 	r.NoMethod(api.NoMethod)
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	r.GET("/readyz", api.Handle(a.readyz))
+	r.GET("/readyz", api.Ready(api.Check{What: "the database", Ping: a.db.Ping}, api.Check{What: "the shared store", Ping: a.kv.Ping}))
 	r.GET("/metrics", gin.WrapH(a.metrics.Handler()))
 	accessTokens.Routes(r, a.log)
 	spec, err := api.OpenAPIJSON()
@@ -378,39 +375,6 @@ func optionalVerifier(v *wallet.ContractVerifier) auth.ContractVerifier {
 		return nil
 	}
 	return v
-}
-
-// sweepSessions deletes expired sessions every period until ctx ends: they
-// are refused anyway, but would otherwise pile up in the database.
-func (a *app) sweepSessions(ctx context.Context, period time.Duration) {
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			n, err := a.sessions.DeleteExpired(ctx)
-			if err != nil {
-				a.log.Warn("deleting expired sessions", "error", err)
-			} else if n > 0 {
-				a.log.Info("deleted expired sessions", "count", n)
-			}
-		}
-	}
-}
-
-func (a *app) readyz(c *gin.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
-	defer cancel()
-	if err := a.db.Ping(ctx); err != nil {
-		return api.ErrUnavailable.WithMessage("the database does not answer").Wrap(err)
-	}
-	if err := a.kv.Ping(ctx); err != nil {
-		return api.ErrUnavailable.WithMessage("the shared store does not answer").Wrap(err)
-	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready"})
-	return nil
 }
 
 func (a *app) close() error {
