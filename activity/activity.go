@@ -20,6 +20,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/internal/every"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/users"
 )
@@ -240,18 +241,11 @@ func (l *Log) DeleteBefore(ctx context.Context, cutoff time.Time) (int64, error)
 // Sweep deletes the events older than retention every period until ctx
 // ends; failures go to warn.
 func (l *Log) Sweep(ctx context.Context, retention, period time.Duration, warn func(msg string, args ...any)) {
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := l.DeleteBefore(ctx, l.now().Add(-retention)); err != nil && !errors.Is(err, context.Canceled) {
-				warn("deleting old activity events", "error", err)
-			}
+	every.Period(ctx, period, func(ctx context.Context) {
+		if _, err := l.DeleteBefore(ctx, l.now().Add(-retention)); err != nil && !errors.Is(err, context.Canceled) {
+			warn("deleting old activity events", "error", err)
 		}
-	}
+	})
 }
 
 type clientKey struct{}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/walletauth/walletauth/activity"
 	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/internal/every"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/tokens"
 	"github.com/walletauth/walletauth/users"
@@ -436,19 +437,12 @@ func BearerToken(header string) (string, bool) {
 // Sweep deletes expired sessions every period until ctx ends: they are
 // refused anyway, but would otherwise pile up in the database.
 func (s *Sessions) Sweep(ctx context.Context, period time.Duration, log *slog.Logger) {
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			n, err := s.DeleteExpired(ctx)
-			if err != nil && !errors.Is(err, context.Canceled) {
-				log.Warn("deleting expired sessions", "error", err)
-			} else if n > 0 {
-				log.Info("deleted expired sessions", "count", n)
-			}
+	every.Period(ctx, period, func(ctx context.Context) {
+		n, err := s.DeleteExpired(ctx)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			log.Warn("deleting expired sessions", "error", err)
+		} else if n > 0 {
+			log.Info("deleted expired sessions", "count", n)
 		}
-	}
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/walletauth/walletauth/config"
+	"github.com/walletauth/walletauth/internal/every"
 	walletmail "github.com/walletauth/walletauth/mail"
 	"github.com/walletauth/walletauth/storage"
 )
@@ -55,20 +56,13 @@ func (a *app) wireMail(ctx context.Context) (*walletmail.Outbox, *walletmail.Tem
 // more than WALLETAUTH_MAIL_RETENTION ago: with mail off nothing sends or
 // prunes them otherwise.
 func (a *app) pruneUnsentMail(ctx context.Context, out *walletmail.Outbox, period time.Duration) {
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every.Period(ctx, period, func(ctx context.Context) {
 		if n, err := out.PruneQueuedBefore(ctx, a.cfg.MailRetention); err != nil && ctx.Err() == nil {
 			a.log.Warn("mail: pruning the outbox", "error", err)
 		} else if n > 0 {
 			a.log.Info("mail: pruned the outbox", "deleted", n)
 		}
-	}
+	})
 }
 
 // redactSMTP is the SMTP URL without its password, for the log.
