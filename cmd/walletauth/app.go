@@ -189,20 +189,6 @@ func openDatabase(ctx context.Context, cfg config.Config, opt storage.Options) (
 	return db, nil
 }
 
-// newBus picks how caches learn of changes made elsewhere: over Redis
-// pub/sub when Redis is configured; in process with SQLite (one instance by
-// nature); and no caching at all for PostgreSQL without Redis, where other
-// instances could revoke a token without telling this one.
-func (a *app) newBus() (*cache.Bus, error) {
-	switch {
-	case a.redis != nil:
-		return cache.NewRedisBus(a.redis, kv.DefaultPrefix+"invalidate", a.log), nil
-	case a.db.Dialect == storage.SQLite:
-		return cache.NewLocalBus(), nil
-	}
-	return nil, nil
-}
-
 func (a *app) wire(opt appOptions) error {
 	cfg := a.cfg
 	a.metrics = metrics.New()
