@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/walletauth/walletauth/errs"
 )
 
 // ErrOriginNotAllowed answers a CORS preflight from an origin that is not
@@ -11,7 +13,7 @@ import (
 // The answer carries no Access-Control-* header, so the browser refuses the
 // cross-origin request; the code tells the page's developer why, in the
 // network panel, where a bare 405 or 404 would mislead.
-var ErrOriginNotAllowed = NewError(http.StatusForbidden, "origin_not_allowed", "this origin is not allowed to call the API from a browser")
+var ErrOriginNotAllowed = errs.New("origin_not_allowed", "this origin is not allowed to call the API from a browser")
 
 // isPreflight reports whether the request is a CORS preflight.
 func isPreflight(c *gin.Context) bool {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/walletauth/walletauth/errs"
 )
 
 // Decode takes exactly one JSON value and says what is wrong otherwise.
@@ -36,7 +38,7 @@ func TestDecode(t *testing.T) {
 			}
 			continue
 		}
-		var e *Error
+		var e *errs.Error
 		if !errors.As(err, &e) || !errors.Is(err, ErrInvalidJSON) || !strings.Contains(e.Message, tc.wantMsg) {
 			t.Errorf("Decode(%q) = %v; want invalid_json saying %q", tc.in, err, tc.wantMsg)
 		}

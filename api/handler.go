@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/walletauth/walletauth/errs"
 	"github.com/walletauth/walletauth/storage"
 )
 
@@ -30,37 +31,26 @@ func Handle(h HandlerFunc) gin.HandlerFunc {
 	}
 }
 
-// Abort writes err as the contract's error response and stops the chain.
-// An *Error is written as it is; a backend outage (database or store
-// unreachable, a deadline passed) becomes 503 unavailable; anything else is
-// 500 internal, with the cause kept on the context for the access log.
+// Abort writes err as the contract's error response and stops the chain:
+// the contract error and status of Response (an *errs.Error with the
+// status of its code, a backend outage as 503 unavailable, anything else as
+// 500 internal), with the cause of a 5xx kept on the context for the access
+// log.
 func Abort(c *gin.Context, err error) {
-	e := Classify(err)
-	if e.Status >= 500 {
+	e, status := Response(err)
+	if status >= 500 {
 		_ = c.Error(err) // recorded for the access log line
 	}
 	c.Set(errorCodeKey, e.Code) // the access log line's error_code
 	if e.RetryAfter > 0 {
 		c.Header("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
-	c.AbortWithStatusJSON(e.Status, Body(e))
+	c.AbortWithStatusJSON(status, Body(e))
 }
 
 // Body is the JSON body of an error response.
-func Body(e *Error) gin.H {
+func Body(e *errs.Error) gin.H {
 	return gin.H{"error": gin.H{"code": e.Code, "message": e.Message}}
-}
-
-// Classify maps any error to the contract error it is answered with.
-func Classify(err error) *Error {
-	var e *Error
-	if errors.As(err, &e) {
-		return e
-	}
-	if Unavailable(err) {
-		return ErrUnavailable
-	}
-	return ErrInternal
 }
 
 // Unavailable reports whether err means a backing service (database, shared

@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/walletauth/walletauth/errs"
 )
 
 // Request header limits. net/http refuses a request whose header exceeds
@@ -19,7 +21,7 @@ const (
 
 // ErrHeadersTooLarge answers a request whose request line and headers
 // exceed MaxHeaderBytes.
-var ErrHeadersTooLarge = NewError(http.StatusRequestHeaderFieldsTooLarge, "headers_too_large", "the request headers exceed 32 KiB")
+var ErrHeadersTooLarge = errs.New("headers_too_large", "the request headers exceed 32 KiB")
 
 // LimitHeaders refuses a request whose request line and headers, counted
 // as sent on HTTP/1.1, exceed MaxHeaderBytes.

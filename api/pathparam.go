@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/walletauth/walletauth/errs"
 )
 
 // PathParam returns the path parameter name as the client meant it: its
@@ -22,7 +24,7 @@ import (
 // unescaped, and so turns %2F back into "/". It falls back to Gin's value
 // for a route whose segments do not line up with the path's (a catch-all
 // parameter).
-func PathParam(c *gin.Context, name string, bad *Error) (string, error) {
+func PathParam(c *gin.Context, name string, bad *errs.Error) (string, error) {
 	v := pathParam(c, name)
 	if !ValidText(v) {
 		return "", bad.WithMessage("path parameter %s holds %s", name, textProblem(v))

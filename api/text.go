@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/walletauth/walletauth/errs"
 )
 
 // The contract's text rule: every string a request carries is Unicode text
@@ -37,7 +39,7 @@ func textProblem(s string) string {
 // tokens (keys included) a \u0000 escape or a \u escape of a UTF-16
 // surrogate that is not a high one followed at once by an escaped low one.
 // It does not validate the JSON otherwise: the decoder does.
-func checkJSONText(body []byte) *Error {
+func checkJSONText(body []byte) *errs.Error {
 	if !utf8.Valid(body) {
 		return ErrInvalidJSON.WithMessage("the request body is not valid UTF-8")
 	}
@@ -84,7 +86,7 @@ func checkJSONText(body []byte) *Error {
 	return nil
 }
 
-func loneSurrogate(r rune) *Error {
+func loneSurrogate(r rune) *errs.Error {
 	return ErrInvalidJSON.WithMessage(`a string in the request body holds a lone UTF-16 surrogate (\u%04x): not a character`, r)
 }
 
@@ -112,13 +114,13 @@ func hex4(b []byte, i int) (rune, bool) {
 // Query returns the query parameter name ("" when absent). A value that is
 // not text (ValidText) is refused with bad, the parameter's own error
 // (ErrInvalidParam, ErrInvalidCursor, a feature's code).
-func Query(c *gin.Context, name string, bad *Error) (string, error) {
+func Query(c *gin.Context, name string, bad *errs.Error) (string, error) {
 	v, _, err := GetQuery(c, name, bad)
 	return v, err
 }
 
 // GetQuery is Query that also reports whether the parameter was given.
-func GetQuery(c *gin.Context, name string, bad *Error) (string, bool, error) {
+func GetQuery(c *gin.Context, name string, bad *errs.Error) (string, bool, error) {
 	v, ok := c.GetQuery(name)
 	if ok && !ValidText(v) {
 		return "", true, bad.WithMessage("query parameter %s holds %s", name, textProblem(v))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/walletauth/walletauth/activity"
 	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/errs"
 	"github.com/walletauth/walletauth/tokens"
 	"github.com/walletauth/walletauth/users"
 )
@@ -92,7 +93,7 @@ func idRange(id string) (lo, hi []byte) {
 
 // ErrSessionNotFound answers DELETE /v1/users/me/sessions/{id} for an
 // unknown id or another user's session.
-var ErrSessionNotFound = api.NewError(http.StatusNotFound, "session_not_found", "no such session")
+var ErrSessionNotFound = errs.New("session_not_found", "no such session")
 
 // errAccessTokenNotAccepted answers POST /v1/auth/token given an access
 // token: only the session's auth token renews it.

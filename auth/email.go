@@ -11,6 +11,7 @@ import (
 
 	"github.com/walletauth/walletauth/activity"
 	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/errs"
 	"github.com/walletauth/walletauth/passwords"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/users"
@@ -18,9 +19,9 @@ import (
 
 // Errors of email login.
 var (
-	ErrInvalidEmail       = api.NewError(http.StatusBadRequest, "invalid_email", "not a valid email address")
-	ErrWeakPassword       = api.NewError(http.StatusBadRequest, "weak_password", "the password is too weak")
-	ErrInvalidCredentials = api.NewError(http.StatusUnauthorized, "invalid_credentials", "wrong email or password")
+	ErrInvalidEmail       = errs.New("invalid_email", "not a valid email address")
+	ErrWeakPassword       = errs.New("weak_password", "the password is too weak")
+	ErrInvalidCredentials = errs.New("invalid_credentials", "wrong email or password")
 )
 
 // EmailLimits are the email-login rate limits.

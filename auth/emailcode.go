@@ -15,6 +15,7 @@ import (
 	"github.com/walletauth/walletauth/activity"
 	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/emailcode"
+	"github.com/walletauth/walletauth/errs"
 	"github.com/walletauth/walletauth/mail"
 	"github.com/walletauth/walletauth/passwords"
 	"github.com/walletauth/walletauth/users"
@@ -22,8 +23,8 @@ import (
 
 // Errors of email verification.
 var (
-	ErrEmailNotSet          = api.NewError(http.StatusConflict, "email_not_set", "this account has no email address")
-	ErrEmailAlreadyVerified = api.NewError(http.StatusConflict, "email_already_verified", "this account's email is already verified")
+	ErrEmailNotSet          = errs.New("email_not_set", "this account has no email address")
+	ErrEmailAlreadyVerified = errs.New("email_already_verified", "this account's email is already verified")
 )
 
 // Mailer queues mail in the caller's transaction (mail.Outbox).

@@ -268,8 +268,8 @@ func TestSessionWriterDropsAbandonedRowsAndBoundsTheQueue(t *testing.T) {
 		wg.Go(func() { _, _, _ = s.Issue(held, ids[0], Origin{Method: MethodEmail}) })
 		queued(t, s.writer, 2) // the abandoned row and this one
 		_, _, err := s.Issue(context.Background(), ids[0], Origin{Method: MethodEmail})
-		if e := api.Classify(err); !errors.Is(err, errSessionQueueFull) || e.Status != 503 {
-			t.Fatalf("Issue with the queue full = %v (%d), want 503", err, e.Status)
+		if status := api.Status(err); !errors.Is(err, errSessionQueueFull) || status != 503 {
+			t.Fatalf("Issue with the queue full = %v (%d), want 503", err, status)
 		}
 		cancelHeld()
 		close(g.open)

@@ -16,25 +16,26 @@ import (
 
 	"github.com/walletauth/walletauth/activity"
 	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/errs"
 	"github.com/walletauth/walletauth/kv"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/users"
 	"github.com/walletauth/walletauth/wallet"
 )
 
-// Errors of wallet login, with the contract's statuses.
+// Errors of wallet login (their statuses: api's table).
 var (
-	ErrInvalidAddress         = api.NewError(http.StatusBadRequest, "invalid_address", "not an Ethereum address: want 0x + 40 hex digits, all-lower, all-upper or EIP-55 checksummed")
-	ErrChallengeChain         = api.NewError(http.StatusBadRequest, "chain_not_allowed", "that chain ID is not allowed here")
-	ErrInvalidMessage         = api.NewError(http.StatusBadRequest, "invalid_message", "not a valid EIP-4361 message")
-	ErrInvalidSignature       = api.NewError(http.StatusBadRequest, "invalid_signature", "malformed signature: want 0x-prefixed hex")
-	ErrRPCUnavailable         = api.NewError(http.StatusServiceUnavailable, "rpc_unavailable", "the chain's RPC endpoint could not verify the contract signature in time; retry later")
-	ErrSignatureMismatch      = api.NewError(http.StatusUnauthorized, "signature_mismatch", "the signature was not made by the address in the message")
-	ErrNonceInvalid           = api.NewError(http.StatusUnauthorized, "nonce_invalid", "the nonce is unknown, used or expired; ask for a new challenge")
-	ErrMessageExpired         = api.NewError(http.StatusUnauthorized, "message_expired", "the message's Expiration Time has passed")
-	ErrMessageNotYetValid     = api.NewError(http.StatusUnauthorized, "message_not_yet_valid", "the message is not valid yet (Issued At or Not Before in the future)")
-	ErrDomainMismatch         = api.NewError(http.StatusUnauthorized, "domain_mismatch", "the message's domain or URI is not this service's")
-	ErrChainNotAllowed        = api.NewError(http.StatusUnauthorized, "chain_not_allowed", "the message's chain ID is not allowed here")
+	ErrInvalidAddress         = errs.New("invalid_address", "not an Ethereum address: want 0x + 40 hex digits, all-lower, all-upper or EIP-55 checksummed")
+	ErrChallengeChain         = errs.New("chain_not_allowed", "that chain ID is not allowed here")
+	ErrInvalidMessage         = errs.New("invalid_message", "not a valid EIP-4361 message")
+	ErrInvalidSignature       = errs.New("invalid_signature", "malformed signature: want 0x-prefixed hex")
+	ErrRPCUnavailable         = errs.New("rpc_unavailable", "the chain's RPC endpoint could not verify the contract signature in time; retry later")
+	ErrSignatureMismatch      = errs.New("signature_mismatch", "the signature was not made by the address in the message")
+	ErrNonceInvalid           = errs.New("nonce_invalid", "the nonce is unknown, used or expired; ask for a new challenge")
+	ErrMessageExpired         = errs.New("message_expired", "the message's Expiration Time has passed")
+	ErrMessageNotYetValid     = errs.New("message_not_yet_valid", "the message is not valid yet (Issued At or Not Before in the future)")
+	ErrDomainMismatch         = errs.New("domain_mismatch", "the message's domain or URI is not this service's")
+	ErrChainNotAllowed        = errs.New("chain_not_allowed", "the message's chain ID is not allowed here")
 	ErrInvalidWalletLoginBody = ErrInvalidMessage.WithMessage("give either message and signature, or address and signature")
 )
 
@@ -154,7 +155,18 @@ type challengeResponse struct {
 	ExpiresAt string `json:"expires_at"`
 }
 
+// challenge answers a chain ID it does not allow with 400: the chain is a
+// bad parameter of the request here, where chain_not_allowed is otherwise
+// 401 (a signed message's chain, at login).
 func (w *Wallet) challenge(c *gin.Context) error {
+	err := w.issueChallenge(c)
+	if errors.Is(err, ErrChallengeChain) {
+		return api.WithStatus(http.StatusBadRequest, err)
+	}
+	return err
+}
+
+func (w *Wallet) issueChallenge(c *gin.Context) error {
 	var req challengeRequest
 	chain := ""
 	if c.Request.Method == http.MethodPost {
@@ -307,7 +319,7 @@ func (w *Wallet) verify(ctx context.Context, req LoginRequest, ip string) (*veri
 	if err == nil {
 		return v, nil
 	}
-	if e := api.Classify(err); e.Status == http.StatusBadRequest || e.Status == http.StatusUnauthorized {
+	if s := api.Status(err); s == http.StatusBadRequest || s == http.StatusUnauthorized {
 		if herr := hit(ctx, w.limiter, "wallet-fail-ip", ip, w.cfg.PerIP); herr != nil {
 			return nil, herr
 		}

@@ -24,10 +24,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
-	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/errs"
 	"github.com/walletauth/walletauth/kv"
 )
 
@@ -46,7 +45,7 @@ const MaxTries = 5
 
 // ErrCodeInvalid is the answer to a wrong, used, replaced, expired or
 // killed code alike.
-var ErrCodeInvalid = api.NewError(http.StatusUnauthorized, "code_invalid", "the code is wrong, used or expired; ask for a new one")
+var ErrCodeInvalid = errs.New("code_invalid", "the code is wrong, used or expired; ask for a new one")
 
 // Store is what codes need of the shared store (kv.Store satisfies it).
 type Store interface {

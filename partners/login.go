@@ -20,6 +20,7 @@ import (
 
 	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/auth"
+	"github.com/walletauth/walletauth/errs"
 	"github.com/walletauth/walletauth/kv"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/users"
@@ -450,7 +451,7 @@ func (s *Service) ExchangeCode(ctx context.Context, code string, o auth.Origin) 
 }
 
 func wrap(op string, err error) error {
-	var ae *api.Error
+	var ae *errs.Error
 	if errors.As(err, &ae) {
 		return err
 	}

@@ -11,13 +11,12 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/errs"
 )
 
 // Prefixes of partner IDs and secrets, so a leaked secret is recognisable
@@ -32,19 +31,19 @@ const secretBytes = 32
 
 // Errors of the partner API.
 var (
-	ErrPartnerUnauthorized = api.NewError(http.StatusUnauthorized, "partner_unauthorized", "a valid partner secret or signed request is required")
-	ErrSignatureInvalid    = api.NewError(http.StatusUnauthorized, "request_signature_invalid", "the request signature is invalid")
-	ErrReplayed            = api.NewError(http.StatusUnauthorized, "request_replayed", "this request's jti was already used")
-	ErrPartnerNotFound     = api.NewError(http.StatusNotFound, "partner_not_found", "no such partner")
-	ErrTokenNotAllowed     = api.NewError(http.StatusBadRequest, "token_not_allowed", "client-side login must not carry an Authorization header")
-	ErrClientLoginDisabled = api.NewError(http.StatusForbidden, "client_login_disabled", "this partner does not allow client-side login")
-	ErrOriginNotAllowed    = api.NewError(http.StatusForbidden, "origin_not_allowed", "this origin is not allowed for this partner")
-	ErrExternalIDMissing   = api.NewError(http.StatusBadRequest, "external_id_missing", "external_id is required")
-	ErrInvalidExternalID   = api.NewError(http.StatusBadRequest, "invalid_external_id", fmt.Sprintf("external_id must be 1-%d bytes of printable UTF-8", MaxExternalIDLength))
-	ErrInvalidName         = api.NewError(http.StatusBadRequest, "invalid_name", fmt.Sprintf("first_name and last_name are at most %d bytes of printable UTF-8", MaxNameLength))
-	ErrLoginCodeInvalid    = api.NewError(http.StatusUnauthorized, "login_code_invalid", "the login code is unknown, used or expired")
-	ErrInvalidOrigin       = api.NewError(http.StatusBadRequest, "invalid_origin", "an origin is scheme://host[:port] with scheme http or https")
-	ErrInvalidPartnerName  = api.NewError(http.StatusBadRequest, "invalid_partner_name", "a partner name is 1-200 characters")
+	ErrPartnerUnauthorized = errs.New("partner_unauthorized", "a valid partner secret or signed request is required")
+	ErrSignatureInvalid    = errs.New("request_signature_invalid", "the request signature is invalid")
+	ErrReplayed            = errs.New("request_replayed", "this request's jti was already used")
+	ErrPartnerNotFound     = errs.New("partner_not_found", "no such partner")
+	ErrTokenNotAllowed     = errs.New("token_not_allowed", "client-side login must not carry an Authorization header")
+	ErrClientLoginDisabled = errs.New("client_login_disabled", "this partner does not allow client-side login")
+	ErrOriginNotAllowed    = errs.New("origin_not_allowed", "this origin is not allowed for this partner")
+	ErrExternalIDMissing   = errs.New("external_id_missing", "external_id is required")
+	ErrInvalidExternalID   = errs.New("invalid_external_id", fmt.Sprintf("external_id must be 1-%d bytes of printable UTF-8", MaxExternalIDLength))
+	ErrInvalidName         = errs.New("invalid_name", fmt.Sprintf("first_name and last_name are at most %d bytes of printable UTF-8", MaxNameLength))
+	ErrLoginCodeInvalid    = errs.New("login_code_invalid", "the login code is unknown, used or expired")
+	ErrInvalidOrigin       = errs.New("invalid_origin", "an origin is scheme://host[:port] with scheme http or https")
+	ErrInvalidPartnerName  = errs.New("invalid_partner_name", "a partner name is 1-200 characters")
 )
 
 // Partner is a row of partners.

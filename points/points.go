@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/errs"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/users"
 )
@@ -32,12 +32,12 @@ const (
 
 // Errors of the ledger.
 var (
-	ErrInsufficientPoints    = api.NewError(http.StatusConflict, "insufficient_points", "the balance is too low for this debit")
-	ErrInvalidAmount         = api.NewError(http.StatusBadRequest, "invalid_amount", fmt.Sprintf("amount must be a non-zero integer from -%d to %d", MaxAmount, MaxAmount))
-	ErrBalanceTooLarge       = api.NewError(http.StatusConflict, "balance_too_large", fmt.Sprintf("the balance would exceed %d", MaxBalance))
-	ErrInvalidReason         = api.NewError(http.StatusBadRequest, "invalid_reason", fmt.Sprintf("reason must be valid UTF-8 of at most %d bytes", MaxReasonLength))
-	ErrIdempotencyKeyMissing = api.NewError(http.StatusBadRequest, "idempotency_key_missing", "an idempotency_key is required")
-	ErrIdempotencyKeyInvalid = api.NewError(http.StatusBadRequest, "invalid_idempotency_key", fmt.Sprintf("idempotency_key must be valid UTF-8 of at most %d bytes", MaxKeyLength))
+	ErrInsufficientPoints    = errs.New("insufficient_points", "the balance is too low for this debit")
+	ErrInvalidAmount         = errs.New("invalid_amount", fmt.Sprintf("amount must be a non-zero integer from -%d to %d", MaxAmount, MaxAmount))
+	ErrBalanceTooLarge       = errs.New("balance_too_large", fmt.Sprintf("the balance would exceed %d", MaxBalance))
+	ErrInvalidReason         = errs.New("invalid_reason", fmt.Sprintf("reason must be valid UTF-8 of at most %d bytes", MaxReasonLength))
+	ErrIdempotencyKeyMissing = errs.New("idempotency_key_missing", "an idempotency_key is required")
+	ErrIdempotencyKeyInvalid = errs.New("invalid_idempotency_key", fmt.Sprintf("idempotency_key must be valid UTF-8 of at most %d bytes", MaxKeyLength))
 )
 
 // Entry is one applied change: a row of points_entries.
@@ -160,7 +160,7 @@ func (l *Ledger) Apply(ctx context.Context, userID string, amount int64, reason,
 			Points: &users.PointsChange{Balance: balance, Amount: amount, Reason: e.Reason, EntryID: e.ID}})
 	})
 	if err != nil {
-		var ae *api.Error
+		var ae *errs.Error
 		if errors.As(err, &ae) {
 			return Entry{}, err
 		}

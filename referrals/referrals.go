@@ -11,13 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/errs"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/users"
 )
@@ -26,7 +26,7 @@ import (
 // that would close a cycle are all users.ErrInvalidReferralCode (the
 // contract's 400 invalid_referral_code), with a message saying which.
 var (
-	ErrReferrerAlreadySet = api.NewError(http.StatusConflict, "referrer_already_set", "this account already has a referrer")
+	ErrReferrerAlreadySet = errs.New("referrer_already_set", "this account already has a referrer")
 
 	errOwnCode = users.ErrInvalidReferralCode.WithMessage("that is your own referral code")
 	errCycle   = users.ErrInvalidReferralCode.WithMessage("that referral code would make a referral cycle")
@@ -89,7 +89,7 @@ func (s *Service) SetReferrer(ctx context.Context, userID, code string) (*users.
 		}
 	}
 	if err != nil {
-		var ae *api.Error
+		var ae *errs.Error
 		if errors.As(err, &ae) {
 			return nil, err
 		}

@@ -6,7 +6,6 @@ package users
 import (
 	"bytes"
 	"encoding/json"
-	"net/http"
 	"regexp"
 	"strings"
 	"time"
@@ -14,7 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"golang.org/x/text/unicode/norm"
 
-	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/errs"
 	"github.com/walletauth/walletauth/storage"
 )
 
@@ -97,16 +96,16 @@ func (w Wallet) Hex() string { return common.BytesToAddress(w.Address).Hex() }
 
 // Errors of the user record.
 var (
-	ErrNotFound            = api.NewError(http.StatusNotFound, "user_not_found", "no such user")
-	ErrUsernameTaken       = api.NewError(http.StatusConflict, "username_taken", "that username is taken")
-	ErrInvalidUsername     = api.NewError(http.StatusBadRequest, "invalid_username", "a username is 3-32 characters of a-z, 0-9 and _")
-	ErrInvalidLanguage     = api.NewError(http.StatusBadRequest, "invalid_language", "language must be a BCP 47 tag such as en or pt-BR")
-	ErrEmailTaken          = api.NewError(http.StatusConflict, "email_taken", "that email belongs to another account")
-	ErrEmailAlreadySet     = api.NewError(http.StatusConflict, "email_already_set", "this account already has an email")
-	ErrWalletTaken         = api.NewError(http.StatusConflict, "wallet_taken", "that wallet belongs to another account")
-	ErrWalletNotFound      = api.NewError(http.StatusNotFound, "wallet_not_found", "this account has no such wallet")
-	ErrLastLoginMethod     = api.NewError(http.StatusConflict, "last_login_method", "this is the account's last way to log in")
-	ErrInvalidReferralCode = api.NewError(http.StatusBadRequest, "invalid_referral_code", "unknown referral code")
+	ErrNotFound            = errs.New("user_not_found", "no such user")
+	ErrUsernameTaken       = errs.New("username_taken", "that username is taken")
+	ErrInvalidUsername     = errs.New("invalid_username", "a username is 3-32 characters of a-z, 0-9 and _")
+	ErrInvalidLanguage     = errs.New("invalid_language", "language must be a BCP 47 tag such as en or pt-BR")
+	ErrEmailTaken          = errs.New("email_taken", "that email belongs to another account")
+	ErrEmailAlreadySet     = errs.New("email_already_set", "this account already has an email")
+	ErrWalletTaken         = errs.New("wallet_taken", "that wallet belongs to another account")
+	ErrWalletNotFound      = errs.New("wallet_not_found", "this account has no such wallet")
+	ErrLastLoginMethod     = errs.New("last_login_method", "this is the account's last way to log in")
+	ErrInvalidReferralCode = errs.New("invalid_referral_code", "unknown referral code")
 )
 
 var (

@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/errs"
 	"github.com/walletauth/walletauth/partners"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/users"
@@ -30,9 +30,9 @@ import (
 
 // Errors of the partner webhook API.
 var (
-	ErrInvalidURL      = api.NewError(http.StatusBadRequest, "invalid_url", "url must be a public http:// or https:// URL")
-	ErrInvalidEvents   = api.NewError(http.StatusBadRequest, "invalid_events", "events must be a non-empty list of user.created, user.updated, user.deleted, points.changed")
-	ErrWebhookNotFound = api.NewError(http.StatusNotFound, "webhook_not_found", "no such webhook")
+	ErrInvalidURL      = errs.New("invalid_url", "url must be a public http:// or https:// URL")
+	ErrInvalidEvents   = errs.New("invalid_events", "events must be a non-empty list of user.created, user.updated, user.deleted, points.changed")
+	ErrWebhookNotFound = errs.New("webhook_not_found", "no such webhook")
 )
 
 // EventTypes are the events a webhook may subscribe to.
@@ -154,7 +154,7 @@ func (o *Outbox) Create(ctx context.Context, partnerID, rawURL string, events []
 		return tx.Create(&e).Error
 	})
 	if err != nil {
-		var ae *api.Error
+		var ae *errs.Error
 		if errors.As(err, &ae) {
 			return nil, err
 		}
