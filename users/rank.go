@@ -8,7 +8,7 @@ import (
 
 	"gorm.io/gorm"
 
-	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/errs"
 )
 
 // MaxNeighbours bounds n of Rank.
@@ -31,6 +31,10 @@ type Ranking struct {
 	User  Ranked
 	Below []Ranked // up to n users ranked just below, in rank order
 }
+
+// ErrInvalidNeighbours is the contract's invalid_parameter for a negative
+// n of Rank.
+var ErrInvalidNeighbours = errs.New("invalid_parameter", "n must be a non-negative integer")
 
 // Scope restricts a ranking to some users, in SQL another package owns
 // (the partners package: the users with an identity of one partner). Where
@@ -56,7 +60,7 @@ type Scope struct {
 // loaded wholesale.
 //
 // Errors: ErrNotFound when the user is not in the scope;
-// api.ErrInvalidParam for n out of range.
+// ErrInvalidNeighbours for n out of range.
 func (s *Store) Rank(ctx context.Context, userID string, n int, scope Scope) (Ranking, error) {
 	return s.rank(ctx, scope, userID, n)
 }
@@ -94,7 +98,7 @@ const behind = `u.points <= me.points AND (u.points < me.points
 
 func (s *Store) rank(ctx context.Context, sc Scope, userID string, n int) (Ranking, error) {
 	if n < 0 {
-		return Ranking{}, api.ErrInvalidParam.WithMessage("n must be a non-negative integer")
+		return Ranking{}, ErrInvalidNeighbours
 	}
 	n = min(n, MaxNeighbours) // the contract sets no maximum: clamp rather than refuse
 	scope, extID := "1 = 1", "NULL"
