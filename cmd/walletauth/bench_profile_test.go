@@ -292,8 +292,8 @@ func TestStatementsPerSignIn(t *testing.T) {
 	// The new user was cached when created: the session INSERT is the only
 	// read or write of the sign-in, and it writes the row only if the
 	// database agrees on the wallet's owner; then the login.succeeded
-	// activity event is inserted (the group-committed session INSERT has no
-	// transaction to carry it).
+	// activity event is inserted in the session writer's transaction (on
+	// PostgreSQL the session INSERT writes it).
 	for _, what := range []string{"returning sign-in", "returning sign-in again"} {
 		want(what, c, tb, map[string]int{"row": 1, "insert": 1})
 		if len(tb) != 2 || !strings.HasPrefix(tb[0], "row:INSERT INTO sessions") || tb[1] != "insert:activity_events" {

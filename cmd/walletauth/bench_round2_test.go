@@ -167,15 +167,18 @@ func pgBackendsCPU(tb testing.TB, db *storage.DB) int64 {
 // sign-ins with each round-2 addition on and off (GORM callbacks, as
 // TestStatementsPerSignIn; on PostgreSQL the session INSERT goes around
 // GORM and is not counted) and the events written, and holds them to what
-// BENCHMARKS.md reports: the activity record is one INSERT of its own per
-// sign-in, the access token and the outbox none.
+// BENCHMARKS.md reports: the activity record is one event row per sign-in,
+// written by the session INSERT on PostgreSQL and by one more INSERT in its
+// transaction on SQLite; the access token and the outbox write nothing.
 // -v logs them.
 func TestRound2StatementsPerSignIn(t *testing.T) {
 	const n = 20
 	perSignIn := map[string]map[string]int{}
 	events := map[string]int64{}
+	var dialect storage.Dialect
 	for _, v := range round2Variants {
 		a, keys := round2App(t, v, "warn")
+		dialect = a.db.Dialect
 		var ids []string // the users signing in (the database may be shared)
 		for _, k := range keys[:n] {
 			u, err := a.users.GetByWallet(t.Context(), crypto.PubkeyToAddress(k.priv.PublicKey).Bytes())
@@ -205,13 +208,15 @@ func TestRound2StatementsPerSignIn(t *testing.T) {
 			t.Errorf("%s: %v statements, %d events; want those of all on: %v, %d", name, perSignIn[name], events[name], all, n)
 		}
 	}
-	// Without the activity record: no event, and one INSERT fewer per
-	// sign-in.
+	// Without the activity record: no event, and on SQLite one INSERT fewer
+	// per sign-in (on PostgreSQL the session INSERT carries the event).
 	want := map[string]int{}
 	for k, c := range all {
 		want[k] = c
 	}
-	want["insert:activity_events"] -= n
+	if dialect == storage.SQLite {
+		want["insert:activity_events"] -= n
+	}
 	if want["insert:activity_events"] == 0 {
 		delete(want, "insert:activity_events")
 	}
