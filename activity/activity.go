@@ -53,10 +53,10 @@ type Event struct {
 	Detail    map[string]any // nil: none
 }
 
-// row is a row of activity_events. ID is the hex of the nanoseconds of At
-// (fixed width) then 8 random bytes: ids sort as their times do, so a page
-// is a range of the (user_id, id) index.
-type row struct {
+// Row is a row of activity_events (Prepare makes one). ID is the hex of
+// the nanoseconds of At (fixed width) then 8 random bytes: ids sort as
+// their times do, so a page is a range of the (user_id, id) index.
+type Row struct {
 	ID        string `gorm:"primaryKey"`
 	UserID    string
 	Type      string
@@ -67,7 +67,8 @@ type row struct {
 	Detail    *string
 }
 
-func (row) TableName() string { return "activity_events" }
+// TableName is the table of events.
+func (Row) TableName() string { return "activity_events" }
 
 // Log writes and reads activity events.
 type Log struct {
@@ -86,7 +87,7 @@ func New(db *storage.DB, now func() time.Time) *Log {
 // Record writes e in tx, the caller's transaction (so the event commits or
 // rolls back with the change it records).
 func (l *Log) Record(tx *gorm.DB, e Event) error {
-	r, err := l.row(e)
+	r, err := l.Prepare(e)
 	if err != nil {
 		return err
 	}
@@ -96,12 +97,35 @@ func (l *Log) Record(tx *gorm.DB, e Event) error {
 	return nil
 }
 
+// Insert writes rows (made by Prepare) in tx with one INSERT; none, nothing.
+func Insert(tx *gorm.DB, rows []Row) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if err := tx.Create(&rows).Error; err != nil {
+		return fmt.Errorf("activity: record %d events: %w", len(rows), err)
+	}
+	return nil
+}
+
+// InsertSelect is the SQL that inserts the events the query sel returns,
+// whose columns are, in this order, the ID, UserID, Type, At, Method, IP and
+// UserAgent of a Row (Detail NULL): for a statement of another package
+// writing events with rows of its own (auth's session writer, in a
+// data-modifying WITH on PostgreSQL).
+func InsertSelect(sel string) string {
+	return "INSERT INTO activity_events (id, user_id, type, at, method, ip, user_agent) " + sel
+}
+
 // RecordAlone writes e on its own (an event that changes nothing else).
 func (l *Log) RecordAlone(ctx context.Context, e Event) error {
 	return l.Record(l.db.WithContext(ctx), e)
 }
 
-func (l *Log) row(e Event) (row, error) {
+// Prepare returns the row that records e, for a writer inserting it in a
+// statement of its own (auth's session writer writes a login's event in the
+// statement that writes its session); Record writes it.
+func (l *Log) Prepare(e Event) (Row, error) {
 	at := e.At
 	if at.IsZero() {
 		at = l.now()
@@ -109,9 +133,9 @@ func (l *Log) row(e Event) (row, error) {
 	at = storage.Now(at)
 	var rnd [8]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
-		return row{}, fmt.Errorf("activity: id entropy: %w", err)
+		return Row{}, fmt.Errorf("activity: id entropy: %w", err)
 	}
-	r := row{
+	r := Row{
 		ID:        fmt.Sprintf("%016x", uint64(at.UnixNano())) + hex.EncodeToString(rnd[:]),
 		UserID:    e.UserID,
 		Type:      e.Type,
@@ -123,7 +147,7 @@ func (l *Log) row(e Event) (row, error) {
 	if e.Detail != nil {
 		b, err := json.Marshal(e.Detail)
 		if err != nil {
-			return row{}, fmt.Errorf("activity: detail: %w", err)
+			return Row{}, fmt.Errorf("activity: detail: %w", err)
 		}
 		s := string(b)
 		r.Detail = &s
@@ -199,7 +223,7 @@ func (l *Log) List(ctx context.Context, userID string, limit int, cursor string)
 		}
 		q = q.Where("id < ?", string(raw))
 	}
-	var rows []row
+	var rows []Row
 	if err := q.Order("id DESC").Limit(limit + 1).Find(&rows).Error; err != nil {
 		return Page{}, fmt.Errorf("activity: list: %w", err)
 	}
@@ -231,7 +255,7 @@ func validID(id string) bool {
 // DeleteBefore deletes the events older than cutoff (the retention sweep)
 // and returns how many.
 func (l *Log) DeleteBefore(ctx context.Context, cutoff time.Time) (int64, error) {
-	res := l.db.WithContext(ctx).Where("at < ?", storage.Now(cutoff)).Delete(&row{})
+	res := l.db.WithContext(ctx).Where("at < ?", storage.Now(cutoff)).Delete(&Row{})
 	if res.Error != nil {
 		return 0, fmt.Errorf("activity: sweep: %w", res.Error)
 	}

@@ -211,16 +211,20 @@ func (s *Sessions) issue(ctx context.Context, userID string, wallet []byte, o Or
 	if err != nil {
 		return "", nil, err
 	}
-	if err := s.writer.insert(ctx, sess, wallet); err != nil {
-		return "", nil, err
-	}
-	// The group-committed INSERT has no transaction of the caller's: the
-	// event is its own write, right after. If it fails the token is never
-	// shown, so the session is dead and the login fails as a whole.
+	// The login.succeeded event is written by the session writer with the
+	// session (in the group-committed statement or its transaction).
+	var event *activity.Row
 	if s.log != nil {
-		if err := s.log.RecordAlone(ctx, o.event(userID, activity.LoginSucceeded)); err != nil {
+		e := o.event(userID, activity.LoginSucceeded)
+		e.At = sess.CreatedAt
+		r, err := s.log.Prepare(e)
+		if err != nil {
 			return "", nil, fmt.Errorf("auth: %w", err)
 		}
+		event = &r
+	}
+	if err := s.writer.insert(ctx, sess, wallet, event); err != nil {
+		return "", nil, err
 	}
 	exp := sess.ExpiresAt
 	if s.cache != nil {

@@ -9,6 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"gorm.io/gorm"
+
+	"github.com/walletauth/walletauth/activity"
 	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/users"
@@ -38,8 +41,9 @@ type sessionWriter struct {
 type pendingSession struct {
 	ctx    context.Context // the caller's: its deadline bounds the write
 	row    Session
-	wallet []byte     // when set, the row is written only if row.UserID owns this wallet
-	done   chan error // buffered: the writer never blocks on a caller gone
+	wallet []byte        // when set, the row is written only if row.UserID owns this wallet
+	event  *activity.Row // when set, written if and only if row is, in the same transaction
+	done   chan error    // buffered: the writer never blocks on a caller gone
 }
 
 // errSessionQueueFull refuses a login while too many wait for the database.
@@ -57,8 +61,11 @@ func newSessionWriter(db *storage.DB) *sessionWriter {
 // never shown, so it is dead). With wallet set, the row is written only if
 // row.UserID owns that wallet as of the INSERT's snapshot (checked by the
 // INSERT itself, with no round trip before it): ErrNotOwner otherwise.
-func (w *sessionWriter) insert(ctx context.Context, row Session, wallet []byte) error {
-	p := &pendingSession{ctx: ctx, row: row, wallet: wallet, done: make(chan error, 1)}
+// event, when not nil, is the activity event of the login, committed with
+// the row (in its statement on PostgreSQL, its transaction on SQLite) and
+// only if the row is written.
+func (w *sessionWriter) insert(ctx context.Context, row Session, wallet []byte, event *activity.Row) error {
+	p := &pendingSession{ctx: ctx, row: row, wallet: wallet, event: event, done: make(chan error, 1)}
 	w.mu.Lock()
 	if len(w.queue) >= w.maxQueue {
 		w.mu.Unlock()
@@ -186,20 +193,50 @@ func (w *sessionWriter) exec(ctx context.Context, batch []*pendingSession) (map[
 	if w.beforeExec != nil {
 		w.beforeExec(len(batch))
 	}
-	var (
-		rows *sql.Rows
-		err  error
-	)
 	if w.db.Dialect == storage.Postgres {
-		rows, err = w.execArrays(ctx, batch)
-	} else {
-		rows, err = w.execValues(ctx, batch)
+		rows, err := w.execArrays(ctx, batch)
+		if err != nil {
+			return nil, err
+		}
+		return scanWritten(rows, len(batch))
 	}
+	if !hasEvents(batch) {
+		rows, err := w.execValues(w.db.WithContext(ctx), batch)
+		if err != nil {
+			return nil, err
+		}
+		return scanWritten(rows, len(batch))
+	}
+	// SQLite has no INSERT inside WITH: the events follow in the same
+	// transaction, for the rows written.
+	var written map[string]struct{}
+	err := w.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		rows, err := w.execValues(tx, batch)
+		if err != nil {
+			return err
+		}
+		if written, err = scanWritten(rows, len(batch)); err != nil {
+			return err
+		}
+		var events []activity.Row
+		for _, p := range batch {
+			if _, ok := written[string(p.row.TokenHash)]; ok && p.event != nil {
+				events = append(events, *p.event)
+			}
+		}
+		return activity.Insert(tx, events)
+	})
 	if err != nil {
 		return nil, err
 	}
+	return written, nil
+}
+
+// scanWritten reads the token hashes of the rows an INSERT wrote, and
+// closes rows.
+func scanWritten(rows *sql.Rows, n int) (map[string]struct{}, error) {
 	defer rows.Close()
-	written := make(map[string]struct{}, len(batch))
+	written := make(map[string]struct{}, n)
 	for rows.Next() {
 		var h []byte
 		if err := rows.Scan(&h); err != nil {
@@ -214,17 +251,38 @@ func (w *sessionWriter) exec(ctx context.Context, batch []*pendingSession) (map[
 	return written, nil
 }
 
-// sessionsInsertArrays is the PostgreSQL INSERT: the batch goes as five
-// (and two more) arrays, so the statement text is the same for every batch size; pgx
-// prepares it once per connection and PostgreSQL keeps its plan. (A VALUES
-// list of n rows is a new statement for every n, planned afresh: ~3 ms of
-// PostgreSQL CPU for 60 rows.)
-// The wallet's owner is the users package's to tell (users.WalletOwner).
-var sessionsInsertArrays = `INSERT INTO sessions (user_id, token_hash, created_at, expires_at, method, user_agent)
-SELECT v.u, v.h, v.c, v.e, v.m, v.ua
-FROM unnest($1::text[], $2::bytea[], $3::timestamptz[], $4::timestamptz[], $5::bytea[], $6::text[], $7::text[]) AS v(u, h, c, e, a, m, ua)
-WHERE v.a IS NULL OR v.u = ` + users.WalletOwner("v.a") + `
-RETURNING token_hash`
+func hasEvents(batch []*pendingSession) bool {
+	for _, p := range batch {
+		if p.event != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// sessionsInsertArrays is the PostgreSQL INSERT: the batch goes as arrays,
+// so the statement text is the same for every batch size; pgx prepares it
+// once per connection and PostgreSQL keeps its plan. (A VALUES list of n
+// rows is a new statement for every n, planned afresh: ~3 ms of PostgreSQL
+// CPU for 60 rows.) The same statement writes the activity events
+// (activity.Row's columns; a NULL id: none) of the sessions it wrote, so a
+// login costs one statement and shares one commit, event included. The
+// wallet's owner is the users package's to tell (users.WalletOwner), the
+// events' INSERT the activity package's (activity.InsertSelect).
+var sessionsInsertArrays = `WITH v AS (
+	SELECT * FROM unnest($1::text[], $2::bytea[], $3::timestamptz[], $4::timestamptz[], $5::bytea[], $6::text[], $7::text[],
+		$8::text[], $9::text[], $10::timestamptz[], $11::text[], $12::text[], $13::text[])
+		AS v(u, h, c, e, a, m, ua, eid, etype, eat, emethod, eip, eua)
+), s AS (
+	INSERT INTO sessions (user_id, token_hash, created_at, expires_at, method, user_agent)
+	SELECT v.u, v.h, v.c, v.e, v.m, v.ua FROM v
+	WHERE v.a IS NULL OR v.u = ` + users.WalletOwner("v.a") + `
+	RETURNING token_hash
+), ev AS (
+	` + activity.InsertSelect(`SELECT v.eid, v.u, v.etype, v.eat, v.emethod, v.eip, v.eua FROM v JOIN s ON s.token_hash = v.h
+	WHERE v.eid IS NOT NULL`) + `
+)
+SELECT token_hash FROM s`
 
 // execArrays runs sessionsInsertArrays on the pool gorm uses, through
 // database/sql: gorm would spread each array into a list of parameters.
@@ -244,17 +302,29 @@ func (w *sessionWriter) execArrays(ctx context.Context, batch []*pendingSession)
 		wallets = make([][]byte, n) // nil: NULL, no condition
 		methods = make([]*string, n)
 		agents  = make([]*string, n)
+		// The events; nil: NULL (no event, or a NULL column).
+		eventIDs     = make([]*string, n)
+		eventTypes   = make([]*string, n)
+		eventAt      = make([]*time.Time, n)
+		eventMethods = make([]*string, n)
+		eventIPs     = make([]*string, n)
+		eventAgents  = make([]*string, n)
 	)
 	for i, p := range batch {
 		userIDs[i], hashes[i], created[i], expires[i], wallets[i] = p.row.UserID, p.row.TokenHash, p.row.CreatedAt, p.row.ExpiresAt, p.wallet
 		methods[i], agents[i] = p.row.Method, p.row.UserAgent
+		if e := p.event; e != nil {
+			eventIDs[i], eventTypes[i], eventAt[i] = &e.ID, &e.Type, &e.At
+			eventMethods[i], eventIPs[i], eventAgents[i] = e.Method, e.IP, e.UserAgent
+		}
 	}
-	return pool.QueryContext(ctx, sessionsInsertArrays, userIDs, hashes, created, expires, wallets, methods, agents)
+	return pool.QueryContext(ctx, sessionsInsertArrays, userIDs, hashes, created, expires, wallets, methods, agents,
+		eventIDs, eventTypes, eventAt, eventMethods, eventIPs, eventAgents)
 }
 
-// execValues is the SQLite INSERT, the batch as a VALUES list (its columns
-// are named column1…).
-func (w *sessionWriter) execValues(ctx context.Context, batch []*pendingSession) (*sql.Rows, error) {
+// execValues is the SQLite INSERT in db (a transaction or not), the batch
+// as a VALUES list (its columns are named column1…).
+func (w *sessionWriter) execValues(db *gorm.DB, batch []*pendingSession) (*sql.Rows, error) {
 	const row = "(?, ?, ?, ?, ?, ?, ?)"
 	var q strings.Builder
 	q.Grow(300 + len(batch)*(len(row)+2))
@@ -273,5 +343,5 @@ func (w *sessionWriter) execValues(ctx context.Context, batch []*pendingSession)
 		args = append(args, p.row.UserID, p.row.TokenHash, p.row.CreatedAt, p.row.ExpiresAt, wallet, p.row.Method, p.row.UserAgent)
 	}
 	q.WriteString(") AS v WHERE v.column5 IS NULL OR v.column1 = " + users.WalletOwner("v.column5") + " RETURNING token_hash")
-	return w.db.WithContext(ctx).Raw(q.String(), args...).Rows()
+	return db.Raw(q.String(), args...).Rows()
 }

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+
+	"github.com/walletauth/walletauth/activity"
 	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/storage/storagetest"
@@ -290,6 +293,141 @@ func TestSessionWriterDropsAbandonedRowsAndBoundsTheQueue(t *testing.T) {
 		var rows int64
 		if err := db.Model(&Session{}).Count(&rows).Error; err != nil || rows != 1 {
 			t.Fatalf("%d session rows (%v), want 1: abandoned rows are not written", rows, err)
+		}
+	})
+}
+
+// With an activity log, each login's login.succeeded event is written by
+// the session writer with its session, in the same statement (PostgreSQL)
+// or transaction (SQLite): one per session written, none for a session
+// refused (ErrNotOwner) or that could not be written (its user is gone,
+// which sends the batch back row by row), with the login's method, client
+// and time.
+func TestSessionWriterWritesEachLoginEventWithItsSession(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
+		s, g, ids := writerFixture(t, db, 3)
+		log := activity.New(db, nil)
+		s.UseActivity(log)
+		ctx := context.Background()
+		us := users.NewStore(db, nil, nil)
+		wallet := func(b byte) []byte { a := make([]byte, 20); a[19] = b; return a }
+		if _, err := us.AddWallet(ctx, users.Wallet{Address: wallet(1), UserID: ids[0], ChainID: 1, Type: users.WalletEOA}); err != nil {
+			t.Fatal(err)
+		}
+		origin := func(m string) Origin { return Origin{Method: m, UserAgent: "writer-test/1\x00", IP: "192.0.2.7"} }
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if _, _, err := s.Issue(ctx, ids[2], origin(MethodEmail)); err != nil {
+				t.Errorf("first Issue: %v", err)
+			}
+		})
+		<-g.entered
+		type call struct {
+			user   string
+			wallet []byte
+			ok     bool
+		}
+		calls := []call{
+			{ids[0], wallet(1), true},
+			{ids[1], wallet(1), false}, // not the owner
+			{ids[0], wallet(2), false}, // nobody's wallet
+			{ids[1], nil, true},
+			{ids[0], wallet(1), true},
+			{"0190aaaa-0000-7000-8000-000000000000", nil, false}, // no such user: the batch fails, then row by row
+		}
+		errs := make([]error, len(calls))
+		for i, c := range calls {
+			wg.Go(func() {
+				if c.wallet == nil {
+					_, _, errs[i] = s.Issue(ctx, c.user, origin(MethodEmail))
+				} else {
+					_, _, errs[i] = s.IssueForWallet(ctx, c.user, c.wallet, origin(MethodWallet))
+				}
+			})
+		}
+		queued(t, s.writer, len(calls))
+		close(g.open)
+		wg.Wait()
+		for i, c := range calls {
+			if c.ok != (errs[i] == nil) {
+				t.Errorf("call %d (%+v): error %v", i, c, errs[i])
+			}
+		}
+		want := map[string][]string{ids[0]: {MethodWallet, MethodWallet}, ids[1]: {MethodEmail}, ids[2]: {MethodEmail}}
+		var total int64
+		if err := db.Table("activity_events").Count(&total).Error; err != nil || total != 4 {
+			t.Errorf("%d events (%v), want 4: one per session written", total, err)
+		}
+		for id, methods := range want {
+			p, err := log.List(ctx, id, 10, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sessions []Session
+			if err := db.Where("user_id = ?", id).Find(&sessions).Error; err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Events) != len(methods) || len(sessions) != len(methods) {
+				t.Fatalf("user %s: %d events, %d sessions, want %d of each", id, len(p.Events), len(sessions), len(methods))
+			}
+			at := map[string]bool{}
+			for _, sess := range sessions {
+				at[sess.CreatedAt.UTC().Format(time.RFC3339Nano)] = true
+			}
+			for _, e := range p.Events {
+				if e.Type != activity.LoginSucceeded || e.Method == nil || *e.Method != methods[0] ||
+					e.IP == nil || *e.IP != "192.0.2.7" || e.UserAgent == nil || *e.UserAgent != "writer-test/1" {
+					t.Errorf("user %s: event %+v, want login.succeeded by %s from 192.0.2.7, writer-test/1", id, e, methods[0])
+				}
+				if !at[e.At] {
+					t.Errorf("user %s: event at %s, no session created then (%v)", id, e.At, at)
+				}
+			}
+		}
+	})
+}
+
+// The events of logins written together are written together: no
+// statement of their own on PostgreSQL, one INSERT per batch on SQLite.
+func TestSessionWriterBatchesLoginEvents(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
+		s, g, ids := writerFixture(t, db, 1)
+		s.UseActivity(activity.New(db, nil))
+		var eventInserts atomic.Int64
+		if err := db.Callback().Create().After("gorm:create").Register("test:count_events", func(tx *gorm.DB) {
+			if tx.Statement.Table == "activity_events" {
+				eventInserts.Add(1)
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		const n = 20
+		errs := make([]error, n+1)
+		var wg sync.WaitGroup
+		wg.Go(func() { _, _, errs[0] = s.Issue(ctx, ids[0], Origin{Method: MethodEmail}) })
+		<-g.entered
+		for i := 1; i <= n; i++ {
+			wg.Go(func() { _, _, errs[i] = s.Issue(ctx, ids[0], Origin{Method: MethodEmail}) })
+		}
+		queued(t, s.writer, n)
+		close(g.open)
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("Issue %d: %v", i, err)
+			}
+		}
+		var events int64
+		if err := db.Table("activity_events").Where("user_id = ? AND type = ?", ids[0], activity.LoginSucceeded).Count(&events).Error; err != nil || events != n+1 {
+			t.Fatalf("%d login events (%v), want %d", events, err, n+1)
+		}
+		want := int64(2) // the first batch (alone) and the rest
+		if db.Dialect == storage.Postgres {
+			want = 0 // in the session INSERT
+		}
+		if got := eventInserts.Load(); got != want || g.inserts.Load() != 2 {
+			t.Errorf("%d event INSERTs for %d session INSERTs, want %d", got, g.inserts.Load(), want)
 		}
 	})
 }
