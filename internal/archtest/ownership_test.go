@@ -135,7 +135,9 @@ var modelTables = map[string]string{
 	"users.User": "users", "users.Wallet": "users",
 	"auth.Session":     "auth",
 	"partners.Partner": "partners", "partners.Identity": "partners",
-	"points.Entry": "points",
+	"points.Entry":      "points",
+	"activity.Row":      "activity",
+	"webhooks.Endpoint": "webhooks", "webhooks.Delivery": "webhooks",
 }
 
 // TestOnlyTheOwnerUsesItsModel: a package passing another's model to GORM
