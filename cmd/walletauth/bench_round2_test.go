@@ -196,6 +196,14 @@ func TestRound2StatementsPerSignIn(t *testing.T) {
 			benchProfLogin(t, a.router, k)
 		}
 		c := counts()
+		// The signing keys' reload runs on its own schedule in the
+		// background (tokens.Keys.Run), not per sign-in: it may fall in
+		// the window of any variant.
+		for k := range c {
+			if strings.Contains(k, "signing_keys") {
+				delete(c, k)
+			}
+		}
 		if err := a.db.Table("activity_events").Where("user_id IN ?", ids).Count(&after).Error; err != nil {
 			t.Fatal(err)
 		}
