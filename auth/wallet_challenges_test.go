@@ -1,7 +1,7 @@
 package auth_test
 
-// The v1.1 wallet-login rules of issue 13, on every backend: the address
-// form accepts any of the address's recent challenges, each once; a message
+// Wallet login's challenge rules (contract v1.1), on every backend: the
+// address form accepts any of the address's recent challenges, each once; a message
 // may not be older than its nonce; failures naming an address do not lock
 // its owner out.
 
