@@ -51,10 +51,8 @@ var testChains = []uint64{1, 137}
 
 func init() { gin.SetMode(gin.TestMode) }
 
-// testClock is the injected clock: it only moves when advanced.
-type testClock = clocktest.Clock
-
-func newTestClock() *testClock {
+// newTestClock is the injected clock: it only moves when advanced.
+func newTestClock() *clocktest.Clock {
 	return clocktest.New(time.Date(2026, 1, 22, 8, 36, 58, 0, time.UTC))
 }
 
@@ -63,7 +61,7 @@ func newTestClock() *testClock {
 // rate limiter over the same store, the api middleware.
 type env struct {
 	router   *gin.Engine
-	clock    *testClock
+	clock    *clocktest.Clock
 	db       *storage.DB
 	users    *users.Store
 	sessions *auth.Sessions
@@ -77,7 +75,7 @@ type envConfig struct {
 	sessionCache bool
 	db           *storage.DB
 	store        kv.Store
-	clock        *testClock
+	clock        *clocktest.Clock
 	contracts    auth.ContractVerifier
 	wallet       auth.WalletConfig
 	userCache    bool
@@ -106,7 +104,7 @@ func withCaches() envOption {
 }
 
 // withClock shares a clock (a ContractVerifier's, say) with the service.
-func withClock(cl *testClock) envOption { return func(c *envConfig) { c.clock = cl } }
+func withClock(cl *clocktest.Clock) envOption { return func(c *envConfig) { c.clock = cl } }
 
 // withWallet changes the wallet login rules.
 func withWallet(f func(*auth.WalletConfig)) envOption {

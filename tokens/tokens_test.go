@@ -21,7 +21,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/walletauth/walletauth/kv/kvtest"
+	"github.com/walletauth/walletauth/internal/clocktest"
 	"github.com/walletauth/walletauth/partners"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/storage/storagetest"
@@ -206,7 +206,7 @@ func getJWKS(t *testing.T, base string) []map[string]any {
 // Tampered and foreign tokens are refused by Parse, and by go-oidc too.
 func TestTamperedTokensAreRefused(t *testing.T) {
 	db := storagetest.OpenSQLite(t)
-	clock := kvtest.NewClock(testStart)
+	clock := clocktest.New(testStart)
 	keys := mustKeys(t, db, mustKeyring(t), clock.Now)
 	iss := tokens.NewIssuer(keys, "https://issuer.test", "walletauth", ttl, clock.Now)
 	good, _, err := iss.Mint(subject())
@@ -327,7 +327,7 @@ func mustP384(t *testing.T) *ecdsa.PrivateKey {
 // session gets none.
 func TestMintCapsAtTheSessionExpiry(t *testing.T) {
 	db := storagetest.OpenSQLite(t)
-	clock := kvtest.NewClock(testStart)
+	clock := clocktest.New(testStart)
 	iss := tokens.NewIssuer(mustKeys(t, db, mustKeyring(t), clock.Now), "https://issuer.test", "walletauth", ttl, clock.Now)
 	s := subject()
 	end := testStart.Add(5 * time.Minute)
@@ -357,7 +357,7 @@ func TestMintCapsAtTheSessionExpiry(t *testing.T) {
 func TestKeysLifecycle(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
 		ctx := context.Background()
-		clock := kvtest.NewClock(testStart)
+		clock := clocktest.New(testStart)
 		sealer := mustKeyring(t)
 		// Concurrent first starts agree on one key.
 		const n = 4

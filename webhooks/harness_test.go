@@ -17,8 +17,8 @@ import (
 
 	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/auth"
+	"github.com/walletauth/walletauth/internal/clocktest"
 	"github.com/walletauth/walletauth/kv"
-	"github.com/walletauth/walletauth/kv/kvtest"
 	"github.com/walletauth/walletauth/partners"
 	"github.com/walletauth/walletauth/points"
 	"github.com/walletauth/walletauth/referrals"
@@ -36,7 +36,7 @@ import (
 type env struct {
 	t         testing.TB
 	db        *storage.DB
-	clock     *kvtest.Clock
+	clock     *clocktest.Clock
 	keys      *partners.Keyring
 	users     *users.Store
 	sessions  *auth.Sessions
@@ -49,7 +49,7 @@ type env struct {
 
 func newEnv(t testing.TB, db *storage.DB) *env {
 	t.Helper()
-	clock := kvtest.NewClock(time.Now().UTC().Truncate(time.Second))
+	clock := clocktest.New(time.Now().UTC().Truncate(time.Second))
 	k := make([]byte, partners.MasterKeySize)
 	if _, err := rand.Read(k); err != nil {
 		t.Fatal(err)

@@ -46,23 +46,20 @@ const testPassword = "kiwi-Lantern-42-orbit"
 // testStart is where every test clock starts.
 var testStart = time.Date(2026, 1, 22, 8, 36, 58, 0, time.UTC)
 
-// testClock is a fake clock, safe for concurrent use, that moves only when
-// advanced.
-type testClock = clocktest.Clock
-
-func newTestClock() *testClock { return clocktest.New(testStart) }
+// newTestClock is a fake clock at testStart that moves only when advanced.
+func newTestClock() *clocktest.Clock { return clocktest.New(testStart) }
 
 // testApp is the wired service with its test clock. Requests made with do
 // come from clientIP.
 type testApp struct {
 	*app
-	clock    *testClock
+	clock    *clocktest.Clock
 	clientIP string
 }
 
 type testAppSetup struct {
 	env    map[string]string
-	clock  *testClock
+	clock  *clocktest.Clock
 	hasher auth.Hasher
 	worker bool // run the webhook worker (withWebhookWorker)
 }
@@ -99,7 +96,7 @@ func withWebhookWorker() testOption {
 }
 
 // withClock makes the app use c (share one clock between apps).
-func withClock(c *testClock) testOption {
+func withClock(c *clocktest.Clock) testOption {
 	return func(s *testAppSetup) { s.clock = c }
 }
 
