@@ -7,6 +7,9 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
 
 	"github.com/walletauth/walletauth/api/apitest"
 )
@@ -117,5 +120,40 @@ func TestDo(t *testing.T) {
 	}
 	if apitest.Bearer("") != nil {
 		t.Error(`Bearer("") is a header`)
+	}
+}
+
+func TestWantRetryAfter(t *testing.T) {
+	with := func(v string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		if v != "" {
+			rec.Header().Set("Retry-After", v)
+		}
+		return rec
+	}
+	for _, v := range []string{"1", "60", "900"} {
+		if fails(t, func(tb testing.TB) { apitest.WantRetryAfter(tb, with(v), 15*time.Minute) }) {
+			t.Errorf("Retry-After %q failed a 15-minute bound", v)
+		}
+	}
+	for _, v := range []string{"", "0", "-1", "901", "1.5", "Wed, 21 Oct 2026 07:28:00 GMT"} {
+		if !fails(t, func(tb testing.TB) { apitest.WantRetryAfter(tb, with(v), 15*time.Minute) }) {
+			t.Errorf("Retry-After %q passed a 15-minute bound", v)
+		}
+	}
+}
+
+// NewRouter answers in the contract's shapes where no handler does, and
+// answers a panicking handler 500 in them too.
+func TestNewRouter(t *testing.T) {
+	r := apitest.NewRouter(t)
+	r.GET("/ok", func(c *gin.Context) { c.Status(http.StatusNoContent) })
+	r.GET("/panic", func(*gin.Context) { panic("boom") })
+	apitest.WantStatus(t, apitest.Do(t, r, "192.0.2.9", http.MethodGet, "/ok", nil), http.StatusNoContent)
+	apitest.WantError(t, apitest.Do(t, r, "192.0.2.9", http.MethodGet, "/nothing", nil), http.StatusNotFound, "not_found")
+	apitest.WantError(t, apitest.Do(t, r, "192.0.2.9", http.MethodPost, "/ok", nil), http.StatusMethodNotAllowed, "method_not_allowed")
+	apitest.WantError(t, apitest.Do(t, r, "192.0.2.9", http.MethodGet, "/panic", nil), http.StatusInternalServerError, "internal")
+	if rec := apitest.Do(t, r, "192.0.2.9", http.MethodGet, "/ok", nil); rec.Header().Get("X-Request-Id") == "" {
+		t.Error("no request ID")
 	}
 }
