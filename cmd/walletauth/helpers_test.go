@@ -27,9 +27,11 @@ import (
 	"github.com/walletauth/walletauth/auth"
 	"github.com/walletauth/walletauth/config"
 	"github.com/walletauth/walletauth/internal/clocktest"
+	"github.com/walletauth/walletauth/mail/mailtest"
 	"github.com/walletauth/walletauth/passwords"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/storage/storagetest"
+	"github.com/walletauth/walletauth/users"
 )
 
 func TestMain(m *testing.M) {
@@ -270,40 +272,6 @@ func (a *testApp) newRequest(t testing.TB, method, path string, body any, header
 	return apitest.NewRequest(t, a.clientIP, method, path, body, headers...)
 }
 
-// bearer is the Authorization header pair for token.
-func bearer(token string) []string { return []string{"Authorization", "Bearer " + token} }
-
-// decodeError checks that rec holds exactly the contract's error shape and
-// returns the code (apitest.ErrorCode).
-func decodeError(t testing.TB, rec *httptest.ResponseRecorder) string {
-	t.Helper()
-	return apitest.ErrorCode(t, rec)
-}
-
-// errorMessage returns the message of an error response.
-func errorMessage(t testing.TB, rec *httptest.ResponseRecorder) string {
-	t.Helper()
-	return apitest.ErrorMessage(t, rec)
-}
-
-// wantError checks the status and the contract code of an error response.
-func wantError(t testing.TB, rec *httptest.ResponseRecorder, status int, code string) {
-	t.Helper()
-	apitest.WantError(t, rec, status, code)
-}
-
-// wantStatus checks the status of a response.
-func wantStatus(t testing.TB, rec *httptest.ResponseRecorder, status int) {
-	t.Helper()
-	apitest.WantStatus(t, rec, status)
-}
-
-// decodeJSON unmarshals the response body into v.
-func decodeJSON(t testing.TB, rec *httptest.ResponseRecorder, v any) {
-	t.Helper()
-	apitest.DecodeJSON(t, rec, v)
-}
-
 // userJSON is the contract's user object as a client reads it.
 type userJSON struct {
 	ID            string       `json:"id"`
@@ -344,9 +312,9 @@ func (a *testApp) signup(t testing.TB, email string, fields ...string) loginJSON
 		body[fields[i]] = fields[i+1]
 	}
 	rec := a.do(t, http.MethodPost, "/v1/auth/email/signup", body)
-	wantStatus(t, rec, http.StatusCreated)
+	apitest.WantStatus(t, rec, http.StatusCreated)
 	var out loginJSON
-	decodeJSON(t, rec, &out)
+	apitest.DecodeJSON(t, rec, &out)
 	if out.AuthToken == "" || !out.Created {
 		t.Fatalf("signup: want a token and created:true, got %s", rec.Body)
 	}
@@ -357,25 +325,74 @@ func (a *testApp) signup(t testing.TB, email string, fields ...string) loginJSON
 func (a *testApp) login(t testing.TB, email, password string) loginJSON {
 	t.Helper()
 	rec := a.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": password})
-	wantStatus(t, rec, http.StatusOK)
+	apitest.WantStatus(t, rec, http.StatusOK)
 	var out loginJSON
-	decodeJSON(t, rec, &out)
+	apitest.DecodeJSON(t, rec, &out)
 	return out
 }
 
 // me returns GET /v1/users/me for token; it fails the test unless 200.
 func (a *testApp) me(t testing.TB, token string) userJSON {
 	t.Helper()
-	rec := a.do(t, http.MethodGet, "/v1/users/me", nil, bearer(token)...)
-	wantStatus(t, rec, http.StatusOK)
+	rec := a.do(t, http.MethodGet, "/v1/users/me", nil, apitest.Bearer(token)...)
+	apitest.WantStatus(t, rec, http.StatusOK)
 	var u userJSON
-	decodeJSON(t, rec, &u)
+	apitest.DecodeJSON(t, rec, &u)
 	return u
 }
 
 // wantUnauthorized checks that token is refused on GET /v1/users/me.
 func (a *testApp) wantUnauthorized(t testing.TB, token string) {
 	t.Helper()
-	rec := a.do(t, http.MethodGet, "/v1/users/me", nil, bearer(token)...)
-	wantError(t, rec, http.StatusUnauthorized, "unauthorized")
+	rec := a.do(t, http.MethodGet, "/v1/users/me", nil, apitest.Bearer(token)...)
+	apitest.WantError(t, rec, http.StatusUnauthorized, "unauthorized")
+}
+
+// lastCode is the code of the newest mail queued to email, read from the
+// outbox as `walletauth mail list` does (mail is off in these apps).
+func (a *testApp) lastCode(t testing.TB, email string) string {
+	t.Helper()
+	rows, err := newOutbox(a.cfg, a.db, a.now).List(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if users.EmailKey(r.ToAddr) == users.EmailKey(email) {
+			code := mailtest.Code(r.TextBody)
+			if code == "" {
+				t.Fatalf("the mail to %s states no six-digit code:\n%s", email, r.TextBody)
+			}
+			return code
+		}
+	}
+	t.Fatalf("no mail to %s in the outbox", email)
+	return ""
+}
+
+// otpLogin asks for a sign-in code and signs in with it.
+func (a *testApp) otpLogin(t testing.TB, email string) loginJSON {
+	t.Helper()
+	rec := a.do(t, http.MethodPost, "/v1/auth/email/otp", map[string]string{"email": email})
+	apitest.WantStatus(t, rec, http.StatusAccepted)
+	rec = a.do(t, http.MethodPost, "/v1/auth/email/otp/verify", map[string]string{"email": email, "code": a.lastCode(t, email)})
+	apitest.WantStatus(t, rec, http.StatusOK)
+	var out loginJSON
+	apitest.DecodeJSON(t, rec, &out)
+	return out
+}
+
+// newWalletOnlyUser creates a user without email (as wallet login will)
+// directly in the store and issues it a session.
+func (a *testApp) newWalletOnlyUser(t testing.TB) (*users.User, string) {
+	t.Helper()
+	ctx := context.Background()
+	u, err := a.users.Create(ctx, users.NewUser{}, nil)
+	if err != nil {
+		t.Fatalf("create user: %v", err)
+	}
+	tok, _, err := a.sessions.Issue(ctx, u.ID, auth.Origin{Method: auth.MethodEmail})
+	if err != nil {
+		t.Fatalf("issue session: %v", err)
+	}
+	return u, tok
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/api/apitest"
 )
 
 func TestAuthorizationSchemes(t *testing.T) {
@@ -57,7 +58,7 @@ func TestUnauthorized(t *testing.T) {
 				{http.MethodPost, "/v1/auth/logout-all"},
 			} {
 				rec := a.do(t, r.method, r.path, `{}`, h...)
-				if rec.Code != http.StatusUnauthorized || decodeError(t, rec) != "unauthorized" {
+				if rec.Code != http.StatusUnauthorized || apitest.ErrorCode(t, rec) != "unauthorized" {
 					t.Errorf("%s %s: got %d %s, want 401 unauthorized", r.method, r.path, rec.Code, rec.Body)
 				}
 			}
@@ -97,11 +98,11 @@ func TestLogout(t *testing.T) {
 	first := a.signup(t, email).AuthToken
 	second := a.login(t, email, testPassword).AuthToken
 
-	rec := a.do(t, http.MethodPost, "/v1/auth/logout", nil, bearer(first)...)
-	wantStatus(t, rec, http.StatusNoContent)
+	rec := a.do(t, http.MethodPost, "/v1/auth/logout", nil, apitest.Bearer(first)...)
+	apitest.WantStatus(t, rec, http.StatusNoContent)
 	a.wantUnauthorized(t, first)
 	a.me(t, second) // only this token stops
-	wantError(t, a.do(t, http.MethodPost, "/v1/auth/logout", nil, bearer(first)...), http.StatusUnauthorized, "unauthorized")
+	apitest.WantError(t, a.do(t, http.MethodPost, "/v1/auth/logout", nil, apitest.Bearer(first)...), http.StatusUnauthorized, "unauthorized")
 }
 
 func TestLogoutAll(t *testing.T) {
@@ -111,7 +112,7 @@ func TestLogoutAll(t *testing.T) {
 	second := a.login(t, email, testPassword).AuthToken
 	bystander := a.signup(t, uniqueEmail(t)).AuthToken
 
-	wantStatus(t, a.do(t, http.MethodPost, "/v1/auth/logout-all", nil, bearer(second)...), http.StatusNoContent)
+	apitest.WantStatus(t, a.do(t, http.MethodPost, "/v1/auth/logout-all", nil, apitest.Bearer(second)...), http.StatusNoContent)
 	a.wantUnauthorized(t, first)
 	a.wantUnauthorized(t, second)
 	a.me(t, bystander)
