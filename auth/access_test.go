@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -21,17 +20,12 @@ import (
 )
 
 // loginUA logs s in with a User-Agent header.
-func (e *env) loginUA(tb testing.TB, s signer, ua string) loginJSON {
+func (e *env) loginUA(tb testing.TB, s signer, ua string) apitest.Login {
 	tb.Helper()
 	e.clock.Advance(time.Second) // newest first: a later session is newer
 	ch := e.challenge(tb, s.addr.Hex())
-	body, _ := json.Marshal(map[string]string{"message": ch.Message, "signature": hex0x(s.sign(tb, ch.Message))})
-	req := httptest.NewRequest(http.MethodPost, "/v1/auth/wallet/login", strings.NewReader(string(body)))
-	req.RemoteAddr = clientIP + ":40000"
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", ua)
-	rec := httptest.NewRecorder()
-	e.router.ServeHTTP(rec, req)
+	rec := apitest.Do(tb, e.router, clientIP, http.MethodPost, "/v1/auth/wallet/login",
+		map[string]string{"message": ch.Message, "signature": hex0x(s.sign(tb, ch.Message))}, "User-Agent", ua)
 	return wantLogin(tb, rec, s.addr, false)
 }
 
@@ -79,7 +73,7 @@ func TestAccessTokenFollowsItsSession(t *testing.T) {
 					t.Fatalf("claims %+v, expires_in %d", c, l.ExpiresIn)
 				}
 
-				me := apitest.DecodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, l.AccessToken))
+				me := apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, l.AccessToken))
 				if me.ID != l.User.ID {
 					t.Fatalf("me with the access token: %+v", me)
 				}
@@ -131,12 +125,12 @@ func TestAccessTokenFollowsItsSession(t *testing.T) {
 				if _, err := e.issuer.Parse(l.AccessToken); err != nil {
 					t.Fatalf("the signature alone still verifies until exp (that is the contract): %v", err)
 				}
-				apitest.DecodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, first.AccessToken))
+				apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, first.AccessToken))
 
 				// Expired: refused.
 				e.clock.Advance(tokenstest.TTL)
 				apitest.WantError(t, e.do(t, http.MethodGet, "/v1/users/me", nil, first.AccessToken), http.StatusUnauthorized, "unauthorized")
-				apitest.DecodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, first.AuthToken))
+				apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, first.AuthToken))
 			})
 		}
 	}
@@ -153,8 +147,8 @@ func TestEndedSessionsRefuseTheirAccessTokens(t *testing.T) {
 			one := wantLogin(t, e.loginRec(t, s), s.addr, true)
 			two := e.loginUA(t, s, "second")
 			three := e.loginUA(t, s, "third")
-			for _, l := range []loginJSON{one, two, three} { // cached now
-				apitest.DecodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, l.AccessToken))
+			for _, l := range []apitest.Login{one, two, three} { // cached now
+				apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, l.AccessToken))
 			}
 			other := newSigner(t)
 			stranger := wantLogin(t, e.loginRec(t, other), other.addr, true)
@@ -164,7 +158,7 @@ func TestEndedSessionsRefuseTheirAccessTokens(t *testing.T) {
 			apitest.WantError(t, e.do(t, http.MethodDelete, "/v1/users/me/sessions/"+strings.Repeat("0", 32), nil, one.AccessToken), http.StatusNotFound, "session_not_found")
 			apitest.WantError(t, e.do(t, http.MethodDelete, "/v1/users/me/sessions/not-an-id", nil, one.AccessToken), http.StatusNotFound, "session_not_found")
 			apitest.WantError(t, e.do(t, http.MethodDelete, "/v1/users/me/sessions/"+strings.ToUpper(twoID), nil, one.AccessToken), http.StatusNotFound, "session_not_found")
-			apitest.DecodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, two.AccessToken))
+			apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, two.AccessToken))
 
 			if rec := e.do(t, http.MethodDelete, "/v1/users/me/sessions/"+twoID, nil, one.AuthToken); rec.Code != http.StatusNoContent {
 				t.Fatalf("delete session: %d %s", rec.Code, rec.Body)
@@ -179,12 +173,12 @@ func TestEndedSessionsRefuseTheirAccessTokens(t *testing.T) {
 			if rec := e.do(t, http.MethodPost, "/v1/auth/logout-all", nil, three.AccessToken); rec.Code != http.StatusNoContent {
 				t.Fatalf("logout-all: %d %s", rec.Code, rec.Body)
 			}
-			for _, l := range []loginJSON{one, three} {
+			for _, l := range []apitest.Login{one, three} {
 				apitest.WantError(t, e.do(t, http.MethodGet, "/v1/users/me", nil, l.AccessToken), http.StatusUnauthorized, "unauthorized")
 			}
 
 			// The stranger deletes its account: its access token stops.
-			apitest.DecodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, stranger.AccessToken))
+			apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, stranger.AccessToken))
 			if rec := e.do(t, http.MethodDelete, "/v1/users/me", nil, stranger.AccessToken); rec.Code != http.StatusNoContent {
 				t.Fatalf("delete user: %d %s", rec.Code, rec.Body)
 			}
@@ -203,7 +197,7 @@ func TestRotationKeepsOldTokensWorking(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	after := apitest.DecodeOK[loginJSON](t, e.loginRec(t, s))
+	after := apitest.DecodeOK[apitest.Login](t, e.loginRec(t, s))
 	if kid := headerKID(t, after.AccessToken); kid != k.KID {
 		t.Fatalf("signed with %s after the rotation to %s", kid, k.KID)
 	}
@@ -211,7 +205,7 @@ func TestRotationKeepsOldTokensWorking(t *testing.T) {
 		t.Fatal("the first token already had the new kid")
 	}
 	for _, tok := range []string{before.AccessToken, after.AccessToken} {
-		apitest.DecodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, tok))
+		apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, tok))
 	}
 	var jwks struct{ Keys []struct{ Kid string } }
 	rec := e.do(t, http.MethodGet, "/.well-known/jwks.json", nil, "")
@@ -258,7 +252,7 @@ func TestOlderSessionWithoutMethod(t *testing.T) {
 			if err != nil || c.AMR != nil || c.SessionID != list[0].ID {
 				t.Fatalf("claims %+v, %v", c, err)
 			}
-			apitest.DecodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, fresh.AccessToken))
+			apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, fresh.AccessToken))
 		})
 	}
 }
@@ -311,7 +305,7 @@ func TestForgedAccessTokensRefusedByTheService(t *testing.T) {
 			t.Errorf("%s: %d %s", name, rec.Code, rec.Body)
 		}
 	}
-	apitest.DecodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, l.AccessToken))
+	apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, l.AccessToken))
 }
 
 func mustJSON(t *testing.T, v any) []byte {

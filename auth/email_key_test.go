@@ -26,7 +26,7 @@ func TestEmailComparedCaseAndNormalisationFree(t *testing.T) {
 			if rec.Code != http.StatusCreated {
 				t.Fatalf("signup: %d %s", rec.Code, rec.Body)
 			}
-			var first loginJSON
+			var first apitest.Login
 			if err := json.Unmarshal(rec.Body.Bytes(), &first); err != nil {
 				t.Fatal(err)
 			}
@@ -38,7 +38,7 @@ func TestEmailComparedCaseAndNormalisationFree(t *testing.T) {
 				if rec.Code != http.StatusOK {
 					t.Fatalf("login as %q: %d %s", as, rec.Code, rec.Body)
 				}
-				if got := apitest.DecodeOK[loginJSON](t, rec); got.User.ID != first.User.ID {
+				if got := apitest.DecodeOK[apitest.Login](t, rec); got.User.ID != first.User.ID {
 					t.Fatalf("login as %q: user %s, want %s", as, got.User.ID, first.User.ID)
 				}
 			}
@@ -51,7 +51,7 @@ func TestEmailComparedCaseAndNormalisationFree(t *testing.T) {
 			apitest.WantError(t, rec, http.StatusConflict, "email_taken")
 			// An email typed in NFD is kept as typed, in NFC.
 			rec = e.do(t, http.MethodPost, "/v1/users/me/email", map[string]string{"email": "Zo\u0308e@x.org", "password": pw}, other.AuthToken)
-			if got := apitest.DecodeOK[userJSON](t, rec); got.Email == nil || *got.Email != "Zöe@x.org" {
+			if got := apitest.DecodeOK[apitest.User](t, rec); got.Email == nil || *got.Email != "Zöe@x.org" {
 				t.Fatalf("added email = %v, want %q", got.Email, "Zöe@x.org")
 			}
 		})

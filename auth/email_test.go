@@ -29,8 +29,8 @@ var (
 
 func TestSignupAnswersTheFullUserObject(t *testing.T) {
 	e := newEmailEnv(t)
-	email := uniqueEmail(t)
-	rec := e.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": email, "password": testPassword}, "")
+	email := apitest.UniqueEmail(t)
+	rec := e.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": email, "password": apitest.Password}, "")
 	apitest.WantStatus(t, rec, http.StatusCreated)
 
 	var raw map[string]json.RawMessage
@@ -66,9 +66,9 @@ func TestSignupAnswersTheFullUserObject(t *testing.T) {
 		}
 	}
 
-	var out loginJSON
+	var out apitest.Login
 	apitest.DecodeJSON(t, rec, &out)
-	if !out.created() {
+	if !out.IsCreated() {
 		t.Error("created = false, want true")
 	}
 	if !strings.HasPrefix(out.AuthToken, "wat_") || len(out.AuthToken) < 43 {
@@ -89,14 +89,14 @@ func TestSignupAnswersTheFullUserObject(t *testing.T) {
 	}
 
 	// The token works and /me answers the same user.
-	if got := e.me(t, out.AuthToken); got.ID != out.User.ID || got.Username != out.User.Username {
+	if got := e.Me(t, out.AuthToken); got.ID != out.User.ID || got.Username != out.User.Username {
 		t.Errorf("/me = %+v, want the signed-up user %+v", got, out.User)
 	}
 }
 
 func TestSignupWithUsernameAndLanguage(t *testing.T) {
 	e := newEmailEnv(t)
-	out := e.signup(t, uniqueEmail(t), "username", "Alice_1", "language", "pt-BR")
+	out := e.Signup(t, apitest.UniqueEmail(t), "username", "Alice_1", "language", "pt-BR")
 	if out.User.Username != "alice_1" {
 		t.Errorf("username = %q, want alice_1 (lowercased)", out.User.Username)
 	}
@@ -112,7 +112,7 @@ func TestSignupInvalidEmail(t *testing.T) {
 		"Alice <alice@example.com>", "alice example@example.com", "alice@exa mple.com",
 		strings.Repeat("a", 65) + "@example.com", "a@" + strings.Repeat("b", 250) + ".com",
 	} {
-		rec := e.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": email, "password": testPassword}, "")
+		rec := e.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": email, "password": apitest.Password}, "")
 		if rec.Code != http.StatusBadRequest || apitest.ErrorCode(t, rec) != "invalid_email" {
 			t.Errorf("email %q: got %d %s, want 400 invalid_email", email, rec.Code, rec.Body)
 		}
@@ -132,7 +132,7 @@ func TestSignupPasswordPolicy(t *testing.T) {
 	}
 	for name, pw := range weak {
 		t.Run(name, func(t *testing.T) {
-			rec := e.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": uniqueEmail(t), "password": pw}, "")
+			rec := e.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": apitest.UniqueEmail(t), "password": pw}, "")
 			apitest.WantError(t, rec, http.StatusBadRequest, "weak_password")
 		})
 	}
@@ -141,97 +141,97 @@ func TestSignupPasswordPolicy(t *testing.T) {
 		if len([]rune(pw)) != 256 {
 			t.Fatal("test password is not 256 characters")
 		}
-		email := uniqueEmail(t)
-		e.signup(t, email, "password", pw)
-		e.emailLogin(t, email, pw)
+		email := apitest.UniqueEmail(t)
+		e.Signup(t, email, "password", pw)
+		e.EmailLogin(t, email, pw)
 		rec := e.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": pw[:255]}, "")
 		apitest.WantError(t, rec, http.StatusUnauthorized, "invalid_credentials")
 		rec = e.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": pw[:255] + "!"}, "")
 		apitest.WantError(t, rec, http.StatusUnauthorized, "invalid_credentials")
 	})
 	t.Run("8 multi-byte chars accepted", func(t *testing.T) {
-		e.signup(t, uniqueEmail(t), "password", "ééééééé€")
+		e.Signup(t, apitest.UniqueEmail(t), "password", "ééééééé€")
 	})
 }
 
 func TestSignupInvalidUsername(t *testing.T) {
 	e := newEmailEnv(t)
 	for _, name := range []string{"ab", strings.Repeat("a", 33), "bad-name", "with space", "ümlaut", "dot.name", "emoji😀x"} {
-		rec := e.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": uniqueEmail(t), "password": testPassword, "username": name}, "")
+		rec := e.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": apitest.UniqueEmail(t), "password": apitest.Password, "username": name}, "")
 		if rec.Code != http.StatusBadRequest || apitest.ErrorCode(t, rec) != "invalid_username" {
 			t.Errorf("username %q: got %d %s, want 400 invalid_username", name, rec.Code, rec.Body)
 		}
 	}
-	e.signup(t, uniqueEmail(t), "username", strings.Repeat("a", 32))
-	e.signup(t, uniqueEmail(t), "username", "abc")
+	e.Signup(t, apitest.UniqueEmail(t), "username", strings.Repeat("a", 32))
+	e.Signup(t, apitest.UniqueEmail(t), "username", "abc")
 }
 
 func TestSignupConflicts(t *testing.T) {
 	e := newEmailEnv(t)
-	e.signup(t, "Bob@Example.com", "username", "bob")
+	e.Signup(t, "Bob@Example.com", "username", "bob")
 
-	rec := e.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": uniqueEmail(t), "password": testPassword, "username": "BOB"}, "")
+	rec := e.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": apitest.UniqueEmail(t), "password": apitest.Password, "username": "BOB"}, "")
 	apitest.WantError(t, rec, http.StatusConflict, "username_taken")
 
 	for _, email := range []string{"Bob@Example.com", "bob@example.com", "BOB@EXAMPLE.COM"} {
-		rec := e.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": email, "password": testPassword}, "")
+		rec := e.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": email, "password": apitest.Password}, "")
 		apitest.WantError(t, rec, http.StatusConflict, "email_taken")
 	}
 	// A user's email is matched case-insensitively at login too.
-	e.emailLogin(t, "bob@EXAMPLE.com", testPassword)
+	e.EmailLogin(t, "bob@EXAMPLE.com", apitest.Password)
 }
 
 func TestSignupReferral(t *testing.T) {
 	e := newEmailEnv(t)
-	rec := e.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": "late@example.com", "password": testPassword, "referral_code": "ZZZZZZZZ"}, "")
+	rec := e.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": "late@example.com", "password": apitest.Password, "referral_code": "ZZZZZZZZ"}, "")
 	apitest.WantError(t, rec, http.StatusBadRequest, "invalid_referral_code")
 	// Nothing was created: the same email signs up fine afterwards.
-	referrer := e.signup(t, "late@example.com", "username", "referrer")
+	referrer := e.Signup(t, "late@example.com", "username", "referrer")
 
-	referee := e.signup(t, uniqueEmail(t), "referral_code", referrer.User.ReferralCode)
+	referee := e.Signup(t, apitest.UniqueEmail(t), "referral_code", referrer.User.ReferralCode)
 	if referee.User.Referrer == nil || *referee.User.Referrer != "referrer" {
 		t.Errorf("referee's referrer = %v, want referrer", referee.User.Referrer)
 	}
 	// A code typed in lower case is the same code.
-	e.signup(t, uniqueEmail(t), "referral_code", strings.ToLower(referrer.User.ReferralCode))
-	if got := e.me(t, referrer.AuthToken).RefereeCount; got != 2 {
+	e.Signup(t, apitest.UniqueEmail(t), "referral_code", strings.ToLower(referrer.User.ReferralCode))
+	if got := e.Me(t, referrer.AuthToken).RefereeCount; got != 2 {
 		t.Errorf("referrer's referee_count = %d, want 2", got)
 	}
-	if got := e.me(t, referee.AuthToken); got.Referrer == nil || *got.Referrer != "referrer" {
+	if got := e.Me(t, referee.AuthToken); got.Referrer == nil || *got.Referrer != "referrer" {
 		t.Errorf("referee's /me referrer = %v, want referrer", got.Referrer)
 	}
 }
 
 func TestLogin(t *testing.T) {
 	e := newEmailEnv(t)
-	email := uniqueEmail(t)
-	up := e.signup(t, email)
-	in := e.emailLogin(t, email, testPassword)
-	if in.created() {
+	email := apitest.UniqueEmail(t)
+	up := e.Signup(t, email)
+	in := e.EmailLogin(t, email, apitest.Password)
+	if in.IsCreated() {
 		t.Error("login: created = true, want false")
 	}
 	if in.User.ID != up.User.ID || in.AuthToken == "" || in.AuthToken == up.AuthToken {
 		t.Errorf("login answered user %q token %q; want user %q and a new token", in.User.ID, in.AuthToken, up.User.ID)
 	}
-	e.me(t, in.AuthToken)
-	e.me(t, up.AuthToken) // logging in again does not end other sessions
-	e.emailLogin(t, "  "+strings.ToUpper(email)+" ", testPassword)
+	e.Me(t, in.AuthToken)
+	e.Me(t, up.AuthToken) // logging in again does not end other sessions
+	e.EmailLogin(t, "  "+strings.ToUpper(email)+" ", apitest.Password)
 }
 
 func TestLoginInvalidCredentials(t *testing.T) {
 	e := newEmailEnv(t)
-	email := uniqueEmail(t)
-	e.signup(t, email)
-	unknown := e.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": "nobody@example.com", "password": testPassword}, "")
+	email := apitest.UniqueEmail(t)
+	e.Signup(t, email)
+	unknown := e.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": "nobody@example.com", "password": apitest.Password}, "")
 	apitest.WantError(t, unknown, http.StatusUnauthorized, "invalid_credentials")
-	wrong := e.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": testPassword + "x"}, "")
+	wrong := e.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": apitest.Password + "x"}, "")
 	apitest.WantError(t, wrong, http.StatusUnauthorized, "invalid_credentials")
 	if apitest.ErrorMessage(t, unknown) != apitest.ErrorMessage(t, wrong) {
 		t.Errorf("unknown email and wrong password answer different messages: %q vs %q", apitest.ErrorMessage(t, unknown), apitest.ErrorMessage(t, wrong))
 	}
 	for _, body := range []map[string]string{
 		{"email": email, "password": ""},
-		{"email": "", "password": testPassword},
+		{"email": "", "password": apitest.Password},
 		{"email": email},
 	} {
 		apitest.WantError(t, e.do(t, http.MethodPost, "/v1/auth/email/login", body, ""), http.StatusUnauthorized, "invalid_credentials")
@@ -240,47 +240,47 @@ func TestLoginInvalidCredentials(t *testing.T) {
 
 func TestLoginRateLimitPerAccount(t *testing.T) {
 	e := newEmailEnv(t) // default: 10 failures per account per 15 minutes
-	email := uniqueEmail(t)
-	e.signup(t, email)
+	email := apitest.UniqueEmail(t)
+	e.Signup(t, email)
 	bad := map[string]string{"email": email, "password": "wrong-password-1"}
 	for i := 1; i <= 10; i++ {
-		e.ip = randomTestIP(t) // spread over IPs: only the account limit applies
+		e.IP = apitest.RandomIP(t) // spread over IPs: only the account limit applies
 		rec := e.do(t, http.MethodPost, "/v1/auth/email/login", bad, "")
 		if rec.Code != http.StatusUnauthorized {
 			t.Fatalf("failure %d: status %d, want 401; %s", i, rec.Code, rec.Body)
 		}
 	}
-	e.ip = randomTestIP(t)
+	e.IP = apitest.RandomIP(t)
 	rec := e.do(t, http.MethodPost, "/v1/auth/email/login", bad, "")
 	apitest.WantError(t, rec, http.StatusTooManyRequests, "rate_limited")
 	apitest.WantRetryAfter(t, rec, 15*time.Minute)
 
 	// Limited even with the right password, and the address's case does not
 	// make it another account.
-	rec = e.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": strings.ToUpper(email), "password": testPassword}, "")
+	rec = e.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": strings.ToUpper(email), "password": apitest.Password}, "")
 	apitest.WantError(t, rec, http.StatusTooManyRequests, "rate_limited")
 	apitest.WantRetryAfter(t, rec, 15*time.Minute)
 
 	// Other accounts are not limited.
-	other := uniqueEmail(t)
-	e.signup(t, other)
-	e.emailLogin(t, other, testPassword)
+	other := apitest.UniqueEmail(t)
+	e.Signup(t, other)
+	e.EmailLogin(t, other, apitest.Password)
 
 	e.clock.Advance(10 * time.Minute)
-	rec = e.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": testPassword}, "")
+	rec = e.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": apitest.Password}, "")
 	apitest.WantError(t, rec, http.StatusTooManyRequests, "rate_limited")
 	apitest.WantRetryAfter(t, rec, 5*time.Minute)
 
 	e.clock.Advance(5 * time.Minute) // the window has passed
-	e.emailLogin(t, email, testPassword)
+	e.EmailLogin(t, email, apitest.Password)
 }
 
 func TestTokensAndPasswordsStoredOnlyHashed(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		e := newEmailEnv(t, b.open(t)...)
-		email := uniqueEmail(t)
-		up := e.signup(t, email)
-		tok := e.emailLogin(t, email, testPassword).AuthToken
+		email := apitest.UniqueEmail(t)
+		up := e.Signup(t, email)
+		tok := e.EmailLogin(t, email, apitest.Password).AuthToken
 		raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(tok, "wat_"))
 		if err != nil || len(raw) < 32 {
 			t.Fatalf("token %q: want wat_ + base64url of at least 32 bytes", tok)
@@ -324,7 +324,7 @@ func TestTokensAndPasswordsStoredOnlyHashed(t *testing.T) {
 		if err := e.db.Raw("SELECT password_hash FROM users WHERE id = ?", up.User.ID).Scan(&hash).Error; err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasPrefix(hash, "$argon2id$") || strings.Contains(hash, testPassword) {
+		if !strings.HasPrefix(hash, "$argon2id$") || strings.Contains(hash, apitest.Password) {
 			t.Errorf("password_hash = %q, want an argon2id PHC string", hash)
 		}
 
@@ -346,7 +346,7 @@ func TestTokensAndPasswordsStoredOnlyHashed(t *testing.T) {
 			if bytes.Contains(all, []byte(tok)) || bytes.Contains(all, raw) || bytes.Contains(all, []byte(up.AuthToken)) {
 				t.Error("the SQLite files hold a token")
 			}
-			if bytes.Contains(all, []byte(testPassword)) {
+			if bytes.Contains(all, []byte(apitest.Password)) {
 				t.Error("the SQLite files hold the password")
 			}
 		}
@@ -367,26 +367,26 @@ func cellBytes(v any) []byte {
 func TestEmailFlowOnEveryBackend(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		e := newEmailEnv(t, b.open(t)...)
-		email := uniqueEmail(t)
-		up := e.signup(t, email, "username", "Flow_User")
-		apitest.WantError(t, e.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": strings.ToUpper(email), "password": testPassword}, ""),
+		email := apitest.UniqueEmail(t)
+		up := e.Signup(t, email, "username", "Flow_User")
+		apitest.WantError(t, e.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": strings.ToUpper(email), "password": apitest.Password}, ""),
 			http.StatusConflict, "email_taken")
-		apitest.WantError(t, e.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": uniqueEmail(t), "password": testPassword, "username": "FLOW_USER"}, ""),
+		apitest.WantError(t, e.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": apitest.UniqueEmail(t), "password": apitest.Password, "username": "FLOW_USER"}, ""),
 			http.StatusConflict, "username_taken")
-		ref := e.signup(t, uniqueEmail(t), "referral_code", up.User.ReferralCode)
-		in := e.emailLogin(t, email, testPassword)
-		if got := e.me(t, in.AuthToken); got.ID != up.User.ID || got.RefereeCount != 1 || got.Username != "flow_user" {
+		ref := e.Signup(t, apitest.UniqueEmail(t), "referral_code", up.User.ReferralCode)
+		in := e.EmailLogin(t, email, apitest.Password)
+		if got := e.Me(t, in.AuthToken); got.ID != up.User.ID || got.RefereeCount != 1 || got.Username != "flow_user" {
 			t.Errorf("/me = %+v", got)
 		}
 		apitest.WantError(t, e.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": "nope-nope-nope"}, ""),
 			http.StatusUnauthorized, "invalid_credentials")
 		apitest.WantStatus(t, e.do(t, http.MethodPatch, "/v1/users/me", map[string]string{"language": "de"}, in.AuthToken), http.StatusOK)
 		apitest.WantStatus(t, e.do(t, http.MethodPost, "/v1/auth/logout", nil, in.AuthToken), http.StatusNoContent)
-		e.wantUnauthorized(t, in.AuthToken)
-		e.me(t, up.AuthToken)
+		e.WantUnauthorized(t, in.AuthToken)
+		e.Me(t, up.AuthToken)
 		apitest.WantStatus(t, e.do(t, http.MethodDelete, "/v1/users/me", nil, up.AuthToken), http.StatusNoContent)
-		e.wantUnauthorized(t, up.AuthToken)
-		if got := e.me(t, ref.AuthToken); got.Referrer != nil {
+		e.WantUnauthorized(t, up.AuthToken)
+		if got := e.Me(t, ref.AuthToken); got.Referrer != nil {
 			t.Errorf("referee's referrer after deletion = %v, want null", *got.Referrer)
 		}
 	})
@@ -397,7 +397,7 @@ func TestConcurrentSignup(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		e := newEmailEnv(t, b.open(t)...)
 		const n = 8
-		email := uniqueEmail(t)
+		email := apitest.UniqueEmail(t)
 		var (
 			wg    sync.WaitGroup
 			mu    sync.Mutex
@@ -407,7 +407,7 @@ func TestConcurrentSignup(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				rec := e.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": email, "password": testPassword}, "")
+				rec := e.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": email, "password": apitest.Password}, "")
 				mu.Lock()
 				codes[rec.Code]++
 				mu.Unlock()
@@ -423,41 +423,43 @@ func TestConcurrentSignup(t *testing.T) {
 	})
 }
 
+// Adding email login to a wallet-only account.
 func TestAddEmail(t *testing.T) {
 	e := newEmailEnv(t)
-	u, tok := e.newWalletOnlyUser(t)
-	if got := e.me(t, tok); got.Email != nil {
+	wl := e.mustLogin(t, newSigner(t))
+	u, tok := wl.User, wl.AuthToken
+	if got := e.Me(t, tok); got.Email != nil {
 		t.Fatalf("a user created without email has email %q", *got.Email)
 	}
-	existing := uniqueEmail(t)
-	e.signup(t, existing)
+	existing := apitest.UniqueEmail(t)
+	e.Signup(t, existing)
 	add := func(email, pw string) *httptest.ResponseRecorder {
 		return e.do(t, http.MethodPost, "/v1/users/me/email", map[string]string{"email": email, "password": pw}, tok)
 	}
 
-	apitest.WantError(t, add("not-an-email", testPassword), http.StatusBadRequest, "invalid_email")
-	apitest.WantError(t, add(uniqueEmail(t), "short"), http.StatusBadRequest, "weak_password")
-	apitest.WantError(t, add(uniqueEmail(t), "password123"), http.StatusBadRequest, "weak_password")
-	apitest.WantError(t, add(strings.ToUpper(existing), testPassword), http.StatusConflict, "email_taken")
-	if got := e.me(t, tok); got.Email != nil {
+	apitest.WantError(t, add("not-an-email", apitest.Password), http.StatusBadRequest, "invalid_email")
+	apitest.WantError(t, add(apitest.UniqueEmail(t), "short"), http.StatusBadRequest, "weak_password")
+	apitest.WantError(t, add(apitest.UniqueEmail(t), "password123"), http.StatusBadRequest, "weak_password")
+	apitest.WantError(t, add(strings.ToUpper(existing), apitest.Password), http.StatusConflict, "email_taken")
+	if got := e.Me(t, tok); got.Email != nil {
 		t.Fatalf("failed attempts set email %q", *got.Email)
 	}
 
-	email := uniqueEmail(t)
-	rec := add(email, testPassword)
+	email := apitest.UniqueEmail(t)
+	rec := add(email, apitest.Password)
 	apitest.WantStatus(t, rec, http.StatusOK)
-	var got userJSON
+	var got apitest.User
 	apitest.DecodeJSON(t, rec, &got)
 	if got.ID != u.ID || got.Email == nil || *got.Email != email || got.EmailVerified {
 		t.Errorf("after adding email: %+v", got)
 	}
-	in := e.emailLogin(t, email, testPassword)
-	if in.User.ID != u.ID || in.created() {
-		t.Errorf("email login of the account: user %q created %v, want %q false", in.User.ID, in.created(), u.ID)
+	in := e.EmailLogin(t, email, apitest.Password)
+	if in.User.ID != u.ID || in.IsCreated() {
+		t.Errorf("email login of the account: user %q created %v, want %q false", in.User.ID, in.IsCreated(), u.ID)
 	}
 
-	apitest.WantError(t, add(uniqueEmail(t), testPassword), http.StatusConflict, "email_already_set")
+	apitest.WantError(t, add(apitest.UniqueEmail(t), apitest.Password), http.StatusConflict, "email_already_set")
 	// An email account cannot replace its email through this endpoint either.
-	apitest.WantError(t, e.do(t, http.MethodPost, "/v1/users/me/email", map[string]string{"email": uniqueEmail(t), "password": testPassword}, in.AuthToken),
+	apitest.WantError(t, e.do(t, http.MethodPost, "/v1/users/me/email", map[string]string{"email": apitest.UniqueEmail(t), "password": apitest.Password}, in.AuthToken),
 		http.StatusConflict, "email_already_set")
 }

@@ -27,7 +27,7 @@ func wrongCode(code string) string {
 func TestEmailOTPSignInCreatesAndLogsIn(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		e := newEmailEnv(t, b.open(t)...)
-		email := uniqueEmail(t)
+		email := apitest.UniqueEmail(t)
 		rec := e.do(t, http.MethodPost, "/v1/auth/email/otp", map[string]string{"email": email}, "")
 		apitest.WantStatus(t, rec, http.StatusAccepted)
 		var exp struct {
@@ -43,12 +43,12 @@ func TestEmailOTPSignInCreatesAndLogsIn(t *testing.T) {
 		if cc := rec.Header().Get("Cache-Control"); cc != "no-store" {
 			t.Errorf("Cache-Control %q, want no-store", cc)
 		}
-		var first loginJSON
+		var first apitest.Login
 		apitest.DecodeJSON(t, rec, &first)
-		if !first.created() || first.User.Email == nil || *first.User.Email != email || !first.User.EmailVerified {
+		if !first.IsCreated() || first.User.Email == nil || *first.User.Email != email || !first.User.EmailVerified {
 			t.Fatalf("first code sign-in: %s", rec.Body)
 		}
-		if me := e.me(t, first.AuthToken); !me.EmailVerified {
+		if me := e.Me(t, first.AuthToken); !me.EmailVerified {
 			t.Error("GET /v1/users/me: email not verified")
 		}
 		// The code works once.
@@ -56,8 +56,8 @@ func TestEmailOTPSignInCreatesAndLogsIn(t *testing.T) {
 		apitest.WantError(t, rec, http.StatusUnauthorized, "code_invalid")
 
 		again := e.otpLogin(t, email)
-		if again.created() || again.User.ID != first.User.ID {
-			t.Errorf("second code sign-in: created %v, id %s, want the same account", again.created(), again.User.ID)
+		if again.IsCreated() || again.User.ID != first.User.ID {
+			t.Errorf("second code sign-in: created %v, id %s, want the same account", again.IsCreated(), again.User.ID)
 		}
 	})
 }
@@ -69,16 +69,16 @@ func TestEmailOTPSignInCreatesAndLogsIn(t *testing.T) {
 // goes and the sessions it opened end; a verified account keeps both.
 func TestEmailOTPLogsIntoAPasswordAccount(t *testing.T) {
 	e := newEmailEnv(t)
-	email := uniqueEmail(t)
-	su := e.signup(t, email)
+	email := apitest.UniqueEmail(t)
+	su := e.Signup(t, email)
 	if su.User.EmailVerified {
 		t.Fatal("verified at signup")
 	}
 	got := e.otpLogin(t, strings.ToUpper(email))
-	if got.created() || got.User.ID != su.User.ID || !got.User.EmailVerified {
+	if got.IsCreated() || got.User.ID != su.User.ID || !got.User.EmailVerified {
 		t.Fatalf("code sign-in into the password account: %+v", got)
 	}
-	apitest.WantError(t, e.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": testPassword}, ""),
+	apitest.WantError(t, e.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": apitest.Password}, ""),
 		http.StatusUnauthorized, "invalid_credentials")
 	apitest.WantError(t, e.do(t, http.MethodGet, "/v1/users/me", nil, su.AuthToken), http.StatusUnauthorized, "unauthorized")
 	apitest.WantStatus(t, e.do(t, http.MethodGet, "/v1/users/me", nil, got.AuthToken), http.StatusOK)
@@ -86,7 +86,7 @@ func TestEmailOTPLogsIntoAPasswordAccount(t *testing.T) {
 	// The owner sets a password again; from now on code sign-ins keep it.
 	apitest.WantStatus(t, e.do(t, http.MethodPut, "/v1/users/me/password", map[string]string{"password": "a-new-Password-77"}, got.AuthToken), http.StatusOK)
 	again := e.otpLogin(t, email)
-	e.emailLogin(t, email, "a-new-Password-77")
+	e.EmailLogin(t, email, "a-new-Password-77")
 	apitest.WantStatus(t, e.do(t, http.MethodGet, "/v1/users/me", nil, got.AuthToken), http.StatusOK)
 	if again.User.ID != su.User.ID {
 		t.Fatalf("second code sign-in into another account: %+v", again)
@@ -98,7 +98,7 @@ func TestEmailOTPErrors(t *testing.T) {
 	apitest.WantError(t, e.do(t, http.MethodPost, "/v1/auth/email/otp", map[string]string{"email": "not-an-email"}, ""), http.StatusBadRequest, "invalid_email")
 	apitest.WantError(t, e.do(t, http.MethodPost, "/v1/auth/email/otp", `{"email": 5}`, ""), http.StatusBadRequest, "invalid_json")
 
-	email := uniqueEmail(t)
+	email := apitest.UniqueEmail(t)
 	apitest.WantStatus(t, e.do(t, http.MethodPost, "/v1/auth/email/otp", map[string]string{"email": email}, ""), http.StatusAccepted)
 	code := e.lastCode(t, email)
 	rec := e.do(t, http.MethodPost, "/v1/auth/email/otp/verify", map[string]string{"email": email, "code": code, "referral_code": "NOSUCH99"}, "")
@@ -122,12 +122,12 @@ func TestEmailOTPErrors(t *testing.T) {
 
 func TestEmailOTPWithReferralCode(t *testing.T) {
 	e := newEmailEnv(t)
-	referrer := e.signup(t, uniqueEmail(t))
-	email := uniqueEmail(t)
+	referrer := e.Signup(t, apitest.UniqueEmail(t))
+	email := apitest.UniqueEmail(t)
 	apitest.WantStatus(t, e.do(t, http.MethodPost, "/v1/auth/email/otp", map[string]string{"email": email}, ""), http.StatusAccepted)
 	rec := e.do(t, http.MethodPost, "/v1/auth/email/otp/verify", map[string]string{"email": email, "code": e.lastCode(t, email), "referral_code": referrer.User.ReferralCode}, "")
 	apitest.WantStatus(t, rec, http.StatusOK)
-	var got loginJSON
+	var got apitest.Login
 	apitest.DecodeJSON(t, rec, &got)
 	if got.User.Referrer == nil || *got.User.Referrer != referrer.User.Username {
 		t.Errorf("referrer %v, want %s", got.User.Referrer, referrer.User.Username)
@@ -136,7 +136,7 @@ func TestEmailOTPWithReferralCode(t *testing.T) {
 
 func TestEmailCodeRequestsAreRateLimited(t *testing.T) {
 	e := newEmailEnv(t)
-	email := uniqueEmail(t)
+	email := apitest.UniqueEmail(t)
 	for i := 0; i < 5; i++ {
 		apitest.WantStatus(t, e.do(t, http.MethodPost, "/v1/auth/email/otp", map[string]string{"email": email}, ""), http.StatusAccepted)
 	}
@@ -151,11 +151,11 @@ func TestEmailCodeRequestsAreRateLimited(t *testing.T) {
 // The same answer for a known and an unknown address.
 func TestNoEnumeration(t *testing.T) {
 	e := newEmailEnv(t)
-	known := uniqueEmail(t)
-	e.signup(t, known)
+	known := apitest.UniqueEmail(t)
+	e.Signup(t, known)
 	for _, path := range []string{"/v1/auth/email/otp", "/v1/auth/password/forgot"} {
 		k := e.do(t, http.MethodPost, path, map[string]string{"email": known}, "")
-		u := e.do(t, http.MethodPost, path, map[string]string{"email": uniqueEmail(t)}, "")
+		u := e.do(t, http.MethodPost, path, map[string]string{"email": apitest.UniqueEmail(t)}, "")
 		if k.Code != http.StatusAccepted || u.Code != k.Code || len(k.Body.String()) != len(u.Body.String()) {
 			t.Errorf("%s: known %d %s, unknown %d %s", path, k.Code, k.Body, u.Code, u.Body)
 		}
@@ -166,10 +166,10 @@ func TestNoEnumeration(t *testing.T) {
 func TestPasswordResetEndsOtherSessions(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		e := newEmailEnv(t, b.open(t)...)
-		email := uniqueEmail(t)
-		su := e.signup(t, email)
-		other := e.emailLogin(t, email, testPassword)
-		e.me(t, other.AuthToken) // cached on this instance
+		email := apitest.UniqueEmail(t)
+		su := e.Signup(t, email)
+		other := e.EmailLogin(t, email, apitest.Password)
+		e.Me(t, other.AuthToken) // cached on this instance
 
 		apitest.WantStatus(t, e.do(t, http.MethodPost, "/v1/auth/password/forgot", map[string]string{"email": strings.ToUpper(email)}, ""), http.StatusAccepted)
 		code := e.lastCode(t, email)
@@ -182,17 +182,17 @@ func TestPasswordResetEndsOtherSessions(t *testing.T) {
 		if cc := rec.Header().Get("Cache-Control"); cc != "no-store" {
 			t.Errorf("Cache-Control %q", cc)
 		}
-		var got loginJSON
+		var got apitest.Login
 		apitest.DecodeJSON(t, rec, &got)
-		if got.created() || got.User.ID != su.User.ID || !got.User.EmailVerified {
+		if got.IsCreated() || got.User.ID != su.User.ID || !got.User.EmailVerified {
 			t.Fatalf("reset answer: %s", rec.Body)
 		}
-		e.wantUnauthorized(t, su.AuthToken)
-		e.wantUnauthorized(t, other.AuthToken)
-		e.me(t, got.AuthToken)
-		apitest.WantError(t, e.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": testPassword}, ""),
+		e.WantUnauthorized(t, su.AuthToken)
+		e.WantUnauthorized(t, other.AuthToken)
+		e.Me(t, got.AuthToken)
+		apitest.WantError(t, e.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": apitest.Password}, ""),
 			http.StatusUnauthorized, "invalid_credentials")
-		e.emailLogin(t, email, "a-new-Password-77")
+		e.EmailLogin(t, email, "a-new-Password-77")
 		// Used once.
 		rec = e.do(t, http.MethodPost, "/v1/auth/password/reset", map[string]string{"email": email, "code": code, "password": "another-Password-88"}, "")
 		apitest.WantError(t, rec, http.StatusUnauthorized, "code_invalid")
@@ -202,29 +202,29 @@ func TestPasswordResetEndsOtherSessions(t *testing.T) {
 func TestPasswordResetOfUnknownAddressMailsNothing(t *testing.T) {
 	e := newEmailEnv(t)
 	n := e.mailCount(t)
-	apitest.WantStatus(t, e.do(t, http.MethodPost, "/v1/auth/password/forgot", map[string]string{"email": uniqueEmail(t)}, ""), http.StatusAccepted)
+	apitest.WantStatus(t, e.do(t, http.MethodPost, "/v1/auth/password/forgot", map[string]string{"email": apitest.UniqueEmail(t)}, ""), http.StatusAccepted)
 	if e.mailCount(t) != n {
 		t.Error("a reset mail was queued for an address no account has")
 	}
-	rec := e.do(t, http.MethodPost, "/v1/auth/password/reset", map[string]string{"email": uniqueEmail(t), "code": "123456", "password": "a-new-Password-77"}, "")
+	rec := e.do(t, http.MethodPost, "/v1/auth/password/reset", map[string]string{"email": apitest.UniqueEmail(t), "code": "123456", "password": "a-new-Password-77"}, "")
 	apitest.WantError(t, rec, http.StatusUnauthorized, "code_invalid")
 }
 
 func TestSignupMailsAVerificationCode(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		e := newEmailEnv(t, b.open(t)...)
-		email := uniqueEmail(t)
-		su := e.signup(t, email)
+		email := apitest.UniqueEmail(t)
+		su := e.Signup(t, email)
 		rec := e.do(t, http.MethodPost, "/v1/users/me/email/verification/confirm", map[string]string{"code": wrongCode(e.lastCode(t, email))}, su.AuthToken)
 		apitest.WantError(t, rec, http.StatusUnauthorized, "code_invalid")
 		rec = e.do(t, http.MethodPost, "/v1/users/me/email/verification/confirm", map[string]string{"code": e.lastCode(t, email)}, su.AuthToken)
 		apitest.WantStatus(t, rec, http.StatusOK)
-		var u userJSON
+		var u apitest.User
 		apitest.DecodeJSON(t, rec, &u)
 		if !u.EmailVerified || u.Email == nil || *u.Email != email {
 			t.Fatalf("after confirm: %s", rec.Body)
 		}
-		if !e.me(t, su.AuthToken).EmailVerified {
+		if !e.Me(t, su.AuthToken).EmailVerified {
 			t.Error("GET /v1/users/me: not verified")
 		}
 		rec = e.do(t, http.MethodPost, "/v1/users/me/email/verification", map[string]any{}, su.AuthToken)
@@ -234,8 +234,8 @@ func TestSignupMailsAVerificationCode(t *testing.T) {
 
 func TestEmailVerificationResendAndChange(t *testing.T) {
 	e := newEmailEnv(t)
-	email := uniqueEmail(t)
-	su := e.signup(t, email, "language", "de")
+	email := apitest.UniqueEmail(t)
+	su := e.Signup(t, email, "language", "de")
 	rec := e.do(t, http.MethodPost, "/v1/users/me/email/verification", nil, su.AuthToken)
 	apitest.WantStatus(t, rec, http.StatusAccepted)
 	rows, err := e.outbox.List(context.Background(), 1)
@@ -243,36 +243,36 @@ func TestEmailVerificationResendAndChange(t *testing.T) {
 		t.Fatalf("the resent verification mail is not the German one: %+v %v", rows, err)
 	}
 
-	taken := uniqueEmail(t)
-	e.signup(t, taken)
+	taken := apitest.UniqueEmail(t)
+	e.Signup(t, taken)
 	rec = e.do(t, http.MethodPost, "/v1/users/me/email/verification", map[string]string{"email": strings.ToUpper(taken)}, su.AuthToken)
 	apitest.WantError(t, rec, http.StatusConflict, "email_taken")
 	rec = e.do(t, http.MethodPost, "/v1/users/me/email/verification", map[string]string{"email": "bad"}, su.AuthToken)
 	apitest.WantError(t, rec, http.StatusBadRequest, "invalid_email")
 
 	// Change: the email changes only once the new mailbox is proven.
-	newEmail := uniqueEmail(t)
+	newEmail := apitest.UniqueEmail(t)
 	rec = e.do(t, http.MethodPost, "/v1/users/me/email/verification", map[string]string{"email": newEmail}, su.AuthToken)
 	apitest.WantStatus(t, rec, http.StatusAccepted)
-	if me := e.me(t, su.AuthToken); me.Email == nil || *me.Email != email {
+	if me := e.Me(t, su.AuthToken); me.Email == nil || *me.Email != email {
 		t.Fatalf("the email changed before the code was confirmed: %v", me.Email)
 	}
 	code := e.lastCode(t, newEmail)
 	rec = e.do(t, http.MethodPost, "/v1/users/me/email/verification/confirm", map[string]string{"code": code}, su.AuthToken)
 	apitest.WantStatus(t, rec, http.StatusOK)
-	me := e.me(t, su.AuthToken)
+	me := e.Me(t, su.AuthToken)
 	if me.Email == nil || *me.Email != newEmail || !me.EmailVerified {
 		t.Fatalf("after the change: %+v", me)
 	}
-	e.emailLogin(t, newEmail, testPassword)
-	apitest.WantError(t, e.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": testPassword}, ""), http.StatusUnauthorized, "invalid_credentials")
+	e.EmailLogin(t, newEmail, apitest.Password)
+	apitest.WantError(t, e.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": apitest.Password}, ""), http.StatusUnauthorized, "invalid_credentials")
 
 	// Taken meanwhile: 409 at confirm.
-	third := uniqueEmail(t)
+	third := apitest.UniqueEmail(t)
 	rec = e.do(t, http.MethodPost, "/v1/users/me/email/verification", map[string]string{"email": third}, su.AuthToken)
 	apitest.WantStatus(t, rec, http.StatusAccepted)
 	code = e.lastCode(t, third)
-	e.signup(t, third)
+	e.Signup(t, third)
 	rec = e.do(t, http.MethodPost, "/v1/users/me/email/verification/confirm", map[string]string{"code": code}, su.AuthToken)
 	apitest.WantError(t, rec, http.StatusConflict, "email_taken")
 	apitest.WantError(t, e.do(t, http.MethodPost, "/v1/users/me/email/verification/confirm", map[string]string{"code": "123456"}, ""), http.StatusUnauthorized, "unauthorized")
@@ -288,49 +288,49 @@ func TestWalletAccountEmailNotSet(t *testing.T) {
 	rec = e.do(t, http.MethodPut, "/v1/users/me/password", map[string]string{"password": "a-new-Password-77"}, tok)
 	apitest.WantError(t, rec, http.StatusConflict, "email_not_set")
 
-	email := uniqueEmail(t)
-	rec = e.do(t, http.MethodPost, "/v1/users/me/email", map[string]string{"email": email, "password": testPassword}, tok)
+	email := apitest.UniqueEmail(t)
+	rec = e.do(t, http.MethodPost, "/v1/users/me/email", map[string]string{"email": email, "password": apitest.Password}, tok)
 	apitest.WantStatus(t, rec, http.StatusOK)
 	rec = e.do(t, http.MethodPost, "/v1/users/me/email/verification/confirm", map[string]string{"code": e.lastCode(t, email)}, tok)
 	apitest.WantStatus(t, rec, http.StatusOK)
-	if me := e.me(t, tok); !me.EmailVerified || me.Email == nil || *me.Email != email {
+	if me := e.Me(t, tok); !me.EmailVerified || me.Email == nil || *me.Email != email {
 		t.Fatalf("after adding and confirming the email: %+v", me)
 	}
 
 	// A wallet account can also take an email by verification alone.
 	tok2 := e.mustLogin(t, newSigner(t)).AuthToken
-	email2 := uniqueEmail(t)
+	email2 := apitest.UniqueEmail(t)
 	apitest.WantStatus(t, e.do(t, http.MethodPost, "/v1/users/me/email/verification", map[string]string{"email": email2}, tok2), http.StatusAccepted)
 	apitest.WantStatus(t, e.do(t, http.MethodPost, "/v1/users/me/email/verification/confirm", map[string]string{"code": e.lastCode(t, email2)}, tok2), http.StatusOK)
 	// It has no password: PUT /v1/users/me/password needs no current one.
 	apitest.WantStatus(t, e.do(t, http.MethodPut, "/v1/users/me/password", map[string]string{"password": "a-new-Password-77"}, tok2), http.StatusOK)
-	e.emailLogin(t, email2, "a-new-Password-77")
+	e.EmailLogin(t, email2, "a-new-Password-77")
 }
 
 func TestChangePassword(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		e := newEmailEnv(t, b.open(t)...)
-		email := uniqueEmail(t)
-		su := e.signup(t, email)
-		other := e.emailLogin(t, email, testPassword)
-		e.me(t, other.AuthToken)
+		email := apitest.UniqueEmail(t)
+		su := e.Signup(t, email)
+		other := e.EmailLogin(t, email, apitest.Password)
+		e.Me(t, other.AuthToken)
 		put := func(body map[string]string) *httptest.ResponseRecorder {
 			return e.do(t, http.MethodPut, "/v1/users/me/password", body, su.AuthToken)
 		}
 		apitest.WantError(t, put(map[string]string{"password": "a-new-Password-77"}), http.StatusUnauthorized, "invalid_credentials")
 		apitest.WantError(t, put(map[string]string{"current_password": "wrong-password-1", "password": "a-new-Password-77"}), http.StatusUnauthorized, "invalid_credentials")
-		apitest.WantError(t, put(map[string]string{"current_password": testPassword, "password": "password"}), http.StatusBadRequest, "weak_password")
-		rec := put(map[string]string{"current_password": testPassword, "password": "a-new-Password-77"})
+		apitest.WantError(t, put(map[string]string{"current_password": apitest.Password, "password": "password"}), http.StatusBadRequest, "weak_password")
+		rec := put(map[string]string{"current_password": apitest.Password, "password": "a-new-Password-77"})
 		apitest.WantStatus(t, rec, http.StatusOK)
-		var u userJSON
+		var u apitest.User
 		apitest.DecodeJSON(t, rec, &u)
 		if u.ID != su.User.ID {
 			t.Errorf("answer: %s", rec.Body)
 		}
-		e.me(t, su.AuthToken) // this session stays
-		e.wantUnauthorized(t, other.AuthToken)
-		e.emailLogin(t, email, "a-new-Password-77")
-		apitest.WantError(t, e.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": testPassword}, ""), http.StatusUnauthorized, "invalid_credentials")
+		e.Me(t, su.AuthToken) // this session stays
+		e.WantUnauthorized(t, other.AuthToken)
+		e.EmailLogin(t, email, "a-new-Password-77")
+		apitest.WantError(t, e.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": apitest.Password}, ""), http.StatusUnauthorized, "invalid_credentials")
 	})
 }
 
@@ -340,8 +340,8 @@ func TestChangePassword(t *testing.T) {
 func TestSignupVerificationOverSMTP(t *testing.T) {
 	srv := mailtest.Start(t)
 	e := newEmailEnv(t, withSMTP(srv))
-	email := uniqueEmail(t)
-	su := e.signup(t, email, "language", "de-CH")
+	email := apitest.UniqueEmail(t)
+	su := e.Signup(t, email, "language", "de-CH")
 	got := srv.Wait(1, 10*time.Second)
 	if len(got[0].To) != 1 || got[0].To[0] != email {
 		t.Fatalf("sent to %v", got[0].To)
@@ -377,7 +377,7 @@ func TestSignupVerificationOverSMTP(t *testing.T) {
 // it in: unlinking its only wallet leaves it a way in.
 func TestCodeAccountCanUnlinkItsWallet(t *testing.T) {
 	e := newEmailEnv(t)
-	acc := e.otpLogin(t, uniqueEmail(t))
+	acc := e.otpLogin(t, apitest.UniqueEmail(t))
 	s := newSigner(t)
 	ch := e.challenge(t, s.addr.Hex())
 	rec := e.do(t, http.MethodPost, "/v1/users/me/wallets", map[string]string{"message": ch.Message, "signature": hex0x(with27(s.sign(t, ch.Message)))}, acc.AuthToken)

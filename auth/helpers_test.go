@@ -3,9 +3,7 @@ package auth_test
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -28,7 +26,6 @@ import (
 	"github.com/walletauth/walletauth/kv/kvtest"
 	"github.com/walletauth/walletauth/mail"
 	"github.com/walletauth/walletauth/mail/mailtest"
-	"github.com/walletauth/walletauth/partners"
 	"github.com/walletauth/walletauth/passwords"
 	"github.com/walletauth/walletauth/ratelimit"
 	"github.com/walletauth/walletauth/storage"
@@ -56,9 +53,6 @@ func init() { gin.SetMode(gin.TestMode) }
 // testStart is where every test clock starts.
 var testStart = time.Date(2026, 1, 22, 8, 36, 58, 0, time.UTC)
 
-// testPassword is accepted by the signup policy (long, not a common one).
-const testPassword = "kiwi-Lantern-42-orbit"
-
 // newTestClock is the injected clock: it only moves when advanced.
 func newTestClock() *clocktest.Clock { return clocktest.New(testStart) }
 
@@ -66,7 +60,7 @@ func newTestClock() *clocktest.Clock { return clocktest.New(testStart) }
 // store and sessions on a test database, wallet login over a kv store, email
 // login and its mailed codes (the mail outbox on the same database, sent
 // over SMTP with withSMTP), the rate limiter over the same store, the api
-// middleware. Requests made with do come from ip.
+// middleware. Requests made with do and the Client's methods come from IP.
 type env struct {
 	router   *gin.Engine
 	clock    *clocktest.Clock
@@ -78,7 +72,7 @@ type env struct {
 	issuer   *tokens.Issuer
 	keys     *tokens.Keys
 	outbox   *mail.Outbox
-	ip       string
+	apitest.Client
 }
 
 type envConfig struct {
@@ -185,7 +179,7 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 		sc = auth.NewMemorySessionCache(bus, 1000, time.Hour, c.clock.Now)
 	}
 	sessions := auth.NewSessions(c.db, c.clock.Now, 30*24*time.Hour, sc)
-	issuer, keys := tokenstest.NewIssuer(tb, c.db, mustKeyring(tb), c.clock.Now)
+	issuer, keys := tokenstest.NewIssuer(tb, c.db, tokenstest.Keyring(tb), c.clock.Now)
 	sessions.UseAccessTokens(issuer, us)
 	limiter := ratelimit.New(c.store, "rl:")
 	wl := auth.NewWallet(us, sessions, c.store, c.contracts, limiter, c.wallet, c.clock.Now, nil)
@@ -207,7 +201,7 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 	wl.Routes(v1.Group("/auth/wallet"))
 	wl.MeRoutes(me)
 	return &env{router: r, clock: c.clock, db: c.db, users: us, sessions: sessions, store: c.store, cfg: c.wallet, issuer: issuer, keys: keys,
-		outbox: outbox, ip: clientIP}
+		outbox: outbox, Client: apitest.Client{Handler: r, IP: clientIP}}
 }
 
 // newEmail is email login and its mailed codes as the service wires them:
@@ -275,47 +269,12 @@ func forEachBackend(t *testing.T, f func(t *testing.T, b backend)) {
 	}
 }
 
-// do sends a request from e.ip through the router (apitest.NewRequest's
+// do sends a request from e.IP through the router (apitest.NewRequest's
 // bodies), with token as its bearer token unless "".
 func (e *env) do(tb testing.TB, method, path string, body any, token string) *httptest.ResponseRecorder {
 	tb.Helper()
-	return apitest.Do(tb, e.router, e.ip, method, path, body, apitest.Bearer(token)...)
+	return apitest.Do(tb, e.router, e.IP, method, path, body, apitest.Bearer(token)...)
 }
-
-type walletJSON struct {
-	Address  string `json:"address"`
-	ChainID  uint64 `json:"chain_id"`
-	Type     string `json:"type"`
-	Primary  bool   `json:"primary"`
-	LinkedAt string `json:"linked_at"`
-}
-
-type userJSON struct {
-	ID            string       `json:"id"`
-	Username      string       `json:"username"`
-	Email         *string      `json:"email"`
-	EmailVerified bool         `json:"email_verified"`
-	Language      string       `json:"language"`
-	Address       *string      `json:"address"`
-	Wallets       []walletJSON `json:"wallets"`
-	Points        int64        `json:"points"`
-	ReferralCode  string       `json:"referral_code"`
-	Referrer      *string      `json:"referrer"`
-	RefereeCount  int64        `json:"referee_count"`
-	JoinedAt      string       `json:"joined_at"`
-}
-
-type loginJSON struct {
-	AuthToken   string   `json:"auth_token"`
-	AccessToken string   `json:"access_token"`
-	TokenType   string   `json:"token_type"`
-	ExpiresIn   int64    `json:"expires_in"`
-	User        userJSON `json:"user"`
-	Created     *bool    `json:"created"`
-}
-
-// created is the answer's created flag (false when absent).
-func (l loginJSON) created() bool { return l.Created != nil && *l.Created }
 
 type challengeJSON struct {
 	Message   string `json:"message"`
@@ -324,9 +283,9 @@ type challengeJSON struct {
 }
 
 // wantLogin asserts a successful login answer for address.
-func wantLogin(tb testing.TB, rec *httptest.ResponseRecorder, address common.Address, created bool) loginJSON {
+func wantLogin(tb testing.TB, rec *httptest.ResponseRecorder, address common.Address, created bool) apitest.Login {
 	tb.Helper()
-	l := apitest.DecodeOK[loginJSON](tb, rec)
+	l := apitest.DecodeOK[apitest.Login](tb, rec)
 	if !strings.HasPrefix(l.AuthToken, auth.TokenPrefix) || l.User.ID == "" {
 		tb.Fatalf("login answer without token or user: %s", rec.Body)
 	}
@@ -342,7 +301,7 @@ func wantLogin(tb testing.TB, rec *httptest.ResponseRecorder, address common.Add
 	return l
 }
 
-func hasWallet(u userJSON, a common.Address) bool {
+func hasWallet(u apitest.User, a common.Address) bool {
 	for _, w := range u.Wallets {
 		if w.Address == a.Hex() { // EIP-55, exactly
 			return true
@@ -446,9 +405,9 @@ func (e *env) loginRec(tb testing.TB, s signer) *httptest.ResponseRecorder {
 }
 
 // mustLogin logs s in through a fresh challenge and returns the answer.
-func (e *env) mustLogin(tb testing.TB, s signer) loginJSON {
+func (e *env) mustLogin(tb testing.TB, s signer) apitest.Login {
 	tb.Helper()
-	return apitest.DecodeOK[loginJSON](tb, e.loginRec(tb, s))
+	return apitest.DecodeOK[apitest.Login](tb, e.loginRec(tb, s))
 }
 
 // linkBody is a signed body proving s for POST /v1/users/me/wallets.
@@ -532,107 +491,20 @@ func (b *barrier) held() int {
 	return b.seen
 }
 
-// mustKeyring is a server keyring with a random key, sealing the signing
-// keys as in production.
-func mustKeyring(tb testing.TB) *partners.Keyring {
-	tb.Helper()
-	k := make([]byte, partners.MasterKeySize)
-	if _, err := rand.Read(k); err != nil {
-		tb.Fatal(err)
-	}
-	kr, err := partners.NewKeyring(k)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return kr
-}
-
 // newEmailEnv is newEnv with the caches the service runs with, so that
 // the email flows' revocations are seen through them; requests come from a
 // random client IP.
 func newEmailEnv(tb testing.TB, opts ...envOption) *env {
 	tb.Helper()
 	e := newEnv(tb, append([]envOption{withCaches()}, opts...)...)
-	e.ip = randomTestIP(tb)
+	e.IP = apitest.RandomIP(tb)
 	return e
 }
 
-// randomTestIP is a client address from 198.18.0.0/15 (benchmarking range).
-func randomTestIP(tb testing.TB) string {
-	tb.Helper()
-	b := make([]byte, 2)
-	if _, err := rand.Read(b); err != nil {
-		tb.Fatal(err)
-	}
-	return fmt.Sprintf("198.18.%d.%d", b[0], b[1])
-}
-
-// uniqueEmail is an address no other test uses.
-func uniqueEmail(tb testing.TB) string {
-	tb.Helper()
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		tb.Fatal(err)
-	}
-	return "u" + hex.EncodeToString(b) + "@example.com"
-}
-
-// signup creates an email user (body fields override email and password)
-// and returns the login answer; it fails the test unless 201.
-func (e *env) signup(tb testing.TB, email string, fields ...string) loginJSON {
-	tb.Helper()
-	body := map[string]string{"email": email, "password": testPassword}
-	for i := 0; i+1 < len(fields); i += 2 {
-		body[fields[i]] = fields[i+1]
-	}
-	rec := e.do(tb, http.MethodPost, "/v1/auth/email/signup", body, "")
-	apitest.WantStatus(tb, rec, http.StatusCreated)
-	var out loginJSON
-	apitest.DecodeJSON(tb, rec, &out)
-	if out.AuthToken == "" || !out.created() {
-		tb.Fatalf("signup: want a token and created:true, got %s", rec.Body)
-	}
-	return out
-}
-
-// emailLogin logs in by email and returns the answer; it fails the test
-// unless 200.
-func (e *env) emailLogin(tb testing.TB, email, password string) loginJSON {
-	tb.Helper()
-	return apitest.DecodeOK[loginJSON](tb, e.do(tb, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": password}, ""))
-}
-
-// me returns GET /v1/users/me for token; it fails the test unless 200.
-func (e *env) me(tb testing.TB, token string) userJSON {
-	tb.Helper()
-	return apitest.DecodeOK[userJSON](tb, e.do(tb, http.MethodGet, "/v1/users/me", nil, token))
-}
-
-// wantUnauthorized checks that token is refused on GET /v1/users/me.
-func (e *env) wantUnauthorized(tb testing.TB, token string) {
-	tb.Helper()
-	apitest.WantError(tb, e.do(tb, http.MethodGet, "/v1/users/me", nil, token), http.StatusUnauthorized, "unauthorized")
-}
-
-// lastCode is the code of the newest mail queued to email, read from the
-// outbox as `walletauth mail list` does.
+// lastCode is the code of the newest mail queued to email.
 func (e *env) lastCode(tb testing.TB, email string) string {
 	tb.Helper()
-	rows, err := e.outbox.List(context.Background(), 0)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, r := range rows {
-		if users.EmailKey(r.ToAddr) == users.EmailKey(email) {
-			code := mailtest.Code(r.TextBody)
-			if code == "" {
-				tb.Fatalf("the mail to %s states no six-digit code:\n%s", email, r.TextBody)
-			}
-			return code
-		}
-	}
-	tb.Fatalf("no mail to %s in the outbox", email)
-	return ""
+	return mailtest.LastCode(tb, e.outbox, email)
 }
 
 // mailCount is the number of mails in the outbox.
@@ -646,25 +518,9 @@ func (e *env) mailCount(tb testing.TB) int {
 }
 
 // otpLogin asks for a sign-in code and signs in with it.
-func (e *env) otpLogin(tb testing.TB, email string) loginJSON {
+func (e *env) otpLogin(tb testing.TB, email string) apitest.Login {
 	tb.Helper()
 	apitest.WantStatus(tb, e.do(tb, http.MethodPost, "/v1/auth/email/otp", map[string]string{"email": email}, ""), http.StatusAccepted)
-	return apitest.DecodeOK[loginJSON](tb, e.do(tb, http.MethodPost, "/v1/auth/email/otp/verify",
+	return apitest.DecodeOK[apitest.Login](tb, e.do(tb, http.MethodPost, "/v1/auth/email/otp/verify",
 		map[string]string{"email": email, "code": e.lastCode(tb, email)}, ""))
-}
-
-// newWalletOnlyUser creates a user without email (as wallet login will)
-// directly in the store and issues it a session.
-func (e *env) newWalletOnlyUser(tb testing.TB) (*users.User, string) {
-	tb.Helper()
-	ctx := context.Background()
-	u, err := e.users.Create(ctx, users.NewUser{}, nil)
-	if err != nil {
-		tb.Fatalf("create user: %v", err)
-	}
-	tok, _, err := e.sessions.Issue(ctx, u.ID, auth.Origin{Method: auth.MethodEmail})
-	if err != nil {
-		tb.Fatalf("issue session: %v", err)
-	}
-	return u, tok
 }

@@ -124,7 +124,7 @@ func TestWalletLoginRecentChallengesConcurrent(t *testing.T) {
 					continue
 				}
 				wins[i%n]++
-				l := apitest.DecodeOK[loginJSON](t, rec)
+				l := apitest.DecodeOK[apitest.Login](t, rec)
 				if *l.Created {
 					created++
 				}

@@ -41,7 +41,7 @@ func FuzzWalletLoginBody(f *testing.F) {
 		rec := apitest.Do(t, e.router, clientIP, http.MethodPost, loginPath, body)
 
 		if rec.Code == http.StatusOK {
-			var l loginJSON
+			var l apitest.Login
 			if err := json.Unmarshal(rec.Body.Bytes(), &l); err != nil || l.AuthToken == "" || l.User.ID == "" || l.Created == nil {
 				t.Fatalf("200 with body %s", rec.Body)
 			}

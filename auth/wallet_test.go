@@ -176,7 +176,7 @@ func TestWalletLogin(t *testing.T) {
 			if u.Referrer != nil || u.ReferralCode == "" || u.Username == "" {
 				t.Fatalf("new user %+v", u)
 			}
-			me := apitest.DecodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, first.AuthToken))
+			me := apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, first.AuthToken))
 			if me.ID != u.ID {
 				t.Fatalf("token of the login is user %s, want %s", me.ID, u.ID)
 			}
@@ -544,7 +544,7 @@ func TestWalletLoginReferral(t *testing.T) {
 	if l.User.Referrer == nil || *l.User.Referrer != referrer.User.Username {
 		t.Fatalf("referrer %v, want %s", l.User.Referrer, referrer.User.Username)
 	}
-	me := apitest.DecodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, referrer.AuthToken))
+	me := apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, referrer.AuthToken))
 	if me.RefereeCount != 1 {
 		t.Fatalf("referrer's referee_count %d, want 1", me.RefereeCount)
 	}
@@ -556,7 +556,7 @@ func TestWalletLoginReferral(t *testing.T) {
 	apitest.WantError(t, e.do(t, http.MethodPost, loginPath, addrBody, ""), http.StatusBadRequest, "invalid_referral_code")
 	addrBody["referral_code"] = referrer.User.ReferralCode
 	wantLogin(t, e.do(t, http.MethodPost, loginPath, addrBody, ""), t2.addr, true)
-	me = apitest.DecodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, referrer.AuthToken))
+	me = apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, referrer.AuthToken))
 	if me.RefereeCount != 2 {
 		t.Fatalf("referrer's referee_count %d, want 2", me.RefereeCount)
 	}
@@ -570,8 +570,8 @@ func TestWalletLoginReferral(t *testing.T) {
 			t.Fatalf("login with code %s: referrer %v, want still %s", code, l.User.Referrer, referrer.User.Username)
 		}
 	}
-	for _, u := range []loginJSON{referrer, other} {
-		me := apitest.DecodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, u.AuthToken))
+	for _, u := range []apitest.Login{referrer, other} {
+		me := apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, u.AuthToken))
 		if want := int64(map[bool]int{true: 2}[u.User.ID == referrer.User.ID]); me.RefereeCount != want {
 			t.Fatalf("%s referee_count %d, want %d", u.User.Username, me.RefereeCount, want)
 		}
@@ -670,10 +670,7 @@ func TestWalletChallengeRateLimit(t *testing.T) {
 	}
 	wantLogin(t, e.login(t, ch.Message, s.sign(t, ch.Message)), s.addr, true)
 	// Another client IP has its own count.
-	req := httptest.NewRequest(http.MethodGet, "/v1/auth/wallet/nonce", nil)
-	req.RemoteAddr = "203.0.113.9:1234"
-	rec := httptest.NewRecorder()
-	e.router.ServeHTTP(rec, req)
+	rec := e.doFrom(t, "203.0.113.9", http.MethodGet, "/v1/auth/wallet/nonce", nil)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("nonce from another IP: %d %s", rec.Code, rec.Body)
 	}
@@ -760,7 +757,7 @@ func TestWalletStoreUnavailable(t *testing.T) {
 				apitest.WantError(t, e.do(t, http.MethodGet, "/v1/auth/wallet/challenge?address="+s.addr.Hex(), nil, ""), http.StatusServiceUnavailable, "unavailable")
 				apitest.WantError(t, e.do(t, http.MethodGet, "/v1/auth/wallet/nonce", nil, ""), http.StatusServiceUnavailable, "unavailable")
 				// Token checks do not need the store.
-				apitest.DecodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, known.AuthToken))
+				apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, known.AuthToken))
 			})
 		}
 	})
@@ -796,14 +793,14 @@ func testWalletLinking(t *testing.T, e *env) {
 		e.clock.Advance(time.Minute) // linked_at orders the wallets
 		return e.do(t, http.MethodPost, "/v1/users/me/wallets", e.linkBody(t, s), tok)
 	}
-	wallets := func(u userJSON) map[common.Address]walletJSON {
-		m := map[common.Address]walletJSON{}
+	wallets := func(u apitest.User) map[common.Address]apitest.Wallet {
+		m := map[common.Address]apitest.Wallet{}
 		for _, w := range u.Wallets {
 			m[common.HexToAddress(w.Address)] = w
 		}
 		return m
 	}
-	wantPrimary := func(t *testing.T, u userJSON, p signer, n int) {
+	wantPrimary := func(t *testing.T, u apitest.User, p signer, n int) {
 		t.Helper()
 		ws := wallets(u)
 		if len(u.Wallets) != n || u.Address == nil || *u.Address != p.addr.Hex() {
@@ -816,27 +813,27 @@ func testWalletLinking(t *testing.T, e *env) {
 		}
 	}
 
-	u := apitest.DecodeOK[userJSON](t, link(w2))
+	u := apitest.DecodeOK[apitest.User](t, link(w2))
 	wantPrimary(t, u, w1, 2) // linking does not change the primary
 	if w := wallets(u)[w2.addr]; w.Type != "eoa" || w.ChainID != 1 || w.LinkedAt != e.clock.Now().Format(time.RFC3339) {
 		t.Fatalf("linked wallet %+v", w)
 	}
-	wantPrimary(t, apitest.DecodeOK[userJSON](t, link(w3)), w1, 3)
+	wantPrimary(t, apitest.DecodeOK[apitest.User](t, link(w3)), w1, 3)
 
 	// The linked wallet logs in to the same user.
 	if l := wantLogin(t, e.loginRec(t, w2), w2.addr, false); l.User.ID != owner.User.ID {
 		t.Fatalf("linked wallet logs in to user %s, want %s", l.User.ID, owner.User.ID)
 	}
 
-	u = apitest.DecodeOK[userJSON](t, e.do(t, http.MethodPut, "/v1/users/me/wallets/"+strings.ToLower(w3.addr.Hex())+"/primary", nil, tok))
+	u = apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodPut, "/v1/users/me/wallets/"+strings.ToLower(w3.addr.Hex())+"/primary", nil, tok))
 	wantPrimary(t, u, w3, 3)
-	u = apitest.DecodeOK[userJSON](t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/"+w1.addr.Hex(), nil, tok))
+	u = apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/"+w1.addr.Hex(), nil, tok))
 	wantPrimary(t, u, w3, 2)
-	wantPrimary(t, apitest.DecodeOK[userJSON](t, link(w4)), w3, 3)
+	wantPrimary(t, apitest.DecodeOK[apitest.User](t, link(w4)), w3, 3)
 	// Unlinking the primary makes the oldest remaining wallet (w2, not w4) primary.
-	u = apitest.DecodeOK[userJSON](t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/"+w3.addr.Hex(), nil, tok))
+	u = apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/"+w3.addr.Hex(), nil, tok))
 	wantPrimary(t, u, w2, 2)
-	me := apitest.DecodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, tok))
+	me := apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, tok))
 	wantPrimary(t, me, w2, 2)
 
 	// Someone else's wallet.
@@ -863,7 +860,7 @@ func testWalletLinking(t *testing.T, e *env) {
 		http.StatusUnauthorized, "signature_mismatch")
 
 	// The last way to log in cannot go.
-	u = apitest.DecodeOK[userJSON](t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/"+w2.addr.Hex(), nil, tok))
+	u = apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/"+w2.addr.Hex(), nil, tok))
 	wantPrimary(t, u, w4, 1)
 	apitest.WantError(t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/"+w4.addr.Hex(), nil, tok), http.StatusConflict, "last_login_method")
 	apitest.WantError(t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/"+theirs.User.Wallets[0].Address, nil, theirs.AuthToken), http.StatusConflict, "last_login_method")
@@ -872,7 +869,7 @@ func testWalletLinking(t *testing.T, e *env) {
 	if _, err := e.users.SetEmail(testCtx(t), theirs.User.ID, "stranger@example.com", "$argon2id$placeholder"); err != nil {
 		t.Fatal(err)
 	}
-	u = apitest.DecodeOK[userJSON](t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/"+strings.ToLower(stranger.addr.Hex()), nil, theirs.AuthToken))
+	u = apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/"+strings.ToLower(stranger.addr.Hex()), nil, theirs.AuthToken))
 	if u.Address != nil || len(u.Wallets) != 0 || u.Email == nil {
 		t.Fatalf("after unlinking the only wallet: %+v", u)
 	}
@@ -935,7 +932,7 @@ func TestWalletLoginStaleOwnerHint(t *testing.T) {
 			if l.User.ID != bu.ID {
 				t.Fatalf("w logs in to %s after moving to %s", l.User.ID, bu.ID)
 			}
-			me := apitest.DecodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, l.AuthToken))
+			me := apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, l.AuthToken))
 			if me.ID != bu.ID {
 				t.Fatalf("the token is %s's, want %s's", me.ID, bu.ID)
 			}
@@ -1061,7 +1058,7 @@ func TestWalletLoginConcurrent(t *testing.T) {
 				}
 				created, ids := 0, map[string]bool{}
 				for _, rec := range recs {
-					l := apitest.DecodeOK[loginJSON](t, rec)
+					l := apitest.DecodeOK[apitest.Login](t, rec)
 					if *l.Created {
 						created++
 					}

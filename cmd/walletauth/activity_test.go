@@ -52,7 +52,7 @@ func (a *testApp) walletLoginUA(t *testing.T) string {
 	sig[64] += 27
 	rec = a.do(t, http.MethodPost, "/v1/auth/wallet/login", map[string]string{"message": ch.Message, "signature": "0x" + hex.EncodeToString(sig)}, "User-Agent", activityUA)
 	apitest.WantStatus(t, rec, http.StatusOK)
-	var lr loginJSON
+	var lr apitest.Login
 	apitest.DecodeJSON(t, rec, &lr)
 	return lr.AuthToken
 }
@@ -93,24 +93,24 @@ func TestActivityLog(t *testing.T) {
 		ua := []string{"User-Agent", activityUA}
 
 		// Email: signup (a login), a wrong password, a login, a logout.
-		email := uniqueEmail(t)
-		rec := a.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]any{"email": email, "password": testPassword}, ua...)
+		email := apitest.UniqueEmail(t)
+		rec := a.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]any{"email": email, "password": apitest.Password}, ua...)
 		apitest.WantStatus(t, rec, http.StatusCreated)
-		var first loginJSON
+		var first apitest.Login
 		apitest.DecodeJSON(t, rec, &first)
 		a.clock.Advance(time.Second)
-		rec = a.do(t, http.MethodPost, "/v1/auth/email/login", map[string]any{"email": email, "password": "wrong-" + testPassword}, ua...)
+		rec = a.do(t, http.MethodPost, "/v1/auth/email/login", map[string]any{"email": email, "password": "wrong-" + apitest.Password}, ua...)
 		apitest.WantError(t, rec, http.StatusUnauthorized, "invalid_credentials")
 		a.clock.Advance(time.Second)
-		rec = a.do(t, http.MethodPost, "/v1/auth/email/login", map[string]any{"email": email, "password": testPassword}, ua...)
+		rec = a.do(t, http.MethodPost, "/v1/auth/email/login", map[string]any{"email": email, "password": apitest.Password}, ua...)
 		apitest.WantStatus(t, rec, http.StatusOK)
-		var second loginJSON
+		var second apitest.Login
 		apitest.DecodeJSON(t, rec, &second)
 		a.clock.Advance(time.Second)
 		apitest.WantStatus(t, a.do(t, http.MethodPost, "/v1/auth/logout", nil, append(apitest.Bearer(second.AuthToken), ua...)...), http.StatusNoContent)
 
 		// A wrong password for an unknown account records nothing anywhere.
-		apitest.WantError(t, a.do(t, http.MethodPost, "/v1/auth/email/login", map[string]any{"email": uniqueEmail(t), "password": testPassword}, ua...), http.StatusUnauthorized, "invalid_credentials")
+		apitest.WantError(t, a.do(t, http.MethodPost, "/v1/auth/email/login", map[string]any{"email": apitest.UniqueEmail(t), "password": apitest.Password}, ua...), http.StatusUnauthorized, "invalid_credentials")
 
 		p := a.activityPage(t, first.AuthToken, "")
 		want := []string{"logout", "login.succeeded", "login.failed", "login.succeeded"}
@@ -118,8 +118,8 @@ func TestActivityLog(t *testing.T) {
 			t.Fatalf("events %v, want %v (newest first)", got, want)
 		}
 		for _, e := range p.Events {
-			if e.IP == nil || *e.IP != a.clientIP {
-				t.Errorf("%s: ip %v, want %s", e.Type, e.IP, a.clientIP)
+			if e.IP == nil || *e.IP != a.IP {
+				t.Errorf("%s: ip %v, want %s", e.Type, e.IP, a.IP)
 			}
 			if e.UserAgent == nil || *e.UserAgent != activityUA {
 				t.Errorf("%s: user_agent %v, want %s", e.Type, e.UserAgent, activityUA)
@@ -180,13 +180,13 @@ func TestActivityLog(t *testing.T) {
 
 		// A password change is recorded, newest first, with the client.
 		a.clock.Advance(time.Second)
-		apitest.WantStatus(t, a.do(t, http.MethodPut, "/v1/users/me/password", map[string]string{"current_password": testPassword, "password": "a-new-Password-77"}, append(apitest.Bearer(first.AuthToken), ua...)...), http.StatusOK)
-		if e := a.activityPage(t, first.AuthToken, "?limit=1").Events[0]; e.Type != "password.changed" || e.IP == nil || *e.IP != a.clientIP || e.UserAgent == nil || *e.UserAgent != activityUA {
+		apitest.WantStatus(t, a.do(t, http.MethodPut, "/v1/users/me/password", map[string]string{"current_password": apitest.Password, "password": "a-new-Password-77"}, append(apitest.Bearer(first.AuthToken), ua...)...), http.StatusOK)
+		if e := a.activityPage(t, first.AuthToken, "?limit=1").Events[0]; e.Type != "password.changed" || e.IP == nil || *e.IP != a.IP || e.UserAgent == nil || *e.UserAgent != activityUA {
 			t.Fatalf("newest event after a password change: %+v", e)
 		}
 
 		// Ending one session by id is session.revoked, with its id.
-		other := a.login(t, email, "a-new-Password-77").AuthToken
+		other := a.EmailLogin(t, email, "a-new-Password-77").AuthToken
 		rec = a.do(t, http.MethodGet, "/v1/users/me/sessions", nil, apitest.Bearer(other)...)
 		apitest.WantStatus(t, rec, http.StatusOK)
 		var sl struct {
@@ -226,7 +226,7 @@ func TestActivityLog(t *testing.T) {
 func TestActivityRetention(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		a := newTestApp(t, withEnv(b.env(t)...))
-		old := a.signup(t, uniqueEmail(t))
+		old := a.Signup(t, apitest.UniqueEmail(t))
 		a.clock.Advance(48 * time.Hour)
 		fresh := a.walletLoginUA(t)
 		n, err := a.activity.DeleteBefore(t.Context(), a.clock.Now().Add(-24*time.Hour))
@@ -258,7 +258,7 @@ func TestPartnerActivity(t *testing.T) {
 		if got := eventTypes(p); !sameStrings(got, []string{"login.succeeded"}) {
 			t.Fatalf("partner user's events %v, want its login", got)
 		}
-		if e := p.Events[0]; e.Method == nil || *e.Method != "partner" || e.UserAgent == nil || *e.UserAgent != activityUA || e.IP == nil || *e.IP != a.clientIP {
+		if e := p.Events[0]; e.Method == nil || *e.Method != "partner" || e.UserAgent == nil || *e.UserAgent != activityUA || e.IP == nil || *e.IP != a.IP {
 			t.Errorf("partner login event %+v, want method partner and the caller's User-Agent and IP", e)
 		}
 		apitest.WantError(t, a.do(t, http.MethodGet, "/v1/partner/users/u-2/activity", nil, mine...), http.StatusNotFound, "user_not_found")
@@ -273,15 +273,15 @@ func TestPartnerActivity(t *testing.T) {
 func TestActivityEmailVerifiedAndReset(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		a := newTestApp(t, withEnv(b.env(t)...))
-		email := uniqueEmail(t)
-		a.signup(t, email)
+		email := apitest.UniqueEmail(t)
+		a.Signup(t, email)
 		a.clock.Advance(time.Second)
 		a.otpLogin(t, email)
 		a.clock.Advance(time.Second)
 		apitest.WantStatus(t, a.do(t, http.MethodPost, "/v1/auth/password/forgot", map[string]any{"email": email}), http.StatusAccepted)
 		rec := a.do(t, http.MethodPost, "/v1/auth/password/reset", map[string]any{"email": email, "code": a.lastCode(t, email), "password": "a-new-Password-77"})
 		apitest.WantStatus(t, rec, http.StatusOK)
-		var reset loginJSON
+		var reset apitest.Login
 		apitest.DecodeJSON(t, rec, &reset)
 		// Events of one transaction share their time, so their order
 		// among themselves is not fixed: count them.
@@ -307,7 +307,7 @@ func TestActivityEmailVerifiedAndReset(t *testing.T) {
 func TestActivityWallets(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		a := newTestApp(t, withEnv(b.env(t)...))
-		acc := a.signup(t, uniqueEmail(t))
+		acc := a.Signup(t, apitest.UniqueEmail(t))
 		ua := append(apitest.Bearer(acc.AuthToken), "User-Agent", activityUA)
 		k, err := crypto.GenerateKey()
 		if err != nil {
@@ -340,7 +340,7 @@ func TestActivityWallets(t *testing.T) {
 			if err := json.Unmarshal(e.Detail, &d); err != nil || d.Address != addr {
 				t.Errorf("%s: detail %s, want the address %s", e.Type, e.Detail, addr)
 			}
-			if e.IP == nil || *e.IP != a.clientIP || e.UserAgent == nil || *e.UserAgent != activityUA || e.Method != nil {
+			if e.IP == nil || *e.IP != a.IP || e.UserAgent == nil || *e.UserAgent != activityUA || e.Method != nil {
 				t.Errorf("%s: %+v, want the client and no method", e.Type, e)
 			}
 		}
@@ -351,8 +351,8 @@ func TestActivityWallets(t *testing.T) {
 func TestActivityReferrerSet(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		a := newTestApp(t, withEnv(b.env(t)...))
-		ref := a.signup(t, uniqueEmail(t))
-		acc := a.signup(t, uniqueEmail(t))
+		ref := a.Signup(t, apitest.UniqueEmail(t))
+		acc := a.Signup(t, apitest.UniqueEmail(t))
 		a.clock.Advance(time.Second)
 		rec := a.do(t, http.MethodPost, "/v1/users/me/referrer", map[string]any{"referral_code": ref.User.ReferralCode}, append(apitest.Bearer(acc.AuthToken), "User-Agent", activityUA)...)
 		apitest.WantStatus(t, rec, http.StatusOK)
@@ -360,7 +360,7 @@ func TestActivityReferrerSet(t *testing.T) {
 		if got := eventTypes(p); !sameStrings(got, []string{"referrer.set", "login.succeeded"}) {
 			t.Fatalf("events %v, want referrer.set then the signup's login", got)
 		}
-		if e := p.Events[0]; e.IP == nil || *e.IP != a.clientIP || e.UserAgent == nil || *e.UserAgent != activityUA {
+		if e := p.Events[0]; e.IP == nil || *e.IP != a.IP || e.UserAgent == nil || *e.UserAgent != activityUA {
 			t.Errorf("referrer.set %+v, want the client", e)
 		}
 		if got := eventTypes(a.activityPage(t, ref.AuthToken, "")); !sameStrings(got, []string{"login.succeeded"}) {

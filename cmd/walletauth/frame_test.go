@@ -34,7 +34,7 @@ func TestBodyTooLarge(t *testing.T) {
 		})
 	}
 	t.Run("authenticated", func(t *testing.T) {
-		tok := a.signup(t, uniqueEmail(t)).AuthToken
+		tok := a.Signup(t, apitest.UniqueEmail(t)).AuthToken
 		rec := a.do(t, http.MethodPatch, "/v1/users/me", strings.NewReader(big), apitest.Bearer(tok)...)
 		apitest.WantError(t, rec, http.StatusRequestEntityTooLarge, "body_too_large")
 	})
@@ -44,7 +44,7 @@ func TestBodyTooLarge(t *testing.T) {
 func TestBodyOfExactly64KiB(t *testing.T) {
 	a := newTestApp(t)
 	for _, chunked := range []bool{false, true} {
-		j, _ := json.Marshal(map[string]string{"email": uniqueEmail(t), "password": testPassword})
+		j, _ := json.Marshal(map[string]string{"email": apitest.UniqueEmail(t), "password": apitest.Password})
 		body := append(j, bytes.Repeat([]byte(" "), 64<<10-len(j))...)
 		if len(body) != 64<<10 {
 			t.Fatalf("body is %d bytes", len(body))
@@ -59,11 +59,11 @@ func TestBodyOfExactly64KiB(t *testing.T) {
 
 func TestInvalidJSON(t *testing.T) {
 	a := newTestApp(t)
-	tok := a.signup(t, uniqueEmail(t)).AuthToken
+	tok := a.Signup(t, apitest.UniqueEmail(t)).AuthToken
 	cases := map[string]string{
 		"malformed":        `{"email":`,
 		"not json":         `email=a@example.com`,
-		"wrong field type": `{"email": 5, "password": "` + testPassword + `"}`,
+		"wrong field type": `{"email": 5, "password": "` + apitest.Password + `"}`,
 		"array":            `[]`,
 		"empty":            ``,
 		"blank":            "  \n",

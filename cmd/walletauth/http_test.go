@@ -50,7 +50,7 @@ type partnerLoginJSON struct {
 	Created    *bool  `json:"created"`
 	AuthToken  string `json:"auth_token"`
 	LoginCode  string `json:"login_code"`
-	User       userJSON
+	User       apitest.User
 }
 
 func TestPartnerLoginAnswersCreated(t *testing.T) {
@@ -170,7 +170,7 @@ type httpFixture struct {
 func newHTTPFixture(t *testing.T, opts ...testOption) *httpFixture {
 	t.Helper()
 	f := &httpFixture{testApp: newTestApp(t, opts...), origin: "https://shop.example.com", externalID: "ext-42"}
-	f.userToken = f.signup(t, uniqueEmail(t)).AuthToken
+	f.userToken = f.Signup(t, apitest.UniqueEmail(t)).AuthToken
 	f.partnerID, f.partnerSecret = f.newClientPartner(t, f.origin)
 	apitest.WantStatus(t, f.do(t, http.MethodPost, "/v1/partner/users/login", map[string]any{"external_id": f.externalID}, apitest.Bearer(f.partnerSecret)...), http.StatusOK)
 	return f
@@ -355,10 +355,10 @@ func TestCredentialAnswersAreNoStore(t *testing.T) {
 		noStore(t, rec, what)
 	}
 
-	email := uniqueEmail(t)
-	carries(t, f.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": email, "password": testPassword}),
+	email := apitest.UniqueEmail(t)
+	carries(t, f.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": email, "password": apitest.Password}),
 		http.StatusCreated, "auth_token", "email signup")
-	carries(t, f.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": testPassword}),
+	carries(t, f.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": apitest.Password}),
 		http.StatusOK, "auth_token", "email login")
 
 	key, err := crypto.GenerateKey()

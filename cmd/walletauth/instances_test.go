@@ -25,48 +25,48 @@ func TestMultiInstance(t *testing.T) {
 	// caches; wait, so that what follows exercises cached sessions.
 	waitCachesLive(t, a, b)
 
-	email := uniqueEmail(t)
-	up := a.signup(t, email)
-	onB := b.login(t, email, testPassword)
+	email := apitest.UniqueEmail(t)
+	up := a.Signup(t, email)
+	onB := b.EmailLogin(t, email, apitest.Password)
 	if onB.User.ID != up.User.ID {
 		t.Fatalf("login on B found user %q, want %q", onB.User.ID, up.User.ID)
 	}
-	b.me(t, up.AuthToken)
-	a.me(t, onB.AuthToken)
+	b.Me(t, up.AuthToken)
+	a.Me(t, onB.AuthToken)
 
 	t.Run("logout", func(t *testing.T) {
-		tok := b.login(t, email, testPassword).AuthToken
-		a.me(t, tok)
-		b.me(t, tok) // B has seen it: a cache would hold it now
+		tok := b.EmailLogin(t, email, apitest.Password).AuthToken
+		a.Me(t, tok)
+		b.Me(t, tok) // B has seen it: a cache would hold it now
 		apitest.WantStatus(t, a.do(t, http.MethodPost, "/v1/auth/logout", nil, apitest.Bearer(tok)...), http.StatusNoContent)
 		wantRevokedWithin(t, b, tok)
 	})
 	t.Run("logout-all", func(t *testing.T) {
-		b.me(t, up.AuthToken)
-		b.me(t, onB.AuthToken)
+		b.Me(t, up.AuthToken)
+		b.Me(t, onB.AuthToken)
 		apitest.WantStatus(t, a.do(t, http.MethodPost, "/v1/auth/logout-all", nil, apitest.Bearer(up.AuthToken)...), http.StatusNoContent)
 		wantRevokedWithin(t, b, up.AuthToken)
 		wantRevokedWithin(t, b, onB.AuthToken)
 		wantRevokedWithin(t, a, onB.AuthToken)
 	})
 	t.Run("delete", func(t *testing.T) {
-		u := a.signup(t, uniqueEmail(t))
-		b.me(t, u.AuthToken)
+		u := a.Signup(t, apitest.UniqueEmail(t))
+		b.Me(t, u.AuthToken)
 		apitest.WantStatus(t, a.do(t, http.MethodDelete, "/v1/users/me", nil, apitest.Bearer(u.AuthToken)...), http.StatusNoContent)
 		wantRevokedWithin(t, b, u.AuthToken)
 	})
 	t.Run("rate limits are shared", func(t *testing.T) {
-		b.clientIP = a.clientIP
+		b.IP = a.IP
 		for i := 0; i < 3; i++ {
 			app := a
 			if i%2 == 1 {
 				app = b
 			}
-			apitest.WantError(t, app.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": uniqueEmail(t), "password": testPassword}),
+			apitest.WantError(t, app.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": apitest.UniqueEmail(t), "password": apitest.Password}),
 				http.StatusUnauthorized, "invalid_credentials")
 		}
 		for _, app := range []*testApp{a, b} {
-			rec := app.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": testPassword})
+			rec := app.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": apitest.Password})
 			apitest.WantError(t, rec, http.StatusTooManyRequests, "rate_limited")
 		}
 	})
@@ -125,8 +125,8 @@ func TestMemoryChallengesLimit(t *testing.T) {
 	apitest.WantError(t, a.do(t, http.MethodGet, "/v1/auth/wallet/challenge?address=0x52908400098527886E0F7030069857D2E4169EE7", nil), http.StatusServiceUnavailable, "unavailable")
 	// Failed email logins still count (their counters are new keys of the
 	// shared store, which the challenges cannot fill).
-	email := uniqueEmail(t)
-	a.signup(t, email)
+	email := apitest.UniqueEmail(t)
+	a.Signup(t, email)
 	for range 3 {
 		apitest.WantError(t, a.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": "not the password at all"}), http.StatusUnauthorized, "invalid_credentials")
 	}
@@ -147,8 +147,8 @@ func TestEmailCodeAcrossTwoInstances(t *testing.T) {
 	clock := newTestClock()
 	a := newTestApp(t, withEnv(env...), withClock(clock))
 	b := newTestApp(t, withEnv(env...), withClock(clock))
-	b.clientIP = a.clientIP
-	email := uniqueEmail(t)
+	b.IP = a.IP
+	email := apitest.UniqueEmail(t)
 	apitest.WantStatus(t, a.do(t, http.MethodPost, "/v1/auth/email/otp", map[string]string{"email": email}), http.StatusAccepted)
 	code := b.lastCode(t, email)
 	var wg sync.WaitGroup

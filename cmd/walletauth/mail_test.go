@@ -24,7 +24,7 @@ import (
 func TestMailListShowsTheCodes(t *testing.T) {
 	dbURL := sqliteURL(t)
 	a := newTestApp(t, withEnv("DATABASE_URL", dbURL))
-	email := uniqueEmail(t)
+	email := apitest.UniqueEmail(t)
 	apitest.WantStatus(t, a.do(t, http.MethodPost, "/v1/auth/email/otp", map[string]string{"email": email}), http.StatusAccepted)
 	var out, errOut bytes.Buffer
 	getenv := mapEnv(map[string]string{"WALLETAUTH_DATABASE_URL": dbURL})
@@ -70,12 +70,12 @@ func TestMailLogNamesTheModeAndNoCode(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = ap.close() })
-			a := &testApp{app: ap, clock: clock, clientIP: randomTestIP(t)}
+			a := &testApp{app: ap, clock: clock, Client: apitest.Client{Handler: ap.handler, IP: apitest.RandomIP(t)}}
 			if !strings.Contains(logBuf.String(), `"mail is `+mode) {
 				t.Errorf("the start log does not say mail is %s:\n%s", mode, logBuf.String())
 			}
-			email := uniqueEmail(t)
-			a.signup(t, email)
+			email := apitest.UniqueEmail(t)
+			a.Signup(t, email)
 			verify := a.lastCode(t, email)
 			a.otpLogin(t, email)
 			apitest.WantStatus(t, a.do(t, http.MethodPost, "/v1/auth/password/forgot", map[string]string{"email": email}), http.StatusAccepted)
@@ -103,7 +103,7 @@ func TestQueuedMailSurvivesARestart(t *testing.T) {
 	env := []string{"DATABASE_URL", sqliteURL(t), "SMTP_URL", srv.URL(), "MAIL_FROM", "walletauth <no-reply@example.com>",
 		"SECRET_KEY_FILE", t.TempDir() + "/k"}
 	a := newTestApp(t, withEnv(env...), withClock(clock))
-	email := uniqueEmail(t)
+	email := apitest.UniqueEmail(t)
 	apitest.WantStatus(t, a.do(t, http.MethodPost, "/v1/auth/email/otp", map[string]string{"email": email}), http.StatusAccepted)
 	// Wait for the failed attempt to be recorded, then stop the instance.
 	deadline := time.Now().Add(5 * time.Second)

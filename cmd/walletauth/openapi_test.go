@@ -211,7 +211,7 @@ func TestOpenAPIResponsesMatchDocument(t *testing.T) {
 		AccessToken string          `json:"access_token"`
 		User        json.RawMessage `json:"user"`
 	}
-	rec := c.do(t, a, http.MethodPost, "/v1/auth/email/signup", map[string]any{"email": uniqueEmail(t), "password": testPassword})
+	rec := c.do(t, a, http.MethodPost, "/v1/auth/email/signup", map[string]any{"email": apitest.UniqueEmail(t), "password": apitest.Password})
 	apitest.WantStatus(t, rec, http.StatusCreated)
 	apitest.DecodeJSON(t, rec, &login)
 	c.user(t, login.User)
@@ -223,9 +223,9 @@ func TestOpenAPIResponsesMatchDocument(t *testing.T) {
 	c.do(t, a, http.MethodDelete, "/v1/users/me/sessions/0000", nil, tok...)
 	c.do(t, a, http.MethodGet, "/.well-known/jwks.json", nil)
 	c.do(t, a, http.MethodGet, "/.well-known/openid-configuration", nil)
-	c.do(t, a, http.MethodPost, "/v1/auth/email/otp", map[string]any{"email": uniqueEmail(t)})
-	c.do(t, a, http.MethodPost, "/v1/auth/email/otp/verify", map[string]any{"email": uniqueEmail(t), "code": "000000"})
-	c.do(t, a, http.MethodPost, "/v1/auth/password/forgot", map[string]any{"email": uniqueEmail(t)})
+	c.do(t, a, http.MethodPost, "/v1/auth/email/otp", map[string]any{"email": apitest.UniqueEmail(t)})
+	c.do(t, a, http.MethodPost, "/v1/auth/email/otp/verify", map[string]any{"email": apitest.UniqueEmail(t), "code": "000000"})
+	c.do(t, a, http.MethodPost, "/v1/auth/password/forgot", map[string]any{"email": apitest.UniqueEmail(t)})
 	c.do(t, a, http.MethodPost, "/v1/users/me/email/verification", map[string]any{}, tok...)
 	c.do(t, a, http.MethodGet, "/v1/users/me", nil, tok...)
 	c.do(t, a, http.MethodGet, "/v1/users/me", nil, "Authorization", "Bearer wat_unknown")
@@ -235,8 +235,8 @@ func TestOpenAPIResponsesMatchDocument(t *testing.T) {
 	c.do(t, a, http.MethodGet, "/v1/users/me/activity?limit=1", nil, tok...)
 	c.do(t, a, http.MethodGet, "/v1/users/me/activity?limit=0", nil, tok...)
 	c.do(t, a, http.MethodPost, "/v1/users/me/referrer", map[string]any{"referral_code": "nosuchcode"}, tok...)
-	c.do(t, a, http.MethodPost, "/v1/auth/email/signup", map[string]any{"email": "not-an-email", "password": testPassword})
-	c.do(t, a, http.MethodPost, "/v1/auth/email/login", map[string]any{"email": uniqueEmail(t), "password": testPassword})
+	c.do(t, a, http.MethodPost, "/v1/auth/email/signup", map[string]any{"email": "not-an-email", "password": apitest.Password})
+	c.do(t, a, http.MethodPost, "/v1/auth/email/login", map[string]any{"email": apitest.UniqueEmail(t), "password": apitest.Password})
 	c.do(t, a, http.MethodPost, "/v1/auth/code", map[string]any{"login_code": "nope"})
 	c.do(t, a, http.MethodDelete, "/v1/users/me/wallets/"+key.addr, nil, tok...)
 

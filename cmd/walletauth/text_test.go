@@ -45,7 +45,7 @@ type textFixture struct {
 func newTextFixture(t *testing.T, b testBackend) *textFixture {
 	t.Helper()
 	a := newTestApp(t, withEnv(b.env(t)...))
-	f := &textFixture{testApp: a, user: a.signup(t, uniqueEmail(t)).AuthToken, partner: a.newPartner(t)}
+	f := &textFixture{testApp: a, user: a.Signup(t, apitest.UniqueEmail(t)).AuthToken, partner: a.newPartner(t)}
 	keys, err := loadKeyring(a.cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -81,14 +81,14 @@ func textBodyEndpoints(f *textFixture) []bodyEndpoint {
 	sig := `"0x` + strings.Repeat("11", 65) + `"`
 	return []bodyEndpoint{
 		{http.MethodPost, "/v1/auth/email/signup", none, map[string]string{
-			"email": `"x@example.com"`, "password": `"` + testPassword + `"`, "username": `"someone"`, "language": `"en"`, "referral_code": `"ABC"`}},
-		{http.MethodPost, "/v1/auth/email/login", none, map[string]string{"email": `"x@example.com"`, "password": `"` + testPassword + `"`}},
+			"email": `"x@example.com"`, "password": `"` + apitest.Password + `"`, "username": `"someone"`, "language": `"en"`, "referral_code": `"ABC"`}},
+		{http.MethodPost, "/v1/auth/email/login", none, map[string]string{"email": `"x@example.com"`, "password": `"` + apitest.Password + `"`}},
 		{http.MethodPost, "/v1/auth/wallet/challenge", none, map[string]string{"address": `"0x0000000000000000000000000000000000000001"`, "chain_id": `"1"`}},
 		{http.MethodPost, "/v1/auth/wallet/login", none, map[string]string{"message": msg, "signature": sig, "referral_code": `"ABC"`}},
 		{http.MethodPost, "/v1/auth/wallet/login", none, map[string]string{"address": `"0x0000000000000000000000000000000000000001"`, "signature": sig}},
 		{http.MethodPost, "/v1/auth/code", none, map[string]string{"login_code": `"plc_abc"`}},
 		{http.MethodPatch, "/v1/users/me", user, map[string]string{"username": `"someone"`, "language": `"en"`}},
-		{http.MethodPost, "/v1/users/me/email", user, map[string]string{"email": `"y@example.com"`, "password": `"` + testPassword + `"`}},
+		{http.MethodPost, "/v1/users/me/email", user, map[string]string{"email": `"y@example.com"`, "password": `"` + apitest.Password + `"`}},
 		{http.MethodPost, "/v1/users/me/referrer", user, map[string]string{"referral_code": `"ABC"`}},
 		{http.MethodPost, "/v1/users/me/wallets", user, map[string]string{"message": msg, "signature": sig}},
 		{http.MethodPost, "/v1/partner/users/login", partner, map[string]string{
@@ -252,11 +252,11 @@ func TestUnicodeTextStillWorks(t *testing.T) {
 
 		// A password with umlauts and an emoji, sent once as UTF-8 and once
 		// escaped as a surrogate pair: the same password.
-		email := uniqueEmail(t)
+		email := apitest.UniqueEmail(t)
 		rec := f.do(t, http.MethodPost, "/v1/auth/email/signup",
 			`{"email":"`+email+`","password":"Ärger-im-Büro-\ud83d\ude00"}`)
 		apitest.WantStatus(t, rec, http.StatusCreated)
-		f.login(t, email, "Ärger-im-Büro-😀")
+		f.EmailLogin(t, email, "Ärger-im-Büro-😀")
 		rec = f.do(t, http.MethodPost, "/v1/auth/email/login", `{"email":"`+email+`","password":"Ärger-im-Büro-\uFFFD"}`)
 		apitest.WantError(t, rec, http.StatusUnauthorized, "invalid_credentials")
 
