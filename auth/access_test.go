@@ -7,30 +7,25 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/walletauth/walletauth/api/apitest"
 	"github.com/walletauth/walletauth/auth"
 	"github.com/walletauth/walletauth/tokens"
 	"github.com/walletauth/walletauth/tokens/tokenstest"
 )
 
 // loginUA logs s in with a User-Agent header.
-func (e *env) loginUA(tb testing.TB, s signer, ua string) loginJSON {
+func (e *env) loginUA(tb testing.TB, s signer, ua string) apitest.Login {
 	tb.Helper()
 	e.clock.Advance(time.Second) // newest first: a later session is newer
 	ch := e.challenge(tb, s.addr.Hex())
-	body, _ := json.Marshal(map[string]string{"message": ch.Message, "signature": hex0x(s.sign(tb, ch.Message))})
-	req := httptest.NewRequest(http.MethodPost, "/v1/auth/wallet/login", strings.NewReader(string(body)))
-	req.RemoteAddr = clientIP + ":40000"
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", ua)
-	rec := httptest.NewRecorder()
-	e.router.ServeHTTP(rec, req)
+	rec := apitest.Do(tb, e.router, clientIP, http.MethodPost, "/v1/auth/wallet/login",
+		map[string]string{"message": ch.Message, "signature": hex0x(s.sign(tb, ch.Message))}, "User-Agent", ua)
 	return wantLogin(tb, rec, s.addr, false)
 }
 
@@ -45,7 +40,7 @@ type sessionJSON struct {
 
 func (e *env) listSessions(tb testing.TB, token string) []sessionJSON {
 	tb.Helper()
-	return decodeOK[struct{ Sessions []sessionJSON }](tb, e.do(tb, http.MethodGet, "/v1/users/me/sessions", nil, token)).Sessions
+	return apitest.DecodeOK[struct{ Sessions []sessionJSON }](tb, e.do(tb, http.MethodGet, "/v1/users/me/sessions", nil, token)).Sessions
 }
 
 // A wallet login's access token: the contract's claims, accepted wherever
@@ -78,7 +73,7 @@ func TestAccessTokenFollowsItsSession(t *testing.T) {
 					t.Fatalf("claims %+v, expires_in %d", c, l.ExpiresIn)
 				}
 
-				me := decodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, l.AccessToken))
+				me := apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, l.AccessToken))
 				if me.ID != l.User.ID {
 					t.Fatalf("me with the access token: %+v", me)
 				}
@@ -90,11 +85,11 @@ func TestAccessTokenFollowsItsSession(t *testing.T) {
 				}
 
 				// A fresh access token for the auth token; never for an access token.
-				wantError(t, e.do(t, http.MethodPost, "/v1/auth/token", nil, l.AccessToken), http.StatusUnauthorized, "unauthorized")
-				wantError(t, e.do(t, http.MethodPost, "/v1/auth/token", nil, ""), http.StatusUnauthorized, "unauthorized")
-				wantError(t, e.do(t, http.MethodPost, "/v1/auth/token", nil, auth.TokenPrefix+strings.Repeat("A", 43)), http.StatusUnauthorized, "unauthorized")
+				apitest.WantError(t, e.do(t, http.MethodPost, "/v1/auth/token", nil, l.AccessToken), http.StatusUnauthorized, "unauthorized")
+				apitest.WantError(t, e.do(t, http.MethodPost, "/v1/auth/token", nil, ""), http.StatusUnauthorized, "unauthorized")
+				apitest.WantError(t, e.do(t, http.MethodPost, "/v1/auth/token", nil, auth.TokenPrefix+strings.Repeat("A", 43)), http.StatusUnauthorized, "unauthorized")
 				rec := e.do(t, http.MethodPost, "/v1/auth/token", nil, l.AuthToken)
-				fresh := decodeOK[struct {
+				fresh := apitest.DecodeOK[struct {
 					AccessToken string `json:"access_token"`
 					TokenType   string `json:"token_type"`
 					ExpiresIn   int64  `json:"expires_in"`
@@ -114,8 +109,8 @@ func TestAccessTokenFollowsItsSession(t *testing.T) {
 				_ = json.Unmarshal(raw, &payload)
 				payload["sub"] = first.User.ID + "x"
 				forged, _ := json.Marshal(payload)
-				wantError(t, e.do(t, http.MethodGet, "/v1/users/me", nil, parts[0]+"."+base64.RawURLEncoding.EncodeToString(forged)+"."+parts[2]), http.StatusUnauthorized, "unauthorized")
-				wantError(t, e.do(t, http.MethodGet, "/v1/users/me", nil, "a.b.c"), http.StatusUnauthorized, "unauthorized")
+				apitest.WantError(t, e.do(t, http.MethodGet, "/v1/users/me", nil, parts[0]+"."+base64.RawURLEncoding.EncodeToString(forged)+"."+parts[2]), http.StatusUnauthorized, "unauthorized")
+				apitest.WantError(t, e.do(t, http.MethodGet, "/v1/users/me", nil, "a.b.c"), http.StatusUnauthorized, "unauthorized")
 
 				// Logout with the access token ends its session: both
 				// credentials of it and the fresh access token stop at once;
@@ -124,18 +119,18 @@ func TestAccessTokenFollowsItsSession(t *testing.T) {
 					t.Fatalf("logout: %d %s", rec.Code, rec.Body)
 				}
 				for _, tok := range []string{l.AccessToken, fresh.AccessToken, l.AuthToken} {
-					wantError(t, e.do(t, http.MethodGet, "/v1/users/me", nil, tok), http.StatusUnauthorized, "unauthorized")
+					apitest.WantError(t, e.do(t, http.MethodGet, "/v1/users/me", nil, tok), http.StatusUnauthorized, "unauthorized")
 				}
-				wantError(t, e.do(t, http.MethodPost, "/v1/auth/token", nil, l.AuthToken), http.StatusUnauthorized, "unauthorized")
+				apitest.WantError(t, e.do(t, http.MethodPost, "/v1/auth/token", nil, l.AuthToken), http.StatusUnauthorized, "unauthorized")
 				if _, err := e.issuer.Parse(l.AccessToken); err != nil {
 					t.Fatalf("the signature alone still verifies until exp (that is the contract): %v", err)
 				}
-				decodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, first.AccessToken))
+				apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, first.AccessToken))
 
 				// Expired: refused.
 				e.clock.Advance(tokenstest.TTL)
-				wantError(t, e.do(t, http.MethodGet, "/v1/users/me", nil, first.AccessToken), http.StatusUnauthorized, "unauthorized")
-				decodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, first.AuthToken))
+				apitest.WantError(t, e.do(t, http.MethodGet, "/v1/users/me", nil, first.AccessToken), http.StatusUnauthorized, "unauthorized")
+				apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, first.AuthToken))
 			})
 		}
 	}
@@ -152,25 +147,25 @@ func TestEndedSessionsRefuseTheirAccessTokens(t *testing.T) {
 			one := wantLogin(t, e.loginRec(t, s), s.addr, true)
 			two := e.loginUA(t, s, "second")
 			three := e.loginUA(t, s, "third")
-			for _, l := range []loginJSON{one, two, three} { // cached now
-				decodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, l.AccessToken))
+			for _, l := range []apitest.Login{one, two, three} { // cached now
+				apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, l.AccessToken))
 			}
 			other := newSigner(t)
 			stranger := wantLogin(t, e.loginRec(t, other), other.addr, true)
 			twoID := auth.SessionID(auth.HashToken(two.AuthToken))
 
-			wantError(t, e.do(t, http.MethodDelete, "/v1/users/me/sessions/"+twoID, nil, stranger.AccessToken), http.StatusNotFound, "session_not_found")
-			wantError(t, e.do(t, http.MethodDelete, "/v1/users/me/sessions/"+strings.Repeat("0", 32), nil, one.AccessToken), http.StatusNotFound, "session_not_found")
-			wantError(t, e.do(t, http.MethodDelete, "/v1/users/me/sessions/not-an-id", nil, one.AccessToken), http.StatusNotFound, "session_not_found")
-			wantError(t, e.do(t, http.MethodDelete, "/v1/users/me/sessions/"+strings.ToUpper(twoID), nil, one.AccessToken), http.StatusNotFound, "session_not_found")
-			decodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, two.AccessToken))
+			apitest.WantError(t, e.do(t, http.MethodDelete, "/v1/users/me/sessions/"+twoID, nil, stranger.AccessToken), http.StatusNotFound, "session_not_found")
+			apitest.WantError(t, e.do(t, http.MethodDelete, "/v1/users/me/sessions/"+strings.Repeat("0", 32), nil, one.AccessToken), http.StatusNotFound, "session_not_found")
+			apitest.WantError(t, e.do(t, http.MethodDelete, "/v1/users/me/sessions/not-an-id", nil, one.AccessToken), http.StatusNotFound, "session_not_found")
+			apitest.WantError(t, e.do(t, http.MethodDelete, "/v1/users/me/sessions/"+strings.ToUpper(twoID), nil, one.AccessToken), http.StatusNotFound, "session_not_found")
+			apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, two.AccessToken))
 
 			if rec := e.do(t, http.MethodDelete, "/v1/users/me/sessions/"+twoID, nil, one.AuthToken); rec.Code != http.StatusNoContent {
 				t.Fatalf("delete session: %d %s", rec.Code, rec.Body)
 			}
-			wantError(t, e.do(t, http.MethodGet, "/v1/users/me", nil, two.AccessToken), http.StatusUnauthorized, "unauthorized")
-			wantError(t, e.do(t, http.MethodGet, "/v1/users/me", nil, two.AuthToken), http.StatusUnauthorized, "unauthorized")
-			wantError(t, e.do(t, http.MethodDelete, "/v1/users/me/sessions/"+twoID, nil, one.AuthToken), http.StatusNotFound, "session_not_found")
+			apitest.WantError(t, e.do(t, http.MethodGet, "/v1/users/me", nil, two.AccessToken), http.StatusUnauthorized, "unauthorized")
+			apitest.WantError(t, e.do(t, http.MethodGet, "/v1/users/me", nil, two.AuthToken), http.StatusUnauthorized, "unauthorized")
+			apitest.WantError(t, e.do(t, http.MethodDelete, "/v1/users/me/sessions/"+twoID, nil, one.AuthToken), http.StatusNotFound, "session_not_found")
 			if list := e.listSessions(t, one.AccessToken); len(list) != 2 || list[0].ID != auth.SessionID(auth.HashToken(three.AuthToken)) || !list[1].Current {
 				t.Fatalf("sessions after the delete: %+v", list)
 			}
@@ -178,16 +173,16 @@ func TestEndedSessionsRefuseTheirAccessTokens(t *testing.T) {
 			if rec := e.do(t, http.MethodPost, "/v1/auth/logout-all", nil, three.AccessToken); rec.Code != http.StatusNoContent {
 				t.Fatalf("logout-all: %d %s", rec.Code, rec.Body)
 			}
-			for _, l := range []loginJSON{one, three} {
-				wantError(t, e.do(t, http.MethodGet, "/v1/users/me", nil, l.AccessToken), http.StatusUnauthorized, "unauthorized")
+			for _, l := range []apitest.Login{one, three} {
+				apitest.WantError(t, e.do(t, http.MethodGet, "/v1/users/me", nil, l.AccessToken), http.StatusUnauthorized, "unauthorized")
 			}
 
 			// The stranger deletes its account: its access token stops.
-			decodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, stranger.AccessToken))
+			apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, stranger.AccessToken))
 			if rec := e.do(t, http.MethodDelete, "/v1/users/me", nil, stranger.AccessToken); rec.Code != http.StatusNoContent {
 				t.Fatalf("delete user: %d %s", rec.Code, rec.Body)
 			}
-			wantError(t, e.do(t, http.MethodGet, "/v1/users/me", nil, stranger.AccessToken), http.StatusUnauthorized, "unauthorized")
+			apitest.WantError(t, e.do(t, http.MethodGet, "/v1/users/me", nil, stranger.AccessToken), http.StatusUnauthorized, "unauthorized")
 		})
 	}
 }
@@ -202,7 +197,7 @@ func TestRotationKeepsOldTokensWorking(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	after := decodeOK[loginJSON](t, e.loginRec(t, s))
+	after := apitest.DecodeOK[apitest.Login](t, e.loginRec(t, s))
 	if kid := headerKID(t, after.AccessToken); kid != k.KID {
 		t.Fatalf("signed with %s after the rotation to %s", kid, k.KID)
 	}
@@ -210,7 +205,7 @@ func TestRotationKeepsOldTokensWorking(t *testing.T) {
 		t.Fatal("the first token already had the new kid")
 	}
 	for _, tok := range []string{before.AccessToken, after.AccessToken} {
-		decodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, tok))
+		apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, tok))
 	}
 	var jwks struct{ Keys []struct{ Kid string } }
 	rec := e.do(t, http.MethodGet, "/.well-known/jwks.json", nil, "")
@@ -250,14 +245,14 @@ func TestOlderSessionWithoutMethod(t *testing.T) {
 			if len(list) != 1 || list[0].Method != nil || list[0].UserAgent != nil || !list[0].Current {
 				t.Fatalf("sessions %+v", list)
 			}
-			fresh := decodeOK[struct {
+			fresh := apitest.DecodeOK[struct {
 				AccessToken string `json:"access_token"`
 			}](t, e.do(t, http.MethodPost, "/v1/auth/token", nil, l.AuthToken))
 			c, err := e.issuer.Parse(fresh.AccessToken)
 			if err != nil || c.AMR != nil || c.SessionID != list[0].ID {
 				t.Fatalf("claims %+v, %v", c, err)
 			}
-			decodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, fresh.AccessToken))
+			apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, fresh.AccessToken))
 		})
 	}
 }
@@ -310,7 +305,7 @@ func TestForgedAccessTokensRefusedByTheService(t *testing.T) {
 			t.Errorf("%s: %d %s", name, rec.Code, rec.Body)
 		}
 	}
-	decodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, l.AccessToken))
+	apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, l.AccessToken))
 }
 
 func mustJSON(t *testing.T, v any) []byte {

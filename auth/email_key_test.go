@@ -5,23 +5,8 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/walletauth/walletauth/auth"
-	"github.com/walletauth/walletauth/passwords"
-	"github.com/walletauth/walletauth/ratelimit"
+	"github.com/walletauth/walletauth/api/apitest"
 )
-
-// withEmailRoutes adds email signup, login and POST /v1/users/me/email to
-// e's router.
-func withEmailRoutes(tb testing.TB, e *env) {
-	tb.Helper()
-	policy, err := passwords.NewPolicy()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	em := auth.NewEmail(e.users, e.sessions, policy, passwords.TestParams(), ratelimit.New(e.store, "rl:"), auth.EmailLimits{}, 2)
-	em.Routes(e.router.Group("/v1/auth/email"))
-	em.MeRoutes(e.router.Group("/v1/users/me", e.sessions.RequireUser()))
-}
 
 // Emails are one account however their case and Unicode normalisation are
 // spelt, on every database: "Ärger@x.org" signs up, logs in as
@@ -37,12 +22,11 @@ func TestEmailComparedCaseAndNormalisationFree(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			e := newEnv(t, b.open(t)...)
-			withEmailRoutes(t, e)
 			rec := e.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": typed, "password": pw}, "")
 			if rec.Code != http.StatusCreated {
 				t.Fatalf("signup: %d %s", rec.Code, rec.Body)
 			}
-			var first loginJSON
+			var first apitest.Login
 			if err := json.Unmarshal(rec.Body.Bytes(), &first); err != nil {
 				t.Fatal(err)
 			}
@@ -54,20 +38,20 @@ func TestEmailComparedCaseAndNormalisationFree(t *testing.T) {
 				if rec.Code != http.StatusOK {
 					t.Fatalf("login as %q: %d %s", as, rec.Code, rec.Body)
 				}
-				if got := decodeOK[loginJSON](t, rec); got.User.ID != first.User.ID {
+				if got := apitest.DecodeOK[apitest.Login](t, rec); got.User.ID != first.User.ID {
 					t.Fatalf("login as %q: user %s, want %s", as, got.User.ID, first.User.ID)
 				}
 			}
 			for _, again := range []string{typed, lower, nfd, "ÄRGER@x.org"} {
 				rec := e.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": again, "password": pw}, "")
-				wantError(t, rec, http.StatusConflict, "email_taken")
+				apitest.WantError(t, rec, http.StatusConflict, "email_taken")
 			}
 			other := e.mustLogin(t, newSigner(t))
 			rec = e.do(t, http.MethodPost, "/v1/users/me/email", map[string]string{"email": lower, "password": pw}, other.AuthToken)
-			wantError(t, rec, http.StatusConflict, "email_taken")
+			apitest.WantError(t, rec, http.StatusConflict, "email_taken")
 			// An email typed in NFD is kept as typed, in NFC.
 			rec = e.do(t, http.MethodPost, "/v1/users/me/email", map[string]string{"email": "Zo\u0308e@x.org", "password": pw}, other.AuthToken)
-			if got := decodeOK[userJSON](t, rec); got.Email == nil || *got.Email != "Zöe@x.org" {
+			if got := apitest.DecodeOK[apitest.User](t, rec); got.Email == nil || *got.Email != "Zöe@x.org" {
 				t.Fatalf("added email = %v, want %q", got.Email, "Zöe@x.org")
 			}
 		})

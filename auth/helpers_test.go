@@ -3,10 +3,7 @@ package auth_test
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/rand"
 	"encoding/hex"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,14 +17,16 @@ import (
 	"github.com/gin-gonic/gin"
 	"gorm.io/gorm"
 
-	"github.com/walletauth/walletauth/api"
 	"github.com/walletauth/walletauth/api/apitest"
 	"github.com/walletauth/walletauth/auth"
 	"github.com/walletauth/walletauth/cache"
+	"github.com/walletauth/walletauth/emailcode"
 	"github.com/walletauth/walletauth/internal/clocktest"
 	"github.com/walletauth/walletauth/kv"
 	"github.com/walletauth/walletauth/kv/kvtest"
-	"github.com/walletauth/walletauth/partners"
+	"github.com/walletauth/walletauth/mail"
+	"github.com/walletauth/walletauth/mail/mailtest"
+	"github.com/walletauth/walletauth/passwords"
 	"github.com/walletauth/walletauth/ratelimit"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/storage/storagetest"
@@ -51,19 +50,20 @@ var testChains = []uint64{1, 137}
 
 func init() { gin.SetMode(gin.TestMode) }
 
-// testClock is the injected clock: it only moves when advanced.
-type testClock = clocktest.Clock
+// testStart is where every test clock starts.
+var testStart = time.Date(2026, 1, 22, 8, 36, 58, 0, time.UTC)
 
-func newTestClock() *testClock {
-	return clocktest.New(time.Date(2026, 1, 22, 8, 36, 58, 0, time.UTC))
-}
+// newTestClock is the injected clock: it only moves when advanced.
+func newTestClock() *clocktest.Clock { return clocktest.New(testStart) }
 
 // env is a router wired like cmd/walletauth with the real pieces: the user
-// store and sessions on a test database, wallet login over a kv store, the
-// rate limiter over the same store, the api middleware.
+// store and sessions on a test database, wallet login over a kv store, email
+// login and its mailed codes (the mail outbox on the same database, sent
+// over SMTP with withSMTP), the rate limiter over the same store, the api
+// middleware. Requests made with do and the Client's methods come from IP.
 type env struct {
 	router   *gin.Engine
-	clock    *testClock
+	clock    *clocktest.Clock
 	db       *storage.DB
 	users    *users.Store
 	sessions *auth.Sessions
@@ -71,16 +71,21 @@ type env struct {
 	cfg      auth.WalletConfig
 	issuer   *tokens.Issuer
 	keys     *tokens.Keys
+	outbox   *mail.Outbox
+	apitest.Client
 }
 
 type envConfig struct {
 	sessionCache bool
 	db           *storage.DB
 	store        kv.Store
-	clock        *testClock
+	clock        *clocktest.Clock
 	contracts    auth.ContractVerifier
 	wallet       auth.WalletConfig
 	userCache    bool
+	emailLimits  auth.EmailLimits
+	codeLimits   auth.CodeLimits
+	smtp         *mailtest.Server
 }
 
 type envOption func(*envConfig)
@@ -106,7 +111,22 @@ func withCaches() envOption {
 }
 
 // withClock shares a clock (a ContractVerifier's, say) with the service.
-func withClock(cl *testClock) envOption { return func(c *envConfig) { c.clock = cl } }
+func withClock(cl *clocktest.Clock) envOption { return func(c *envConfig) { c.clock = cl } }
+
+// withEmailLimits changes the email login limits.
+func withEmailLimits(f func(*auth.EmailLimits)) envOption {
+	return func(c *envConfig) { f(&c.emailLimits) }
+}
+
+// withCodeLimits changes the limits on asking for mailed codes.
+func withCodeLimits(f func(*auth.CodeLimits)) envOption {
+	return func(c *envConfig) { f(&c.codeLimits) }
+}
+
+// withSMTP sends the outbox's mail to srv, as the service does with
+// WALLETAUTH_SMTP_URL; without it nothing is sent and the mails stay in the
+// outbox.
+func withSMTP(srv *mailtest.Server) envOption { return func(c *envConfig) { c.smtp = srv } }
 
 // withWallet changes the wallet login rules.
 func withWallet(f func(*auth.WalletConfig)) envOption {
@@ -123,7 +143,18 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 		ChainIDs:       testChains,
 		ChallengeTTL:   challengeTTL,
 		Skew:           skew,
-	}}
+	},
+		// The service's defaults (config's).
+		emailLimits: auth.EmailLimits{
+			FailPerAccount: auth.Rate{Max: 10, Window: 15 * time.Minute},
+			FailPerIP:      auth.Rate{Max: 50, Window: 15 * time.Minute},
+			SignupPerIP:    auth.Rate{Max: 30, Window: 15 * time.Minute},
+		},
+		codeLimits: auth.CodeLimits{
+			PerAddress: auth.Rate{Max: 5, Window: time.Hour},
+			PerIP:      auth.Rate{Max: 30, Window: time.Hour},
+		},
+	}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -148,32 +179,62 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 		sc = auth.NewMemorySessionCache(bus, 1000, time.Hour, c.clock.Now)
 	}
 	sessions := auth.NewSessions(c.db, c.clock.Now, 30*24*time.Hour, sc)
-	issuer, keys := tokenstest.NewIssuer(tb, c.db, mustKeyring(tb), c.clock.Now)
+	issuer, keys := tokenstest.NewIssuer(tb, c.db, tokenstest.Keyring(tb), c.clock.Now)
 	sessions.UseAccessTokens(issuer, us)
 	limiter := ratelimit.New(c.store, "rl:")
 	wl := auth.NewWallet(us, sessions, c.store, c.contracts, limiter, c.wallet, c.clock.Now, nil)
+	email, codes, outbox := newEmail(tb, &c, us, sessions, limiter)
 
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	r := gin.New()
-	r.HandleMethodNotAllowed = true
-	r.ContextWithFallback = true
-	if err := r.SetTrustedProxies(nil); err != nil {
-		tb.Fatalf("trusted proxies: %v", err)
-	}
-	r.Use(api.Recover(log), api.RequestID(), api.LimitBody(), api.Deadline(10*time.Second))
-	r.NoRoute(api.NoRoute)
-	r.NoMethod(api.NoMethod)
+	r := apitest.NewRouter(tb)
 	issuer.Routes(r, nil)
 	v1 := r.Group("/v1")
 	sessions.TokenRoutes(v1.Group("/auth"))
+	email.Routes(v1.Group("/auth/email"))
+	codes.Routes(v1.Group("/auth"))
 	authed := v1.Group("", sessions.RequireUser())
 	sessions.SessionRoutes(authed.Group("/auth"))
 	me := authed.Group("/users/me")
 	users.NewHandlers(us).Routes(me)
 	sessions.MeRoutes(me)
+	email.MeRoutes(me)
+	codes.MeRoutes(me)
 	wl.Routes(v1.Group("/auth/wallet"))
 	wl.MeRoutes(me)
-	return &env{router: r, clock: c.clock, db: c.db, users: us, sessions: sessions, store: c.store, cfg: c.wallet, issuer: issuer, keys: keys}
+	return &env{router: r, clock: c.clock, db: c.db, users: us, sessions: sessions, store: c.store, cfg: c.wallet, issuer: issuer, keys: keys,
+		outbox: outbox, Client: apitest.Client{Handler: r, IP: clientIP}}
+}
+
+// newEmail is email login and its mailed codes as the service wires them:
+// cheap argon2id parameters, codes in the env's store, mail queued in the
+// outbox of the env's database and, with withSMTP, sent by a sender running
+// until the test ends.
+func newEmail(tb testing.TB, c *envConfig, us *users.Store, sessions *auth.Sessions, limiter *ratelimit.Limiter) (*auth.Email, *auth.EmailCodes, *mail.Outbox) {
+	tb.Helper()
+	policy, err := passwords.NewPolicy()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	email := auth.NewEmail(us, sessions, policy, passwords.TestParams(), limiter, c.emailLimits, 4)
+	templates, err := mail.LoadTemplates("")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	outbox := mail.NewOutbox(c.db, c.clock.Now, time.Hour, "example.com")
+	notify := func() {}
+	if c.smtp != nil {
+		tr, err := mail.NewSMTP(mail.SMTPConfig{URL: c.smtp.URL(), From: "walletauth <no-reply@example.com>"})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		sender := mail.NewSender(outbox, tr, nil, mail.SenderOptions{})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); sender.Run(ctx) }()
+		tb.Cleanup(func() { cancel(); <-done }) // before the database closes
+		notify = sender.Notify
+	}
+	codes := auth.NewEmailCodes(email, emailcode.New(c.store, c.clock.Now, 10*time.Minute), outbox, templates, notify, c.codeLimits)
+	return email, codes, outbox
 }
 
 // backend is a database and shared store pair the service runs on.
@@ -200,54 +261,19 @@ func backends(t *testing.T) []backend {
 	return bs
 }
 
-// do sends a request through the router (apitest.NewRequest's bodies), with
-// token as its bearer token unless "".
+// forEachBackend runs f as a subtest per backend.
+func forEachBackend(t *testing.T, f func(t *testing.T, b backend)) {
+	t.Helper()
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) { f(t, b) })
+	}
+}
+
+// do sends a request from e.IP through the router (apitest.NewRequest's
+// bodies), with token as its bearer token unless "".
 func (e *env) do(tb testing.TB, method, path string, body any, token string) *httptest.ResponseRecorder {
 	tb.Helper()
-	return apitest.Do(tb, e.router, clientIP, method, path, body, apitest.Bearer(token)...)
-}
-
-// errorBody is the contract's error shape.
-type errorBody struct {
-	Error *struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
-// wantError asserts the exact status and code, and the error shape.
-func wantError(tb testing.TB, rec *httptest.ResponseRecorder, status int, code string) {
-	tb.Helper()
-	apitest.WantError(tb, rec, status, code)
-}
-
-type walletJSON struct {
-	Address  string `json:"address"`
-	ChainID  uint64 `json:"chain_id"`
-	Type     string `json:"type"`
-	Primary  bool   `json:"primary"`
-	LinkedAt string `json:"linked_at"`
-}
-
-type userJSON struct {
-	ID           string       `json:"id"`
-	Username     string       `json:"username"`
-	Email        *string      `json:"email"`
-	Address      *string      `json:"address"`
-	Wallets      []walletJSON `json:"wallets"`
-	ReferralCode string       `json:"referral_code"`
-	Referrer     *string      `json:"referrer"`
-	RefereeCount int64        `json:"referee_count"`
-	JoinedAt     string       `json:"joined_at"`
-}
-
-type loginJSON struct {
-	AuthToken   string   `json:"auth_token"`
-	AccessToken string   `json:"access_token"`
-	TokenType   string   `json:"token_type"`
-	ExpiresIn   int64    `json:"expires_in"`
-	User        userJSON `json:"user"`
-	Created     *bool    `json:"created"`
+	return apitest.Do(tb, e.router, e.IP, method, path, body, apitest.Bearer(token)...)
 }
 
 type challengeJSON struct {
@@ -256,15 +282,10 @@ type challengeJSON struct {
 	ExpiresAt string `json:"expires_at"`
 }
 
-func decodeOK[T any](tb testing.TB, rec *httptest.ResponseRecorder) T {
-	tb.Helper()
-	return apitest.DecodeOK[T](tb, rec)
-}
-
 // wantLogin asserts a successful login answer for address.
-func wantLogin(tb testing.TB, rec *httptest.ResponseRecorder, address common.Address, created bool) loginJSON {
+func wantLogin(tb testing.TB, rec *httptest.ResponseRecorder, address common.Address, created bool) apitest.Login {
 	tb.Helper()
-	l := decodeOK[loginJSON](tb, rec)
+	l := apitest.DecodeOK[apitest.Login](tb, rec)
 	if !strings.HasPrefix(l.AuthToken, auth.TokenPrefix) || l.User.ID == "" {
 		tb.Fatalf("login answer without token or user: %s", rec.Body)
 	}
@@ -280,7 +301,7 @@ func wantLogin(tb testing.TB, rec *httptest.ResponseRecorder, address common.Add
 	return l
 }
 
-func hasWallet(u userJSON, a common.Address) bool {
+func hasWallet(u apitest.User, a common.Address) bool {
 	for _, w := range u.Wallets {
 		if w.Address == a.Hex() { // EIP-55, exactly
 			return true
@@ -337,13 +358,13 @@ func compact(sig []byte) []byte {
 // challenge asks GET /challenge for addr on the default chain.
 func (e *env) challenge(tb testing.TB, addr string) challengeJSON {
 	tb.Helper()
-	return decodeOK[challengeJSON](tb, e.do(tb, http.MethodGet, "/v1/auth/wallet/challenge?address="+addr, nil, ""))
+	return apitest.DecodeOK[challengeJSON](tb, e.do(tb, http.MethodGet, "/v1/auth/wallet/challenge?address="+addr, nil, ""))
 }
 
 // nonce asks GET /nonce.
 func (e *env) nonce(tb testing.TB) string {
 	tb.Helper()
-	n := decodeOK[map[string]string](tb, e.do(tb, http.MethodGet, "/v1/auth/wallet/nonce", nil, ""))
+	n := apitest.DecodeOK[map[string]string](tb, e.do(tb, http.MethodGet, "/v1/auth/wallet/nonce", nil, ""))
 	if n["nonce"] == "" || n["expires_at"] == "" {
 		tb.Fatalf("nonce answer %v", n)
 	}
@@ -384,9 +405,9 @@ func (e *env) loginRec(tb testing.TB, s signer) *httptest.ResponseRecorder {
 }
 
 // mustLogin logs s in through a fresh challenge and returns the answer.
-func (e *env) mustLogin(tb testing.TB, s signer) loginJSON {
+func (e *env) mustLogin(tb testing.TB, s signer) apitest.Login {
 	tb.Helper()
-	return decodeOK[loginJSON](tb, e.loginRec(tb, s))
+	return apitest.DecodeOK[apitest.Login](tb, e.loginRec(tb, s))
 }
 
 // linkBody is a signed body proving s for POST /v1/users/me/wallets.
@@ -470,17 +491,36 @@ func (b *barrier) held() int {
 	return b.seen
 }
 
-// mustKeyring is a server keyring with a random key, sealing the signing
-// keys as in production.
-func mustKeyring(tb testing.TB) *partners.Keyring {
+// newEmailEnv is newEnv with the caches the service runs with, so that
+// the email flows' revocations are seen through them; requests come from a
+// random client IP.
+func newEmailEnv(tb testing.TB, opts ...envOption) *env {
 	tb.Helper()
-	k := make([]byte, partners.MasterKeySize)
-	if _, err := rand.Read(k); err != nil {
-		tb.Fatal(err)
-	}
-	kr, err := partners.NewKeyring(k)
+	e := newEnv(tb, append([]envOption{withCaches()}, opts...)...)
+	e.IP = apitest.RandomIP(tb)
+	return e
+}
+
+// lastCode is the code of the newest mail queued to email.
+func (e *env) lastCode(tb testing.TB, email string) string {
+	tb.Helper()
+	return mailtest.LastCode(tb, e.outbox, email)
+}
+
+// mailCount is the number of mails in the outbox.
+func (e *env) mailCount(tb testing.TB) int {
+	tb.Helper()
+	rows, err := e.outbox.List(context.Background(), 0)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return kr
+	return len(rows)
+}
+
+// otpLogin asks for a sign-in code and signs in with it.
+func (e *env) otpLogin(tb testing.TB, email string) apitest.Login {
+	tb.Helper()
+	apitest.WantStatus(tb, e.do(tb, http.MethodPost, "/v1/auth/email/otp", map[string]string{"email": email}, ""), http.StatusAccepted)
+	return apitest.DecodeOK[apitest.Login](tb, e.do(tb, http.MethodPost, "/v1/auth/email/otp/verify",
+		map[string]string{"email": email, "code": e.lastCode(tb, email)}, ""))
 }

@@ -1,13 +1,12 @@
 package auth_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/walletauth/walletauth/api/apitest"
 	"github.com/walletauth/walletauth/wallet"
 )
 
@@ -39,36 +38,29 @@ func FuzzWalletLoginBody(f *testing.F) {
 	f.Add([]byte(`{"address":"0x` + strings.Repeat("9", 40) + `","signature":"0x` + strings.Repeat("00", 65) + `"}`))
 
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req := httptest.NewRequest(http.MethodPost, loginPath, bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.RemoteAddr = clientIP + ":40000"
-		rec := httptest.NewRecorder()
-		e.router.ServeHTTP(rec, req)
+		rec := apitest.Do(t, e.router, clientIP, http.MethodPost, loginPath, body)
 
 		if rec.Code == http.StatusOK {
-			var l loginJSON
+			var l apitest.Login
 			if err := json.Unmarshal(rec.Body.Bytes(), &l); err != nil || l.AuthToken == "" || l.User.ID == "" || l.Created == nil {
 				t.Fatalf("200 with body %s", rec.Body)
 			}
 			return
 		}
-		var b errorBody
-		if err := json.Unmarshal(rec.Body.Bytes(), &b); err != nil || b.Error == nil || b.Error.Message == "" {
-			t.Fatalf("status %d, body %q: not the error shape", rec.Code, rec.Body)
-		}
+		code, msg := apitest.ErrorCode(t, rec), apitest.ErrorMessage(t, rec) // the error shape, or the test fails
 		ok := false
 		for _, c := range loginCodes[rec.Code] {
-			ok = ok || c == b.Error.Code
+			ok = ok || c == code
 		}
 		if !ok {
-			t.Fatalf("body %q: %d %s (%s), not a contract answer of wallet login", body, rec.Code, b.Error.Code, b.Error.Message)
+			t.Fatalf("body %q: %d %s (%s), not a contract answer of wallet login", body, rec.Code, code, msg)
 		}
 		// A message the parser accepts is never answered invalid_message.
-		if b.Error.Code == "invalid_message" {
+		if code == "invalid_message" {
 			var req struct{ Message string }
 			if json.Unmarshal(body, &req) == nil && req.Message != "" {
 				if _, err := wallet.ParseMessage(req.Message); err == nil {
-					t.Fatalf("invalid_message (%s) for a message that parses", b.Error.Message)
+					t.Fatalf("invalid_message (%s) for a message that parses", msg)
 				}
 			}
 		}

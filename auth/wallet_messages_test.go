@@ -1,14 +1,13 @@
 package auth_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/walletauth/walletauth/api/apitest"
 	"github.com/walletauth/walletauth/auth"
 	"github.com/walletauth/walletauth/wallet"
 )
@@ -82,12 +81,8 @@ func TestWalletLoginErrorMessagesForPeople(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := e.do(t, http.MethodPost, "/v1/auth/wallet/login", tc.body(), "")
-			wantError(t, rec, tc.status, tc.code)
-			var b errorBody
-			if err := json.NewDecoder(bytes.NewReader(rec.Body.Bytes())).Decode(&b); err != nil {
-				t.Fatal(err)
-			}
-			msg := b.Error.Message
+			apitest.WantError(t, rec, tc.status, tc.code)
+			msg := apitest.ErrorMessage(t, rec)
 			t.Logf("%d %s: %s", rec.Code, tc.code, msg)
 			if strings.Contains(msg, "wallet:") {
 				t.Errorf("message %q carries a Go package prefix", msg)
@@ -106,12 +101,8 @@ func TestChallengeChainMessageForPeople(t *testing.T) {
 	e := newEnv(t, withWallet(func(c *auth.WalletConfig) { c.ChainIDs = []uint64{1, 5} }))
 	s := newSigner(t)
 	rec := e.do(t, http.MethodGet, "/v1/auth/wallet/challenge?address="+s.addr.Hex()+"&chain_id=7", nil, "")
-	wantError(t, rec, http.StatusBadRequest, "chain_not_allowed")
-	var b errorBody
-	if err := json.Unmarshal(rec.Body.Bytes(), &b); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(b.Error.Message, "1, 5") || strings.Contains(b.Error.Message, "[") {
-		t.Errorf("message %q: want the allowed chains written as 1, 5", b.Error.Message)
+	apitest.WantError(t, rec, http.StatusBadRequest, "chain_not_allowed")
+	if msg := apitest.ErrorMessage(t, rec); !strings.Contains(msg, "1, 5") || strings.Contains(msg, "[") {
+		t.Errorf("message %q: want the allowed chains written as 1, 5", msg)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/walletauth/walletauth/api/apitest"
 )
 
 // raceRounds is how many times each HTTP race is run.
@@ -35,13 +37,13 @@ func TestConcurrentUnlinksHTTP(t *testing.T) {
 					case http.StatusOK:
 						ok++
 					case http.StatusConflict:
-						wantError(t, rec, http.StatusConflict, "last_login_method")
+						apitest.WantError(t, rec, http.StatusConflict, "last_login_method")
 						refused++
 					default:
 						t.Fatalf("round %d: unlink: %d %s", round, rec.Code, rec.Body)
 					}
 				}
-				me := decodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, tok))
+				me := apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, tok))
 				if ok != 2 || refused != 1 || len(me.Wallets) != 1 || !me.Wallets[0].Primary {
 					t.Fatalf("round %d: %d unlinked, %d refused, wallets %+v; want 2, 1, one primary", round, ok, refused, me.Wallets)
 				}
@@ -56,11 +58,10 @@ func TestConcurrentFirstLinksHTTP(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			e := newEnv(t, b.open(t)...)
-			withEmailRoutes(t, e)
 			for round := 0; round < raceRounds; round++ {
 				email := string(rune('a'+round)) + "@links.example"
 				rec := e.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": email, "password": "correct horse battery staple"}, "")
-				var signup loginJSON
+				var signup apitest.Login
 				if rec.Code != http.StatusCreated || json.Unmarshal(rec.Body.Bytes(), &signup) != nil {
 					t.Fatalf("signup: %d %s", rec.Code, rec.Body)
 				}
@@ -75,7 +76,7 @@ func TestConcurrentFirstLinksHTTP(t *testing.T) {
 						t.Fatalf("round %d: link: %d %s", round, rec.Code, rec.Body)
 					}
 				}
-				me := decodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, signup.AuthToken))
+				me := apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, signup.AuthToken))
 				primaries := 0
 				for _, w := range me.Wallets {
 					if w.Primary {

@@ -20,6 +20,7 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient/simulated"
 	"gorm.io/gorm"
 
+	"github.com/walletauth/walletauth/api/apitest"
 	"github.com/walletauth/walletauth/auth"
 	"github.com/walletauth/walletauth/kv"
 	"github.com/walletauth/walletauth/storage"
@@ -57,7 +58,7 @@ func TestChallenge(t *testing.T) {
 	now := e.clock.Now()
 
 	get := e.challenge(t, s.addr.Hex())
-	post := decodeOK[challengeJSON](t, e.do(t, http.MethodPost, "/v1/auth/wallet/challenge",
+	post := apitest.DecodeOK[challengeJSON](t, e.do(t, http.MethodPost, "/v1/auth/wallet/challenge",
 		map[string]any{"address": strings.ToLower(s.addr.Hex()), "chain_id": 137}, ""))
 	for _, tc := range []struct {
 		name  string
@@ -89,7 +90,7 @@ func TestChallenge(t *testing.T) {
 			}
 		})
 	}
-	str := decodeOK[challengeJSON](t, e.do(t, http.MethodPost, "/v1/auth/wallet/challenge",
+	str := apitest.DecodeOK[challengeJSON](t, e.do(t, http.MethodPost, "/v1/auth/wallet/challenge",
 		map[string]any{"address": "0X" + strings.ToUpper(s.addr.Hex()[2:]), "chain_id": "137"}, ""))
 	if m, err := wallet.ParseMessage(str.Message); err != nil || m.ChainID != 137 || m.Address != s.addr {
 		t.Fatalf("POST chain_id \"137\", address 0X…: %v %+v", err, m)
@@ -138,12 +139,12 @@ func TestChallenge(t *testing.T) {
 			} else {
 				rec = e.do(t, http.MethodGet, "/v1/auth/wallet/challenge?"+tc.query, nil, "")
 			}
-			wantError(t, rec, http.StatusBadRequest, tc.code)
+			apitest.WantError(t, rec, http.StatusBadRequest, tc.code)
 		})
 	}
 
 	t.Run("nonce", func(t *testing.T) {
-		n := decodeOK[map[string]string](t, e.do(t, http.MethodGet, "/v1/auth/wallet/nonce", nil, ""))
+		n := apitest.DecodeOK[map[string]string](t, e.do(t, http.MethodGet, "/v1/auth/wallet/nonce", nil, ""))
 		if !alnum16.MatchString(n["nonce"]) || n["expires_at"] != now.Add(challengeTTL).Format(time.RFC3339) {
 			t.Fatalf("nonce answer %v", n)
 		}
@@ -175,7 +176,7 @@ func TestWalletLogin(t *testing.T) {
 			if u.Referrer != nil || u.ReferralCode == "" || u.Username == "" {
 				t.Fatalf("new user %+v", u)
 			}
-			me := decodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, first.AuthToken))
+			me := apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, first.AuthToken))
 			if me.ID != u.ID {
 				t.Fatalf("token of the login is user %s, want %s", me.ID, u.ID)
 			}
@@ -188,7 +189,7 @@ func TestWalletLogin(t *testing.T) {
 				}
 			}
 			t.Run("POST challenge, v 27/28", func(t *testing.T) {
-				ch := decodeOK[challengeJSON](t, e.do(t, http.MethodPost, "/v1/auth/wallet/challenge",
+				ch := apitest.DecodeOK[challengeJSON](t, e.do(t, http.MethodPost, "/v1/auth/wallet/challenge",
 					map[string]any{"address": s.addr.Hex(), "chain_id": 137}, ""))
 				same(t, e.login(t, ch.Message, with27(s.sign(t, ch.Message))))
 			})
@@ -213,9 +214,9 @@ func TestWalletLogin(t *testing.T) {
 				upper := "0x" + strings.ToUpper(s.addr.Hex()[2:])
 				same(t, e.do(t, http.MethodPost, loginPath, map[string]string{"address": upper, "signature": hex0x(s.sign(t, ch.Message))}, ""))
 				// The challenge is used up with its nonce.
-				wantError(t, e.do(t, http.MethodPost, loginPath, map[string]string{"address": s.addr.Hex(), "signature": hex0x(s.sign(t, ch.Message))}, ""),
+				apitest.WantError(t, e.do(t, http.MethodPost, loginPath, map[string]string{"address": s.addr.Hex(), "signature": hex0x(s.sign(t, ch.Message))}, ""),
 					http.StatusUnauthorized, "nonce_invalid")
-				wantError(t, e.login(t, ch.Message, s.sign(t, ch.Message)), http.StatusUnauthorized, "nonce_invalid")
+				apitest.WantError(t, e.login(t, ch.Message, s.sign(t, ch.Message)), http.StatusUnauthorized, "nonce_invalid")
 			})
 			t.Run("address form, older challenge", func(t *testing.T) {
 				older := e.challenge(t, s.addr.Hex())
@@ -226,7 +227,7 @@ func TestWalletLogin(t *testing.T) {
 				// v1.1: the address's recent challenges all stay usable.
 				same(t, e.do(t, http.MethodPost, loginPath, body(older.Message), ""))
 				same(t, e.do(t, http.MethodPost, loginPath, body(newer.Message), ""))
-				wantError(t, e.login(t, older.Message, s.sign(t, older.Message)), http.StatusUnauthorized, "nonce_invalid")
+				apitest.WantError(t, e.login(t, older.Message, s.sign(t, older.Message)), http.StatusUnauthorized, "nonce_invalid")
 			})
 		})
 	}
@@ -244,7 +245,7 @@ func runLoginCases(t *testing.T, e *env, cases []loginCase) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			wantError(t, tc.run(t, e), tc.status, tc.code)
+			apitest.WantError(t, tc.run(t, e), tc.status, tc.code)
 		})
 	}
 }
@@ -476,9 +477,9 @@ func TestWalletLoginExpiry(t *testing.T) {
 	live := e.selfMessage(t, s.addr, e.nonce(t))
 
 	e.clock.Advance(time.Second)
-	wantError(t, e.login(t, ch.Message, s.sign(t, ch.Message)), http.StatusUnauthorized, "message_expired")
-	wantError(t, e.do(t, http.MethodPost, loginPath, addrSig, ""), http.StatusUnauthorized, "nonce_invalid")
-	wantError(t, e.login(t, self, s.sign(t, self)), http.StatusUnauthorized, "nonce_invalid")
+	apitest.WantError(t, e.login(t, ch.Message, s.sign(t, ch.Message)), http.StatusUnauthorized, "message_expired")
+	apitest.WantError(t, e.do(t, http.MethodPost, loginPath, addrSig, ""), http.StatusUnauthorized, "nonce_invalid")
+	apitest.WantError(t, e.login(t, self, s.sign(t, self)), http.StatusUnauthorized, "nonce_invalid")
 	// A nonce issued later lives its own lifetime.
 	wantLogin(t, e.login(t, live, s.sign(t, live)), s.addr, true)
 }
@@ -525,7 +526,7 @@ func TestWalletLoginAddressCase(t *testing.T) {
 	// In a message the address must be EIP-55: the EIP-4361 vectors refuse
 	// an all-lowercase one.
 	msg = strings.Replace(e.selfMessage(t, s.addr, e.nonce(t)), s.addr.Hex(), lower, 1)
-	wantError(t, e.login(t, msg, s.sign(t, msg)), http.StatusBadRequest, "invalid_message")
+	apitest.WantError(t, e.login(t, msg, s.sign(t, msg)), http.StatusBadRequest, "invalid_message")
 }
 
 func TestWalletLoginReferral(t *testing.T) {
@@ -536,14 +537,14 @@ func TestWalletLoginReferral(t *testing.T) {
 	s := newSigner(t)
 	ch := e.challenge(t, s.addr.Hex())
 	body := map[string]string{"message": ch.Message, "signature": hex0x(s.sign(t, ch.Message)), "referral_code": "NOSUCHCODE"}
-	wantError(t, e.do(t, http.MethodPost, loginPath, body, ""), http.StatusBadRequest, "invalid_referral_code")
+	apitest.WantError(t, e.do(t, http.MethodPost, loginPath, body, ""), http.StatusBadRequest, "invalid_referral_code")
 	// The nonce stays usable; the code is taken as a person types it.
 	body["referral_code"] = " " + strings.ToLower(referrer.User.ReferralCode) + " "
 	l := wantLogin(t, e.do(t, http.MethodPost, loginPath, body, ""), s.addr, true)
 	if l.User.Referrer == nil || *l.User.Referrer != referrer.User.Username {
 		t.Fatalf("referrer %v, want %s", l.User.Referrer, referrer.User.Username)
 	}
-	me := decodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, referrer.AuthToken))
+	me := apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, referrer.AuthToken))
 	if me.RefereeCount != 1 {
 		t.Fatalf("referrer's referee_count %d, want 1", me.RefereeCount)
 	}
@@ -552,10 +553,10 @@ func TestWalletLoginReferral(t *testing.T) {
 	t2 := newSigner(t)
 	ch2 := e.challenge(t, t2.addr.Hex())
 	addrBody := map[string]string{"address": strings.ToLower(t2.addr.Hex()), "signature": hex0x(t2.sign(t, ch2.Message)), "referral_code": "NOSUCHCODE"}
-	wantError(t, e.do(t, http.MethodPost, loginPath, addrBody, ""), http.StatusBadRequest, "invalid_referral_code")
+	apitest.WantError(t, e.do(t, http.MethodPost, loginPath, addrBody, ""), http.StatusBadRequest, "invalid_referral_code")
 	addrBody["referral_code"] = referrer.User.ReferralCode
 	wantLogin(t, e.do(t, http.MethodPost, loginPath, addrBody, ""), t2.addr, true)
-	me = decodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, referrer.AuthToken))
+	me = apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, referrer.AuthToken))
 	if me.RefereeCount != 2 {
 		t.Fatalf("referrer's referee_count %d, want 2", me.RefereeCount)
 	}
@@ -569,8 +570,8 @@ func TestWalletLoginReferral(t *testing.T) {
 			t.Fatalf("login with code %s: referrer %v, want still %s", code, l.User.Referrer, referrer.User.Username)
 		}
 	}
-	for _, u := range []loginJSON{referrer, other} {
-		me := decodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, u.AuthToken))
+	for _, u := range []apitest.Login{referrer, other} {
+		me := apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, u.AuthToken))
 		if want := int64(map[bool]int{true: 2}[u.User.ID == referrer.User.ID]); me.RefereeCount != want {
 			t.Fatalf("%s referee_count %d, want %d", u.User.Username, me.RefereeCount, want)
 		}
@@ -591,16 +592,16 @@ func TestWalletLoginRateLimits(t *testing.T) {
 		}
 		ch := e.challenge(t, s.addr.Hex())
 		wrong := newSigner(t).sign(t, ch.Message)
-		wantError(t, e.login(t, ch.Message, wrong), http.StatusUnauthorized, "signature_mismatch")
-		wantError(t, e.login(t, ch.Message, wrong), http.StatusUnauthorized, "signature_mismatch")
+		apitest.WantError(t, e.login(t, ch.Message, wrong), http.StatusUnauthorized, "signature_mismatch")
+		apitest.WantError(t, e.login(t, ch.Message, wrong), http.StatusUnauthorized, "signature_mismatch")
 		rec := e.login(t, ch.Message, s.sign(t, ch.Message))
-		wantError(t, rec, http.StatusTooManyRequests, "rate_limited")
+		apitest.WantError(t, rec, http.StatusTooManyRequests, "rate_limited")
 		if got := rec.Header().Get("Retry-After"); got != "60" {
 			t.Fatalf("Retry-After %q, want 60", got)
 		}
 		// The address form and another letter case count against the same address.
 		rec = e.do(t, http.MethodPost, loginPath, map[string]string{"address": strings.ToLower(s.addr.Hex()), "signature": hex0x(s.sign(t, ch.Message))}, "")
-		wantError(t, rec, http.StatusTooManyRequests, "rate_limited")
+		apitest.WantError(t, rec, http.StatusTooManyRequests, "rate_limited")
 		// Another address is not limited.
 		e.mustLogin(t, newSigner(t))
 		e.clock.Advance(40 * time.Second)
@@ -618,19 +619,19 @@ func TestWalletLoginRateLimits(t *testing.T) {
 		for range 4 { // successes do not count
 			e.mustLogin(t, newSigner(t))
 		}
-		wantError(t, e.do(t, http.MethodPost, loginPath, `{"message":"garbage","signature":"0x00"}`, ""), http.StatusBadRequest, "invalid_message")
+		apitest.WantError(t, e.do(t, http.MethodPost, loginPath, `{"message":"garbage","signature":"0x00"}`, ""), http.StatusBadRequest, "invalid_message")
 		for range 2 {
 			_, msg, _ := signedChallenge(t, e, func(m string) string { return m })
-			wantError(t, e.login(t, msg, newSigner(t).sign(t, msg)), http.StatusUnauthorized, "signature_mismatch")
+			apitest.WantError(t, e.login(t, msg, newSigner(t).sign(t, msg)), http.StatusUnauthorized, "signature_mismatch")
 		}
 		s := newSigner(t)
 		ch := e.challenge(t, s.addr.Hex())
 		rec := e.login(t, ch.Message, s.sign(t, ch.Message))
-		wantError(t, rec, http.StatusTooManyRequests, "rate_limited")
+		apitest.WantError(t, rec, http.StatusTooManyRequests, "rate_limited")
 		if rec.Header().Get("Retry-After") != "60" {
 			t.Fatalf("Retry-After %q, want 60", rec.Header().Get("Retry-After"))
 		}
-		wantError(t, e.do(t, http.MethodPost, loginPath, `{"message":"garbage"}`, ""), http.StatusTooManyRequests, "rate_limited")
+		apitest.WantError(t, e.do(t, http.MethodPost, loginPath, `{"message":"garbage"}`, ""), http.StatusTooManyRequests, "rate_limited")
 		e.clock.Advance(time.Minute)
 		wantLogin(t, e.login(t, ch.Message, s.sign(t, ch.Message)), s.addr, true)
 	})
@@ -646,17 +647,17 @@ func TestWalletChallengeRateLimit(t *testing.T) {
 	s := newSigner(t)
 	// Refused requests store nothing and do not count.
 	for range 5 {
-		wantError(t, e.do(t, http.MethodGet, "/v1/auth/wallet/challenge?address=0x1234", nil, ""), http.StatusBadRequest, "invalid_address")
+		apitest.WantError(t, e.do(t, http.MethodGet, "/v1/auth/wallet/challenge?address=0x1234", nil, ""), http.StatusBadRequest, "invalid_address")
 	}
 	e.challenge(t, s.addr.Hex())
-	decodeOK[challengeJSON](t, e.do(t, http.MethodPost, "/v1/auth/wallet/challenge", map[string]string{"address": s.addr.Hex()}, ""))
+	apitest.DecodeOK[challengeJSON](t, e.do(t, http.MethodPost, "/v1/auth/wallet/challenge", map[string]string{"address": s.addr.Hex()}, ""))
 	e.nonce(t)
 	for _, rec := range []*httptest.ResponseRecorder{
 		e.do(t, http.MethodGet, "/v1/auth/wallet/challenge?address="+s.addr.Hex(), nil, ""),
 		e.do(t, http.MethodPost, "/v1/auth/wallet/challenge", map[string]string{"address": s.addr.Hex()}, ""),
 		e.do(t, http.MethodGet, "/v1/auth/wallet/nonce", nil, ""),
 	} {
-		wantError(t, rec, http.StatusTooManyRequests, "rate_limited")
+		apitest.WantError(t, rec, http.StatusTooManyRequests, "rate_limited")
 		if got := rec.Header().Get("Retry-After"); got != "60" {
 			t.Fatalf("Retry-After %q, want 60", got)
 		}
@@ -669,10 +670,7 @@ func TestWalletChallengeRateLimit(t *testing.T) {
 	}
 	wantLogin(t, e.login(t, ch.Message, s.sign(t, ch.Message)), s.addr, true)
 	// Another client IP has its own count.
-	req := httptest.NewRequest(http.MethodGet, "/v1/auth/wallet/nonce", nil)
-	req.RemoteAddr = "203.0.113.9:1234"
-	rec := httptest.NewRecorder()
-	e.router.ServeHTTP(rec, req)
+	rec := e.doFrom(t, "203.0.113.9", http.MethodGet, "/v1/auth/wallet/nonce", nil)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("nonce from another IP: %d %s", rec.Code, rec.Body)
 	}
@@ -712,7 +710,7 @@ func TestWalletLoginRPCUnavailable(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			before := hanging.calls.Load()
 			start := time.Now()
-			wantError(t, e.login(t, ch.Message, sig), http.StatusServiceUnavailable, "rpc_unavailable")
+			apitest.WantError(t, e.login(t, ch.Message, sig), http.StatusServiceUnavailable, "rpc_unavailable")
 			if hanging.calls.Load() == before {
 				t.Fatal("the chain was not asked")
 			}
@@ -722,9 +720,9 @@ func TestWalletLoginRPCUnavailable(t *testing.T) {
 		})
 	}
 	// A chain without RPC still answers as if none were configured.
-	ch137 := decodeOK[challengeJSON](t, e.do(t, http.MethodPost, "/v1/auth/wallet/challenge", map[string]any{"address": s.addr.Hex(), "chain_id": 137}, ""))
-	wantError(t, e.login(t, ch137.Message, append(s.sign(t, ch137.Message), 0)), http.StatusBadRequest, "invalid_signature")
-	wantError(t, e.login(t, ch137.Message, newSigner(t).sign(t, ch137.Message)), http.StatusUnauthorized, "signature_mismatch")
+	ch137 := apitest.DecodeOK[challengeJSON](t, e.do(t, http.MethodPost, "/v1/auth/wallet/challenge", map[string]any{"address": s.addr.Hex(), "chain_id": 137}, ""))
+	apitest.WantError(t, e.login(t, ch137.Message, append(s.sign(t, ch137.Message), 0)), http.StatusBadRequest, "invalid_signature")
+	apitest.WantError(t, e.login(t, ch137.Message, newSigner(t).sign(t, ch137.Message)), http.StatusUnauthorized, "signature_mismatch")
 	// The key signature needs no RPC, and the nonce was never used up.
 	before := hanging.calls.Load()
 	wantLogin(t, e.login(t, ch.Message, good), s.addr, true)
@@ -752,14 +750,14 @@ func TestWalletStoreUnavailable(t *testing.T) {
 				if err := st.Close(); err != nil {
 					t.Fatal(err)
 				}
-				wantError(t, e.login(t, ch.Message, s.sign(t, ch.Message)), http.StatusServiceUnavailable, "unavailable")
-				wantError(t, e.login(t, self, s.sign(t, self)), http.StatusServiceUnavailable, "unavailable")
-				wantError(t, e.do(t, http.MethodPost, loginPath, map[string]string{"address": s.addr.Hex(), "signature": hex0x(s.sign(t, ch.Message))}, ""),
+				apitest.WantError(t, e.login(t, ch.Message, s.sign(t, ch.Message)), http.StatusServiceUnavailable, "unavailable")
+				apitest.WantError(t, e.login(t, self, s.sign(t, self)), http.StatusServiceUnavailable, "unavailable")
+				apitest.WantError(t, e.do(t, http.MethodPost, loginPath, map[string]string{"address": s.addr.Hex(), "signature": hex0x(s.sign(t, ch.Message))}, ""),
 					http.StatusServiceUnavailable, "unavailable")
-				wantError(t, e.do(t, http.MethodGet, "/v1/auth/wallet/challenge?address="+s.addr.Hex(), nil, ""), http.StatusServiceUnavailable, "unavailable")
-				wantError(t, e.do(t, http.MethodGet, "/v1/auth/wallet/nonce", nil, ""), http.StatusServiceUnavailable, "unavailable")
+				apitest.WantError(t, e.do(t, http.MethodGet, "/v1/auth/wallet/challenge?address="+s.addr.Hex(), nil, ""), http.StatusServiceUnavailable, "unavailable")
+				apitest.WantError(t, e.do(t, http.MethodGet, "/v1/auth/wallet/nonce", nil, ""), http.StatusServiceUnavailable, "unavailable")
 				// Token checks do not need the store.
-				decodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, known.AuthToken))
+				apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, known.AuthToken))
 			})
 		}
 	})
@@ -773,11 +771,11 @@ func TestWalletStoreUnavailable(t *testing.T) {
 		e := newEnv(t, withStore(st))
 		s := newSigner(t)
 		msg := e.selfMessage(t, s.addr, "abcdefgh12345678ABCDEFGH")
-		wantError(t, e.login(t, msg, s.sign(t, msg)), http.StatusServiceUnavailable, "unavailable")
-		wantError(t, e.do(t, http.MethodPost, loginPath, map[string]string{"address": s.addr.Hex(), "signature": hex0x(s.sign(t, msg))}, ""),
+		apitest.WantError(t, e.login(t, msg, s.sign(t, msg)), http.StatusServiceUnavailable, "unavailable")
+		apitest.WantError(t, e.do(t, http.MethodPost, loginPath, map[string]string{"address": s.addr.Hex(), "signature": hex0x(s.sign(t, msg))}, ""),
 			http.StatusServiceUnavailable, "unavailable")
-		wantError(t, e.do(t, http.MethodGet, "/v1/auth/wallet/challenge?address="+s.addr.Hex(), nil, ""), http.StatusServiceUnavailable, "unavailable")
-		wantError(t, e.do(t, http.MethodGet, "/v1/auth/wallet/nonce", nil, ""), http.StatusServiceUnavailable, "unavailable")
+		apitest.WantError(t, e.do(t, http.MethodGet, "/v1/auth/wallet/challenge?address="+s.addr.Hex(), nil, ""), http.StatusServiceUnavailable, "unavailable")
+		apitest.WantError(t, e.do(t, http.MethodGet, "/v1/auth/wallet/nonce", nil, ""), http.StatusServiceUnavailable, "unavailable")
 	})
 }
 
@@ -795,14 +793,14 @@ func testWalletLinking(t *testing.T, e *env) {
 		e.clock.Advance(time.Minute) // linked_at orders the wallets
 		return e.do(t, http.MethodPost, "/v1/users/me/wallets", e.linkBody(t, s), tok)
 	}
-	wallets := func(u userJSON) map[common.Address]walletJSON {
-		m := map[common.Address]walletJSON{}
+	wallets := func(u apitest.User) map[common.Address]apitest.Wallet {
+		m := map[common.Address]apitest.Wallet{}
 		for _, w := range u.Wallets {
 			m[common.HexToAddress(w.Address)] = w
 		}
 		return m
 	}
-	wantPrimary := func(t *testing.T, u userJSON, p signer, n int) {
+	wantPrimary := func(t *testing.T, u apitest.User, p signer, n int) {
 		t.Helper()
 		ws := wallets(u)
 		if len(u.Wallets) != n || u.Address == nil || *u.Address != p.addr.Hex() {
@@ -815,63 +813,63 @@ func testWalletLinking(t *testing.T, e *env) {
 		}
 	}
 
-	u := decodeOK[userJSON](t, link(w2))
+	u := apitest.DecodeOK[apitest.User](t, link(w2))
 	wantPrimary(t, u, w1, 2) // linking does not change the primary
 	if w := wallets(u)[w2.addr]; w.Type != "eoa" || w.ChainID != 1 || w.LinkedAt != e.clock.Now().Format(time.RFC3339) {
 		t.Fatalf("linked wallet %+v", w)
 	}
-	wantPrimary(t, decodeOK[userJSON](t, link(w3)), w1, 3)
+	wantPrimary(t, apitest.DecodeOK[apitest.User](t, link(w3)), w1, 3)
 
 	// The linked wallet logs in to the same user.
 	if l := wantLogin(t, e.loginRec(t, w2), w2.addr, false); l.User.ID != owner.User.ID {
 		t.Fatalf("linked wallet logs in to user %s, want %s", l.User.ID, owner.User.ID)
 	}
 
-	u = decodeOK[userJSON](t, e.do(t, http.MethodPut, "/v1/users/me/wallets/"+strings.ToLower(w3.addr.Hex())+"/primary", nil, tok))
+	u = apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodPut, "/v1/users/me/wallets/"+strings.ToLower(w3.addr.Hex())+"/primary", nil, tok))
 	wantPrimary(t, u, w3, 3)
-	u = decodeOK[userJSON](t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/"+w1.addr.Hex(), nil, tok))
+	u = apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/"+w1.addr.Hex(), nil, tok))
 	wantPrimary(t, u, w3, 2)
-	wantPrimary(t, decodeOK[userJSON](t, link(w4)), w3, 3)
+	wantPrimary(t, apitest.DecodeOK[apitest.User](t, link(w4)), w3, 3)
 	// Unlinking the primary makes the oldest remaining wallet (w2, not w4) primary.
-	u = decodeOK[userJSON](t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/"+w3.addr.Hex(), nil, tok))
+	u = apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/"+w3.addr.Hex(), nil, tok))
 	wantPrimary(t, u, w2, 2)
-	me := decodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, tok))
+	me := apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, tok))
 	wantPrimary(t, me, w2, 2)
 
 	// Someone else's wallet.
 	stranger := newSigner(t)
 	theirs := e.mustLogin(t, stranger)
 	body := e.linkBody(t, stranger)
-	wantError(t, e.do(t, http.MethodPost, "/v1/users/me/wallets", body, tok), http.StatusConflict, "wallet_taken")
-	wantError(t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/"+stranger.addr.Hex(), nil, tok), http.StatusNotFound, "wallet_not_found")
-	wantError(t, e.do(t, http.MethodPut, "/v1/users/me/wallets/"+stranger.addr.Hex()+"/primary", nil, tok), http.StatusNotFound, "wallet_not_found")
+	apitest.WantError(t, e.do(t, http.MethodPost, "/v1/users/me/wallets", body, tok), http.StatusConflict, "wallet_taken")
+	apitest.WantError(t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/"+stranger.addr.Hex(), nil, tok), http.StatusNotFound, "wallet_not_found")
+	apitest.WantError(t, e.do(t, http.MethodPut, "/v1/users/me/wallets/"+stranger.addr.Hex()+"/primary", nil, tok), http.StatusNotFound, "wallet_not_found")
 	// The refused link did not use up the stranger's challenge.
 	wantLogin(t, e.do(t, http.MethodPost, loginPath, body, ""), stranger.addr, false)
 
 	unknown := newSigner(t).addr.Hex()
-	wantError(t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/"+unknown, nil, tok), http.StatusNotFound, "wallet_not_found")
-	wantError(t, e.do(t, http.MethodPut, "/v1/users/me/wallets/"+unknown+"/primary", nil, tok), http.StatusNotFound, "wallet_not_found")
-	wantError(t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/0x1234", nil, tok), http.StatusBadRequest, "invalid_address")
-	wantError(t, e.do(t, http.MethodPut, "/v1/users/me/wallets/nope/primary", nil, tok), http.StatusBadRequest, "invalid_address")
-	wantError(t, e.do(t, http.MethodPost, "/v1/users/me/wallets", e.linkBody(t, newSigner(t)), ""), http.StatusUnauthorized, "unauthorized")
-	wantError(t, e.do(t, http.MethodPost, "/v1/users/me/wallets", `{"message":"x","signature":"0x00"}`, tok), http.StatusBadRequest, "invalid_message")
-	wantError(t, e.do(t, http.MethodPost, "/v1/users/me/wallets", `{"message":`, tok), http.StatusBadRequest, "invalid_json")
+	apitest.WantError(t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/"+unknown, nil, tok), http.StatusNotFound, "wallet_not_found")
+	apitest.WantError(t, e.do(t, http.MethodPut, "/v1/users/me/wallets/"+unknown+"/primary", nil, tok), http.StatusNotFound, "wallet_not_found")
+	apitest.WantError(t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/0x1234", nil, tok), http.StatusBadRequest, "invalid_address")
+	apitest.WantError(t, e.do(t, http.MethodPut, "/v1/users/me/wallets/nope/primary", nil, tok), http.StatusBadRequest, "invalid_address")
+	apitest.WantError(t, e.do(t, http.MethodPost, "/v1/users/me/wallets", e.linkBody(t, newSigner(t)), ""), http.StatusUnauthorized, "unauthorized")
+	apitest.WantError(t, e.do(t, http.MethodPost, "/v1/users/me/wallets", `{"message":"x","signature":"0x00"}`, tok), http.StatusBadRequest, "invalid_message")
+	apitest.WantError(t, e.do(t, http.MethodPost, "/v1/users/me/wallets", `{"message":`, tok), http.StatusBadRequest, "invalid_json")
 	s := newSigner(t)
 	ch := e.challenge(t, s.addr.Hex())
-	wantError(t, e.do(t, http.MethodPost, "/v1/users/me/wallets", map[string]string{"message": ch.Message, "signature": hex0x(newSigner(t).sign(t, ch.Message))}, tok),
+	apitest.WantError(t, e.do(t, http.MethodPost, "/v1/users/me/wallets", map[string]string{"message": ch.Message, "signature": hex0x(newSigner(t).sign(t, ch.Message))}, tok),
 		http.StatusUnauthorized, "signature_mismatch")
 
 	// The last way to log in cannot go.
-	u = decodeOK[userJSON](t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/"+w2.addr.Hex(), nil, tok))
+	u = apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/"+w2.addr.Hex(), nil, tok))
 	wantPrimary(t, u, w4, 1)
-	wantError(t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/"+w4.addr.Hex(), nil, tok), http.StatusConflict, "last_login_method")
-	wantError(t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/"+theirs.User.Wallets[0].Address, nil, theirs.AuthToken), http.StatusConflict, "last_login_method")
+	apitest.WantError(t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/"+w4.addr.Hex(), nil, tok), http.StatusConflict, "last_login_method")
+	apitest.WantError(t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/"+theirs.User.Wallets[0].Address, nil, theirs.AuthToken), http.StatusConflict, "last_login_method")
 
 	// With an email login, the only wallet can go.
 	if _, err := e.users.SetEmail(testCtx(t), theirs.User.ID, "stranger@example.com", "$argon2id$placeholder"); err != nil {
 		t.Fatal(err)
 	}
-	u = decodeOK[userJSON](t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/"+strings.ToLower(stranger.addr.Hex()), nil, theirs.AuthToken))
+	u = apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodDelete, "/v1/users/me/wallets/"+strings.ToLower(stranger.addr.Hex()), nil, theirs.AuthToken))
 	if u.Address != nil || len(u.Wallets) != 0 || u.Email == nil {
 		t.Fatalf("after unlinking the only wallet: %+v", u)
 	}
@@ -934,7 +932,7 @@ func TestWalletLoginStaleOwnerHint(t *testing.T) {
 			if l.User.ID != bu.ID {
 				t.Fatalf("w logs in to %s after moving to %s", l.User.ID, bu.ID)
 			}
-			me := decodeOK[userJSON](t, e.do(t, http.MethodGet, "/v1/users/me", nil, l.AuthToken))
+			me := apitest.DecodeOK[apitest.User](t, e.do(t, http.MethodGet, "/v1/users/me", nil, l.AuthToken))
 			if me.ID != bu.ID {
 				t.Fatalf("the token is %s's, want %s's", me.ID, bu.ID)
 			}
@@ -1026,7 +1024,7 @@ func TestWalletLoginConcurrent(t *testing.T) {
 						wantLogin(t, rec, s.addr, true)
 						continue
 					}
-					wantError(t, rec, http.StatusUnauthorized, "nonce_invalid")
+					apitest.WantError(t, rec, http.StatusUnauthorized, "nonce_invalid")
 				}
 				if ok != 1 {
 					t.Fatalf("%d of %d concurrent logins with one nonce succeeded, want exactly 1", ok, n)
@@ -1060,7 +1058,7 @@ func TestWalletLoginConcurrent(t *testing.T) {
 				}
 				created, ids := 0, map[string]bool{}
 				for _, rec := range recs {
-					l := decodeOK[loginJSON](t, rec)
+					l := apitest.DecodeOK[apitest.Login](t, rec)
 					if *l.Created {
 						created++
 					}
@@ -1154,10 +1152,10 @@ func TestWalletLoginContractWallet(t *testing.T) {
 		c.ChainIDs = []uint64{1, simChainID}
 	}))
 
-	ch := decodeOK[challengeJSON](t, e.do(t, http.MethodPost, "/v1/auth/wallet/challenge",
+	ch := apitest.DecodeOK[challengeJSON](t, e.do(t, http.MethodPost, "/v1/auth/wallet/challenge",
 		map[string]any{"address": contract.Hex(), "chain_id": simChainID}, ""))
-	wantError(t, e.login(t, ch.Message, newSigner(t).sign(t, ch.Message)), http.StatusUnauthorized, "signature_mismatch")
-	wantError(t, e.login(t, ch.Message, append(newSigner(t).sign(t, ch.Message), 0)), http.StatusUnauthorized, "signature_mismatch")
+	apitest.WantError(t, e.login(t, ch.Message, newSigner(t).sign(t, ch.Message)), http.StatusUnauthorized, "signature_mismatch")
+	apitest.WantError(t, e.login(t, ch.Message, append(newSigner(t).sign(t, ch.Message), 0)), http.StatusUnauthorized, "signature_mismatch")
 	l := wantLogin(t, e.login(t, ch.Message, with27(owner.sign(t, ch.Message))), contract, true)
 	if w := l.User.Wallets[0]; w.Type != "contract" || w.ChainID != simChainID || !w.Primary {
 		t.Fatalf("contract wallet %+v, want type contract on chain %d", w, simChainID)
@@ -1169,9 +1167,9 @@ func TestWalletLoginContractWallet(t *testing.T) {
 	}
 	// On a chain without the contract, the owner's signature is no proof.
 	ch1 := e.challenge(t, contract.Hex())
-	wantError(t, e.login(t, ch1.Message, owner.sign(t, ch1.Message)), http.StatusUnauthorized, "signature_mismatch")
+	apitest.WantError(t, e.login(t, ch1.Message, owner.sign(t, ch1.Message)), http.StatusUnauthorized, "signature_mismatch")
 	// A second login through the address form.
-	ch = decodeOK[challengeJSON](t, e.do(t, http.MethodPost, "/v1/auth/wallet/challenge",
+	ch = apitest.DecodeOK[challengeJSON](t, e.do(t, http.MethodPost, "/v1/auth/wallet/challenge",
 		map[string]any{"address": contract.Hex(), "chain_id": simChainID}, ""))
 	wantLogin(t, e.do(t, http.MethodPost, loginPath, map[string]string{"address": contract.Hex(), "signature": hex0x(owner.sign(t, ch.Message))}, ""), contract, false)
 }

@@ -6,6 +6,7 @@ import (
 
 	siwe "github.com/spruceid/siwe-go"
 
+	"github.com/walletauth/walletauth/api/apitest"
 	"github.com/walletauth/walletauth/wallet"
 )
 
@@ -31,7 +32,7 @@ func TestWalletLoginSchemeAndURI(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			msg := e.selfMessage(t, s.addr, e.nonce(t), tc.edit)
-			wantError(t, e.login(t, msg, s.sign(t, msg)), tc.status, tc.code)
+			apitest.WantError(t, e.login(t, msg, s.sign(t, msg)), tc.status, tc.code)
 		})
 	}
 	// Both web schemes, in any case, sign in.
@@ -51,7 +52,7 @@ func TestChallengeReadBySiweGo(t *testing.T) {
 	e := newEnv(t)
 	s := newSigner(t)
 	for _, path := range []string{"/v1/auth/wallet/challenge?address=" + s.addr.Hex(), "/v1/auth/wallet/challenge?address=" + s.addr.Hex() + "&chain_id=137"} {
-		ch := decodeOK[challengeJSON](t, e.do(t, http.MethodGet, path, nil, ""))
+		ch := apitest.DecodeOK[challengeJSON](t, e.do(t, http.MethodGet, path, nil, ""))
 		ours, err := wallet.ParseMessage(ch.Message)
 		if err != nil {
 			t.Fatalf("ParseMessage: %v\n%s", err, ch.Message)

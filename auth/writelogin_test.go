@@ -46,7 +46,7 @@ func TestWriteLoginIsLoginResponse(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := auth.NewSessions(db, nil, 0, nil)
-	issuer, _ := tokenstest.NewIssuer(t, db, mustKeyring(t), nil)
+	issuer, _ := tokenstest.NewIssuer(t, db, tokenstest.Keyring(t), nil)
 	s.UseAccessTokens(issuer, us)
 	tok, _, err := s.Issue(ctx, u.ID, auth.Origin{Method: auth.MethodEmail})
 	if err != nil {

@@ -11,19 +11,20 @@ import (
 	"time"
 
 	"github.com/walletauth/walletauth/emailcode"
+	"github.com/walletauth/walletauth/internal/clocktest"
 	"github.com/walletauth/walletauth/kv"
 	"github.com/walletauth/walletauth/kv/kvtest"
 )
 
 // backends runs f on the in-process store and, when configured (required
 // in CI), on Redis: the store a code is consumed in across instances.
-func backends(t *testing.T, f func(t *testing.T, store kv.Store, clock *kvtest.Clock)) {
+func backends(t *testing.T, f func(t *testing.T, store kv.Store, clock *clocktest.Clock)) {
 	t.Run("memory", func(t *testing.T) {
-		clock := kvtest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+		clock := clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 		f(t, kv.NewMemory(clock.Now), clock)
 	})
 	t.Run("redis", func(t *testing.T) {
-		f(t, kvtest.Redis(t), kvtest.NewClock(time.Now()))
+		f(t, kvtest.Redis(t), clocktest.New(time.Now()))
 	})
 }
 
@@ -37,7 +38,7 @@ func wrong(code string) string {
 }
 
 func TestCodeIsSixDigitsAndWorksOnce(t *testing.T) {
-	backends(t, func(t *testing.T, store kv.Store, clock *kvtest.Clock) {
+	backends(t, func(t *testing.T, store kv.Store, clock *clocktest.Clock) {
 		c := emailcode.New(store, clock.Now, 10*time.Minute)
 		code, exp, err := c.Issue(ctx, emailcode.Login, "alice@example.com", "Alice@example.com")
 		if err != nil {
@@ -60,7 +61,7 @@ func TestCodeIsSixDigitsAndWorksOnce(t *testing.T) {
 }
 
 func TestCodeIsTiedToPurposeAndSubject(t *testing.T) {
-	backends(t, func(t *testing.T, store kv.Store, clock *kvtest.Clock) {
+	backends(t, func(t *testing.T, store kv.Store, clock *clocktest.Clock) {
 		c := emailcode.New(store, clock.Now, 10*time.Minute)
 		code, _, err := c.Issue(ctx, emailcode.Login, "a@example.com", "a@example.com")
 		if err != nil {
@@ -79,7 +80,7 @@ func TestCodeIsTiedToPurposeAndSubject(t *testing.T) {
 }
 
 func TestCodeIsStoredHashed(t *testing.T) {
-	clock := kvtest.NewClock(time.Now())
+	clock := clocktest.New(time.Now())
 	store := kv.NewMemory(clock.Now)
 	c := emailcode.New(store, clock.Now, 10*time.Minute)
 	code, _, err := c.Issue(ctx, emailcode.Verify, "user-1", "a@example.com")
@@ -96,7 +97,7 @@ func TestCodeIsStoredHashed(t *testing.T) {
 }
 
 func TestFiveWrongTriesKillTheCode(t *testing.T) {
-	backends(t, func(t *testing.T, store kv.Store, clock *kvtest.Clock) {
+	backends(t, func(t *testing.T, store kv.Store, clock *clocktest.Clock) {
 		c := emailcode.New(store, clock.Now, 10*time.Minute)
 		code, _, err := c.Issue(ctx, emailcode.Login, "k", "k@example.com")
 		if err != nil {
@@ -134,7 +135,7 @@ func TestFiveWrongTriesKillTheCode(t *testing.T) {
 }
 
 func TestNewerCodeReplacesTheOlder(t *testing.T) {
-	backends(t, func(t *testing.T, store kv.Store, clock *kvtest.Clock) {
+	backends(t, func(t *testing.T, store kv.Store, clock *clocktest.Clock) {
 		c := emailcode.New(store, clock.Now, 10*time.Minute)
 		old, _, err := c.Issue(ctx, emailcode.Reset, "r", "r@example.com")
 		if err != nil {
@@ -156,7 +157,7 @@ func TestNewerCodeReplacesTheOlder(t *testing.T) {
 }
 
 func TestCodeExpires(t *testing.T) {
-	clock := kvtest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	clock := clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	store := kv.NewMemory(clock.Now)
 	c := emailcode.New(store, clock.Now, 10*time.Minute)
 	code, _, err := c.Issue(ctx, emailcode.Login, "e", "e@example.com")
@@ -172,7 +173,7 @@ func TestCodeExpires(t *testing.T) {
 // Many requests with the right code at once, as from many instances
 // sharing the store: exactly one is accepted.
 func TestConcurrentConsumptionAcceptsOnce(t *testing.T) {
-	backends(t, func(t *testing.T, store kv.Store, clock *kvtest.Clock) {
+	backends(t, func(t *testing.T, store kv.Store, clock *clocktest.Clock) {
 		// Two Codes values over one store: two instances.
 		a := emailcode.New(store, clock.Now, 10*time.Minute)
 		b := emailcode.New(store, clock.Now, 10*time.Minute)
@@ -212,7 +213,7 @@ func TestConcurrentConsumptionAcceptsOnce(t *testing.T) {
 
 // Concurrent wrong guesses cannot get past the five tries.
 func TestConcurrentGuessesAreBounded(t *testing.T) {
-	backends(t, func(t *testing.T, store kv.Store, clock *kvtest.Clock) {
+	backends(t, func(t *testing.T, store kv.Store, clock *clocktest.Clock) {
 		c := emailcode.New(store, clock.Now, 10*time.Minute)
 		code, _, err := c.Issue(ctx, emailcode.Login, "g", "g@example.com")
 		if err != nil {
@@ -231,7 +232,7 @@ func TestConcurrentGuessesAreBounded(t *testing.T) {
 }
 
 func TestUnavailableStoreFailsClosed(t *testing.T) {
-	clock := kvtest.NewClock(time.Now())
+	clock := clocktest.New(time.Now())
 	store := kv.NewMemory(clock.Now)
 	c := emailcode.New(store, clock.Now, 10*time.Minute)
 	code, _, err := c.Issue(ctx, emailcode.Login, "u", "u@example.com")

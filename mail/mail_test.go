@@ -12,7 +12,7 @@ import (
 
 	"gorm.io/gorm"
 
-	"github.com/walletauth/walletauth/kv/kvtest"
+	"github.com/walletauth/walletauth/internal/clocktest"
 	"github.com/walletauth/walletauth/mail"
 	"github.com/walletauth/walletauth/mail/mailtest"
 	"github.com/walletauth/walletauth/storage"
@@ -23,7 +23,7 @@ const from = "walletauth <no-reply@example.com>"
 
 type fixture struct {
 	db     *storage.DB
-	clock  *kvtest.Clock
+	clock  *clocktest.Clock
 	out    *mail.Outbox
 	smtp   *mailtest.Server
 	sender *mail.Sender
@@ -32,7 +32,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, db *storage.DB) *fixture {
 	t.Helper()
-	clock := kvtest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	clock := clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	srv := mailtest.Start(t)
 	out := mail.NewOutbox(db, clock.Now, time.Hour, "example.com")
 	tr, err := mail.NewSMTP(mail.SMTPConfig{URL: srv.URL(), From: from, Timeout: 5 * time.Second})
@@ -465,7 +465,7 @@ func TestTLS(t *testing.T) {
 		t.Run(map[bool]string{false: "starttls", true: "smtps"}[implicit], func(t *testing.T) {
 			db := storagetest.OpenSQLite(t)
 			srv := mailtest.StartWith(t, mailtest.Options{TLS: serverTLS, Implicit: implicit})
-			clock := kvtest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+			clock := clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 			out := mail.NewOutbox(db, clock.Now, time.Hour, "example.com")
 			tmpl, err := mail.LoadTemplates("")
 			if err != nil {
@@ -506,7 +506,7 @@ func TestSMTPAuth(t *testing.T) {
 	serverTLS, clientTLS := mailtest.SelfSigned(t)
 	db := storagetest.OpenSQLite(t)
 	srv := mailtest.StartWith(t, mailtest.Options{TLS: serverTLS, Users: map[string]string{"walletauth": "s3cret/pass"}})
-	clock := kvtest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	clock := clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	out := mail.NewOutbox(db, clock.Now, time.Hour, "example.com")
 	tmpl, err := mail.LoadTemplates("")
 	if err != nil {

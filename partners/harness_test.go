@@ -1,7 +1,6 @@
 package partners_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -17,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/api/apitest"
 	"github.com/walletauth/walletauth/auth"
 	"github.com/walletauth/walletauth/internal/clocktest"
 	"github.com/walletauth/walletauth/kv"
@@ -59,7 +59,7 @@ func withRate(r partners.Rate) envOption        { return func(c *envConfig) { c.
 func newEnv(t *testing.T, db *storage.DB, opts ...envOption) *env {
 	t.Helper()
 	clock := clocktest.New(start)
-	cfg := envConfig{keys: mustKeyring(t)}
+	cfg := envConfig{keys: tokenstest.Keyring(t)}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -76,27 +76,10 @@ func newEnv(t *testing.T, db *storage.DB, opts ...envOption) *env {
 	ledger := points.NewLedger(db, us, clock.Now)
 	svc := partners.New(reg, us, sessions, ledger, cfg.store, ratelimit.New(cfg.store, "rl:"), clock.Now,
 		partners.Options{LoginCodeTTL: 5 * time.Minute, Rate: cfg.rate})
-	gin.SetMode(gin.TestMode)
-	r := gin.New()
-	r.HandleMethodNotAllowed = true
-	r.Use(api.RequestID(), api.LimitBody(), api.CORS(nil, "/v1/js/"))
-	r.NoRoute(api.NoRoute)
-	r.NoMethod(api.NoMethod)
+	r := apitest.NewRouter(t)
+	r.Use(api.CORS(nil, "/v1/js/"))
 	svc.Routes(r.Group("/v1"))
 	return &env{t: t, db: db, clock: clock, store: cfg.store, reg: reg, users: us, sessions: sessions, svc: svc, router: r}
-}
-
-func mustKeyring(tb testing.TB) *partners.Keyring {
-	tb.Helper()
-	k := make([]byte, partners.MasterKeySize)
-	if _, err := rand.Read(k); err != nil {
-		tb.Fatal(err)
-	}
-	kr, err := partners.NewKeyring(k)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return kr
 }
 
 // partner is a created partner with its secret.
@@ -121,6 +104,7 @@ type response struct {
 	Code   int
 	Header http.Header
 	Body   []byte
+	rec    *httptest.ResponseRecorder
 }
 
 func (r response) json(tb testing.TB) map[string]any {
@@ -132,37 +116,26 @@ func (r response) json(tb testing.TB) map[string]any {
 	return m
 }
 
+// errorCode checks that r is exactly the contract's error shape and
+// returns its code (apitest.ErrorCode).
 func (r response) errorCode(tb testing.TB) string {
 	tb.Helper()
-	m := r.json(tb)
-	e, ok := m["error"].(map[string]any)
-	if !ok {
-		return ""
-	}
-	code, _ := e["code"].(string)
-	return code
+	return apitest.ErrorCode(tb, r.rec)
 }
 
-// do sends a request through the router.
+// do sends a request through the router (a body is sent as JSON).
 func (e *env) do(method, path string, body []byte, header map[string]string) response {
 	e.t.Helper()
-	var rd *bytes.Reader
+	var b any
 	if body != nil {
-		rd = bytes.NewReader(body)
+		b = body
 	}
-	var req *http.Request
-	if rd != nil {
-		req = httptest.NewRequest(method, path, rd)
-		req.Header.Set("Content-Type", "application/json")
-	} else {
-		req = httptest.NewRequest(method, path, nil)
-	}
+	var pairs []string
 	for k, v := range header {
-		req.Header.Set(k, v)
+		pairs = append(pairs, k, v)
 	}
-	w := httptest.NewRecorder()
-	e.router.ServeHTTP(w, req)
-	return response{Code: w.Code, Header: w.Header(), Body: w.Body.Bytes()}
+	rec := apitest.Do(e.t, e.router, "192.0.2.1", method, path, b, pairs...)
+	return response{Code: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes(), rec: rec}
 }
 
 // withSecret sends a request authenticated by the plain secret.
@@ -229,12 +202,11 @@ func randomHex(tb testing.TB) string {
 	return hex.EncodeToString(b)
 }
 
-// wantError checks the status and the contract code of an error answer.
+// wantError checks the status, the error shape and the contract code of
+// an error answer.
 func wantError(tb testing.TB, r response, status int, code string) {
 	tb.Helper()
-	if r.Code != status || r.errorCode(tb) != code {
-		tb.Fatalf("got %d %s, want %d %s", r.Code, r.Body, status, code)
-	}
+	apitest.WantError(tb, r.rec, status, code)
 }
 
 func wantOK(tb testing.TB, r response) map[string]any {

@@ -4,14 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/api/apitest"
 	"github.com/walletauth/walletauth/auth"
 	"github.com/walletauth/walletauth/referrals"
 	"github.com/walletauth/walletauth/storage"
@@ -20,13 +19,9 @@ import (
 )
 
 // newRouter wires the referral routes as cmd/walletauth does.
-func newRouter(f *fixture) (*gin.Engine, *auth.Sessions) {
-	gin.SetMode(gin.TestMode)
+func newRouter(t *testing.T, f *fixture) (*gin.Engine, *auth.Sessions) {
 	sessions := auth.NewSessions(f.db, f.clock.Now, 0, nil)
-	r := gin.New()
-	r.ContextWithFallback = true
-	r.Use(api.LimitBody())
-	r.NoRoute(api.NoRoute)
+	r := apitest.NewRouter(t)
 	authed := r.Group("/v1", sessions.RequireUser())
 	me := authed.Group("/users/me")
 	users.NewHandlers(f.users).Routes(me)
@@ -48,15 +43,11 @@ func (r response) code() string {
 
 func do(t *testing.T, h http.Handler, method, path, token, body string) response {
 	t.Helper()
-	req := httptest.NewRequestWithContext(context.Background(), method, path, strings.NewReader(body))
+	var b any
 	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		b = body
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
+	rec := apitest.Do(t, h, "192.0.2.1", method, path, b, apitest.Bearer(token)...)
 	res := response{status: rec.Code, raw: rec.Body.String()}
 	if rec.Body.Len() > 0 {
 		if err := json.Unmarshal(rec.Body.Bytes(), &res.body); err != nil {
@@ -78,7 +69,7 @@ func mustToken(t *testing.T, s *auth.Sessions, userID string) string {
 func TestSetReferrerHandler(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
 		f := newFixture(t, db)
-		h, sessions := newRouter(f)
+		h, sessions := newRouter(t, f)
 		alice := f.mustUser(t, "alice", "")
 		bob := f.mustUser(t, "bob", "")
 		carol := f.mustUser(t, "carol", bob.ReferralCode) // bob ← carol
@@ -131,7 +122,7 @@ func TestSetReferrerHandler(t *testing.T) {
 func TestReferralsHandler(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
 		f := newFixture(t, db)
-		h, sessions := newRouter(f)
+		h, sessions := newRouter(t, f)
 		ref := f.mustUser(t, "referrer", "")
 		var names []string
 		for i := range 5 {

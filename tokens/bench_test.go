@@ -5,13 +5,14 @@ import (
 
 	"github.com/walletauth/walletauth/storage/storagetest"
 	"github.com/walletauth/walletauth/tokens"
+	"github.com/walletauth/walletauth/tokens/tokenstest"
 )
 
 // BenchmarkMint: one access token (claims, ES256 signature, encoding), what
 // every login answer adds.
 func BenchmarkMint(b *testing.B) {
 	db := storagetest.OpenSQLite(b)
-	iss := tokens.NewIssuer(mustKeys(b, db, mustKeyring(b), nil), "https://issuer.test", "walletauth", ttl, nil)
+	iss := tokens.NewIssuer(mustKeys(b, db, tokenstest.Keyring(b), nil), "https://issuer.test", "walletauth", ttl, nil)
 	s := subject()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -26,7 +27,7 @@ func BenchmarkMint(b *testing.B) {
 // before the session check.
 func BenchmarkParse(b *testing.B) {
 	db := storagetest.OpenSQLite(b)
-	iss := tokens.NewIssuer(mustKeys(b, db, mustKeyring(b), nil), "https://issuer.test", "walletauth", ttl, nil)
+	iss := tokens.NewIssuer(mustKeys(b, db, tokenstest.Keyring(b), nil), "https://issuer.test", "walletauth", ttl, nil)
 	tok, _, err := iss.Mint(subject())
 	if err != nil {
 		b.Fatal(err)
@@ -43,7 +44,7 @@ func BenchmarkParse(b *testing.B) {
 // claims; a fresh Issuer each time, so the memo is empty).
 func BenchmarkParseFirst(b *testing.B) {
 	db := storagetest.OpenSQLite(b)
-	keys := mustKeys(b, db, mustKeyring(b), nil)
+	keys := mustKeys(b, db, tokenstest.Keyring(b), nil)
 	tok, _, err := tokens.NewIssuer(keys, "https://issuer.test", "walletauth", ttl, nil).Mint(subject())
 	if err != nil {
 		b.Fatal(err)

@@ -21,29 +21,16 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/walletauth/walletauth/kv/kvtest"
-	"github.com/walletauth/walletauth/partners"
+	"github.com/walletauth/walletauth/internal/clocktest"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/storage/storagetest"
 	"github.com/walletauth/walletauth/tokens"
+	"github.com/walletauth/walletauth/tokens/tokenstest"
 )
 
 var testStart = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 const ttl = 15 * time.Minute
-
-func mustKeyring(tb testing.TB) *partners.Keyring {
-	tb.Helper()
-	k := make([]byte, partners.MasterKeySize)
-	if _, err := rand.Read(k); err != nil {
-		tb.Fatal(err)
-	}
-	kr, err := partners.NewKeyring(k)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return kr
-}
 
 func mustKeys(tb testing.TB, db *storage.DB, sealer tokens.Sealer, now func() time.Time) *tokens.Keys {
 	tb.Helper()
@@ -86,7 +73,7 @@ func subject() tokens.Subject {
 // at the discovery document, and carries exactly the contract's claims.
 func TestIssuedTokenVerifiesWithGoOIDC(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
-		s := newServer(t, db, mustKeyring(t), time.Now)
+		s := newServer(t, db, tokenstest.Keyring(t), time.Now)
 		tok, expiresIn, err := s.issuer.Mint(subject())
 		if err != nil {
 			t.Fatal(err)
@@ -206,8 +193,8 @@ func getJWKS(t *testing.T, base string) []map[string]any {
 // Tampered and foreign tokens are refused by Parse, and by go-oidc too.
 func TestTamperedTokensAreRefused(t *testing.T) {
 	db := storagetest.OpenSQLite(t)
-	clock := kvtest.NewClock(testStart)
-	keys := mustKeys(t, db, mustKeyring(t), clock.Now)
+	clock := clocktest.New(testStart)
+	keys := mustKeys(t, db, tokenstest.Keyring(t), clock.Now)
 	iss := tokens.NewIssuer(keys, "https://issuer.test", "walletauth", ttl, clock.Now)
 	good, _, err := iss.Mint(subject())
 	if err != nil {
@@ -327,8 +314,8 @@ func mustP384(t *testing.T) *ecdsa.PrivateKey {
 // session gets none.
 func TestMintCapsAtTheSessionExpiry(t *testing.T) {
 	db := storagetest.OpenSQLite(t)
-	clock := kvtest.NewClock(testStart)
-	iss := tokens.NewIssuer(mustKeys(t, db, mustKeyring(t), clock.Now), "https://issuer.test", "walletauth", ttl, clock.Now)
+	clock := clocktest.New(testStart)
+	iss := tokens.NewIssuer(mustKeys(t, db, tokenstest.Keyring(t), clock.Now), "https://issuer.test", "walletauth", ttl, clock.Now)
 	s := subject()
 	end := testStart.Add(5 * time.Minute)
 	s.NotAfter = &end
@@ -357,8 +344,8 @@ func TestMintCapsAtTheSessionExpiry(t *testing.T) {
 func TestKeysLifecycle(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
 		ctx := context.Background()
-		clock := kvtest.NewClock(testStart)
-		sealer := mustKeyring(t)
+		clock := clocktest.New(testStart)
+		sealer := tokenstest.Keyring(t)
 		// Concurrent first starts agree on one key.
 		const n = 4
 		ks := make([]*tokens.Keys, n)
@@ -389,7 +376,7 @@ func TestKeysLifecycle(t *testing.T) {
 		}
 
 		// Sealed: another server key cannot open it.
-		if err := tokens.NewKeys(db, mustKeyring(t), nil, ttl, clock.Now, nil).Load(ctx); err == nil {
+		if err := tokens.NewKeys(db, tokenstest.Keyring(t), nil, ttl, clock.Now, nil).Load(ctx); err == nil {
 			t.Fatal("keys opened under another server key")
 		}
 		var raw []byte
@@ -479,7 +466,7 @@ func TestKeysLifecycle(t *testing.T) {
 // are still minted and verified (only memory is read on those paths).
 func TestJWKSWithoutTheDatabase(t *testing.T) {
 	db := storagetest.OpenSQLite(t)
-	s := newServer(t, db, mustKeyring(t), time.Now)
+	s := newServer(t, db, tokenstest.Keyring(t), time.Now)
 	kid := decodeSegment(t, mustMint(t, s.issuer), 0)["kid"]
 	if err := db.Close(); err != nil {
 		t.Fatal(err)

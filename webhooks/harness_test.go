@@ -1,9 +1,7 @@
 package webhooks_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"io"
 	"net"
@@ -15,10 +13,10 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/api/apitest"
 	"github.com/walletauth/walletauth/auth"
+	"github.com/walletauth/walletauth/internal/clocktest"
 	"github.com/walletauth/walletauth/kv"
-	"github.com/walletauth/walletauth/kv/kvtest"
 	"github.com/walletauth/walletauth/partners"
 	"github.com/walletauth/walletauth/points"
 	"github.com/walletauth/walletauth/referrals"
@@ -36,7 +34,7 @@ import (
 type env struct {
 	t         testing.TB
 	db        *storage.DB
-	clock     *kvtest.Clock
+	clock     *clocktest.Clock
 	keys      *partners.Keyring
 	users     *users.Store
 	sessions  *auth.Sessions
@@ -49,15 +47,8 @@ type env struct {
 
 func newEnv(t testing.TB, db *storage.DB) *env {
 	t.Helper()
-	clock := kvtest.NewClock(time.Now().UTC().Truncate(time.Second))
-	k := make([]byte, partners.MasterKeySize)
-	if _, err := rand.Read(k); err != nil {
-		t.Fatal(err)
-	}
-	keys, err := partners.NewKeyring(k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	clock := clocktest.New(time.Now().UTC().Truncate(time.Second))
+	keys := tokenstest.Keyring(t)
 	store := kv.NewMemory(clock.Now)
 	t.Cleanup(func() { _ = store.Close() })
 	us := users.NewStore(db, clock.Now, nil)
@@ -68,12 +59,7 @@ func newEnv(t testing.TB, db *storage.DB) *env {
 	sessions.UseAccessTokens(issuer, us)
 	reg := partners.NewRegistry(db, keys, clock.Now)
 	svc := partners.New(reg, us, sessions, points.NewLedger(db, us, clock.Now), store, nil, clock.Now, partners.Options{})
-	gin.SetMode(gin.TestMode)
-	r := gin.New()
-	r.HandleMethodNotAllowed = true
-	r.Use(api.RequestID(), api.LimitBody())
-	r.NoRoute(api.NoRoute)
-	r.NoMethod(api.NoMethod)
+	r := apitest.NewRouter(t)
 	v1 := r.Group("/v1")
 	svc.Routes(v1, outbox.Routes)
 	me := v1.Group("/users/me", sessions.RequireUser())
@@ -104,6 +90,7 @@ func (e *env) partner(name string) partner {
 type response struct {
 	Code int
 	Body []byte
+	rec  *httptest.ResponseRecorder
 }
 
 func (r response) json(tb testing.TB) map[string]any {
@@ -115,34 +102,19 @@ func (r response) json(tb testing.TB) map[string]any {
 	return m
 }
 
+// errorCode checks that r is exactly the contract's error shape and
+// returns its code (apitest.ErrorCode).
 func (r response) errorCode(tb testing.TB) string {
 	tb.Helper()
-	m := r.json(tb)
-	e, _ := m["error"].(map[string]any)
-	code, _ := e["code"].(string)
-	return code
+	return apitest.ErrorCode(tb, r.rec)
 }
 
+// do sends a request through the router (body as JSON unless nil), with
+// token as its bearer token unless "".
 func (e *env) do(method, path, token string, body any) response {
 	e.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req := httptest.NewRequest(method, path, rd)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	w := httptest.NewRecorder()
-	e.router.ServeHTTP(w, req)
-	return response{w.Code, w.Body.Bytes()}
+	rec := apitest.Do(e.t, e.router, "192.0.2.1", method, path, body, apitest.Bearer(token)...)
+	return response{rec.Code, rec.Body.Bytes(), rec}
 }
 
 func (e *env) want(r response, status int) map[string]any {

@@ -1,7 +1,7 @@
 // Package apitest holds the HTTP helpers of walletauth's handler tests:
-// building a request, sending it through a router, and checking an answer
-// against the contract's shapes ({"error": {"code", "message"}} for errors).
-// It is imported by tests only.
+// a router with the service's middleware, building a request, sending it
+// through a router, and checking an answer against the contract's shapes
+// ({"error": {"code", "message"}} for errors). It is imported by tests only.
 package apitest
 
 import (
@@ -9,11 +9,37 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/walletauth/walletauth/api"
 )
+
+// NewRouter is a gin engine in test mode with the middleware every handler
+// runs behind in the service (panics answered, request IDs, the body limit,
+// a deadline; the contract's 404 and 405), for a package's tests to mount
+// its own handlers on.
+func NewRouter(tb testing.TB) *gin.Engine {
+	tb.Helper()
+	gin.SetMode(gin.TestMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	if err := r.SetTrustedProxies(nil); err != nil {
+		tb.Fatalf("trusted proxies: %v", err)
+	}
+	r.Use(api.Recover(slog.New(slog.DiscardHandler)), api.RequestID(), api.LimitBody(), api.Deadline(10*time.Second))
+	r.NoRoute(api.NoRoute)
+	r.NoMethod(api.NoMethod)
+	return r
+}
 
 // NewRequest builds a request from clientIP (port 40000). body is nil
 // (none), a string or []byte (sent as is), an io.Reader (sent without a
@@ -130,6 +156,17 @@ func WantStatus(tb testing.TB, rec *httptest.ResponseRecorder, status int) {
 	tb.Helper()
 	if rec.Code != status {
 		tb.Fatalf("status = %d, want %d; body: %s", rec.Code, status, rec.Body)
+	}
+}
+
+// WantRetryAfter checks that a 429 carries Retry-After: whole seconds,
+// positive, at most maxWait.
+func WantRetryAfter(tb testing.TB, rec *httptest.ResponseRecorder, maxWait time.Duration) {
+	tb.Helper()
+	ra := rec.Header().Get("Retry-After")
+	n, err := strconv.Atoi(ra)
+	if err != nil || n < 1 || time.Duration(n)*time.Second > maxWait {
+		tb.Errorf("Retry-After = %q, want whole seconds in [1, %d]", ra, int(maxWait.Seconds()))
 	}
 }
 

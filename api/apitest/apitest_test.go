@@ -1,12 +1,16 @@
 package apitest_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
 
 	"github.com/walletauth/walletauth/api/apitest"
 )
@@ -117,5 +121,114 @@ func TestDo(t *testing.T) {
 	}
 	if apitest.Bearer("") != nil {
 		t.Error(`Bearer("") is a header`)
+	}
+}
+
+func TestWantRetryAfter(t *testing.T) {
+	with := func(v string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		if v != "" {
+			rec.Header().Set("Retry-After", v)
+		}
+		return rec
+	}
+	for _, v := range []string{"1", "60", "900"} {
+		if fails(t, func(tb testing.TB) { apitest.WantRetryAfter(tb, with(v), 15*time.Minute) }) {
+			t.Errorf("Retry-After %q failed a 15-minute bound", v)
+		}
+	}
+	for _, v := range []string{"", "0", "-1", "901", "1.5", "Wed, 21 Oct 2026 07:28:00 GMT"} {
+		if !fails(t, func(tb testing.TB) { apitest.WantRetryAfter(tb, with(v), 15*time.Minute) }) {
+			t.Errorf("Retry-After %q passed a 15-minute bound", v)
+		}
+	}
+}
+
+// NewRouter answers in the contract's shapes where no handler does, and
+// answers a panicking handler 500 in them too.
+func TestNewRouter(t *testing.T) {
+	r := apitest.NewRouter(t)
+	r.GET("/ok", func(c *gin.Context) { c.Status(http.StatusNoContent) })
+	r.GET("/panic", func(*gin.Context) { panic("boom") })
+	apitest.WantStatus(t, apitest.Do(t, r, "192.0.2.9", http.MethodGet, "/ok", nil), http.StatusNoContent)
+	apitest.WantError(t, apitest.Do(t, r, "192.0.2.9", http.MethodGet, "/nothing", nil), http.StatusNotFound, "not_found")
+	apitest.WantError(t, apitest.Do(t, r, "192.0.2.9", http.MethodPost, "/ok", nil), http.StatusMethodNotAllowed, "method_not_allowed")
+	apitest.WantError(t, apitest.Do(t, r, "192.0.2.9", http.MethodGet, "/panic", nil), http.StatusInternalServerError, "internal")
+	if rec := apitest.Do(t, r, "192.0.2.9", http.MethodGet, "/ok", nil); rec.Header().Get("X-Request-Id") == "" {
+		t.Error("no request ID")
+	}
+}
+
+// A fake of the contract's email endpoints and GET /v1/users/me: token
+// "good" is a session of user u1; signup answers as created unless the email
+// says "old".
+func fakeAccounts() http.Handler {
+	mux := http.NewServeMux()
+	reply := func(w http.ResponseWriter, status int, body string) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+	}
+	mux.HandleFunc("POST /v1/auth/email/signup", func(w http.ResponseWriter, r *http.Request) {
+		var b map[string]string
+		_ = json.NewDecoder(r.Body).Decode(&b)
+		if b["password"] != apitest.Password || b["language"] != "de" {
+			reply(w, 400, `{"error":{"code":"weak_password","message":"m"}}`)
+			return
+		}
+		if strings.HasPrefix(b["email"], "old") {
+			reply(w, 201, `{"auth_token":"good","user":{"id":"u1"},"created":false}`)
+			return
+		}
+		reply(w, 201, `{"auth_token":"good","user":{"id":"u1","email":"`+b["email"]+`"},"created":true}`)
+	})
+	mux.HandleFunc("POST /v1/auth/email/login", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, 200, `{"auth_token":"good","user":{"id":"u1"},"created":false}`)
+	})
+	mux.HandleFunc("GET /v1/users/me", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer good" {
+			reply(w, 401, `{"error":{"code":"unauthorized","message":"m"}}`)
+			return
+		}
+		reply(w, 200, `{"id":"u1","username":"alice"}`)
+	})
+	return mux
+}
+
+func TestAccountHelpers(t *testing.T) {
+	c := apitest.Client{Handler: fakeAccounts(), IP: apitest.RandomIP(t)}
+	email := apitest.UniqueEmail(t)
+	if l := c.Signup(t, email, "language", "de"); !l.IsCreated() || l.User.Email == nil || *l.User.Email != email {
+		t.Errorf("Signup = %+v", l)
+	}
+	if fails(t, func(tb testing.TB) { c.Signup(tb, "x@example.com", "language", "de") }) {
+		t.Error("Signup failed on a 201 created:true")
+	}
+	if !fails(t, func(tb testing.TB) { c.Signup(tb, "old@example.com", "language", "de") }) {
+		t.Error("Signup took created:false")
+	}
+	if !fails(t, func(tb testing.TB) { c.Signup(tb, "x@example.com") }) {
+		t.Error("Signup took a 400")
+	}
+	if l := c.EmailLogin(t, email, apitest.Password); l.AuthToken != "good" || l.IsCreated() || l.Created == nil {
+		t.Errorf("EmailLogin = %+v", l)
+	}
+	if u := c.Me(t, "good"); u.ID != "u1" || u.Username != "alice" {
+		t.Errorf("Me = %+v", u)
+	}
+	if !fails(t, func(tb testing.TB) { c.Me(tb, "bad") }) {
+		t.Error("Me took a 401")
+	}
+	if fails(t, func(tb testing.TB) { c.WantUnauthorized(tb, "bad") }) {
+		t.Error("WantUnauthorized failed on a 401 unauthorized")
+	}
+	if !fails(t, func(tb testing.TB) { c.WantUnauthorized(tb, "good") }) {
+		t.Error("WantUnauthorized took a 200")
+	}
+	if a, b := apitest.UniqueEmail(t), apitest.UniqueEmail(t); a == b || !strings.HasSuffix(a, "@example.com") {
+		t.Errorf("UniqueEmail: %q, %q", a, b)
+	}
+	if ip := apitest.RandomIP(t); !strings.HasPrefix(ip, "198.18.") {
+		t.Errorf("RandomIP %q", ip)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/walletauth/walletauth/api/apitest"
 	"github.com/walletauth/walletauth/passwords"
 )
 
@@ -23,15 +24,15 @@ func TestLoginCodeFailuresLimitedPerIP(t *testing.T) {
 		other := a // with SQLite the store is in process: one instance
 		if b.name != "sqlite" {
 			other = newTestApp(t, withEnv(env...), withEnv("LOGIN_CODE_FAIL_PER_IP", "3/15m"), withClock(clock))
-			other.clientIP = a.clientIP // the same client on another instance
+			other.IP = a.IP // the same client on another instance
 		}
 		secret := a.newPartner(t)
-		rec := a.do(t, http.MethodPost, "/v1/partner/users/login", map[string]any{"external_id": "code-user"}, bearer(secret)...)
-		wantStatus(t, rec, http.StatusOK)
+		rec := a.do(t, http.MethodPost, "/v1/partner/users/login", map[string]any{"external_id": "code-user"}, apitest.Bearer(secret)...)
+		apitest.WantStatus(t, rec, http.StatusOK)
 		var login struct {
 			LoginCode string `json:"login_code"`
 		}
-		decodeJSON(t, rec, &login)
+		apitest.DecodeJSON(t, rec, &login)
 
 		guess := func(app *testApp) *httptest.ResponseRecorder {
 			return app.do(t, http.MethodPost, "/v1/auth/code", map[string]string{"login_code": "plc_" + randomHex(t, 16) + "guessguessguessguessguessgu"})
@@ -41,26 +42,26 @@ func TestLoginCodeFailuresLimitedPerIP(t *testing.T) {
 			if rec.Code != http.StatusUnauthorized {
 				t.Fatalf("guess %d: %d %s, want 401 login_code_invalid", i+1, rec.Code, rec.Body)
 			}
-			wantError(t, rec, http.StatusUnauthorized, "login_code_invalid")
+			apitest.WantError(t, rec, http.StatusUnauthorized, "login_code_invalid")
 		}
 		for _, app := range []*testApp{a, other} {
 			rec := guess(app)
-			wantError(t, rec, http.StatusTooManyRequests, "rate_limited")
-			wantRetryAfter(t, rec, 15*time.Minute)
+			apitest.WantError(t, rec, http.StatusTooManyRequests, "rate_limited")
+			apitest.WantRetryAfter(t, rec, 15*time.Minute)
 		}
 		// Refused before the code is looked at: the valid code is not used up.
 		rec = a.do(t, http.MethodPost, "/v1/auth/code", map[string]string{"login_code": login.LoginCode})
-		wantError(t, rec, http.StatusTooManyRequests, "rate_limited")
+		apitest.WantError(t, rec, http.StatusTooManyRequests, "rate_limited")
 
 		// Another client IP is not limited, and successes do not count.
-		attacker := a.clientIP
-		a.clientIP = randomTestIP(t)
-		wantStatus(t, a.do(t, http.MethodPost, "/v1/auth/code", map[string]string{"login_code": login.LoginCode}), http.StatusOK)
+		attacker := a.IP
+		a.IP = apitest.RandomIP(t)
+		apitest.WantStatus(t, a.do(t, http.MethodPost, "/v1/auth/code", map[string]string{"login_code": login.LoginCode}), http.StatusOK)
 
 		if b.name == "sqlite" { // the in-process store follows the test clock
-			a.clientIP = attacker
+			a.IP = attacker
 			clock.Advance(15 * time.Minute)
-			wantError(t, guess(a), http.StatusUnauthorized, "login_code_invalid")
+			apitest.WantError(t, guess(a), http.StatusUnauthorized, "login_code_invalid")
 		}
 	})
 }
@@ -81,13 +82,13 @@ func TestSignupRefusesBeforeHashing(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		h := &countingHasher{}
 		a := newTestApp(t, withEnv(b.env(t)...), withHasher(h))
-		email := uniqueEmail(t)
-		a.signup(t, email, "username", "taken_name")
+		email := apitest.UniqueEmail(t)
+		a.Signup(t, email, "username", "taken_name")
 		if n := h.n.Load(); n != 1 {
 			t.Fatalf("one sign-up hashed %d times", n)
 		}
 		body := func(fields ...string) map[string]string {
-			m := map[string]string{"email": uniqueEmail(t), "password": testPassword}
+			m := map[string]string{"email": apitest.UniqueEmail(t), "password": apitest.Password}
 			for i := 0; i < len(fields); i += 2 {
 				m[fields[i]] = fields[i+1]
 			}
@@ -108,15 +109,15 @@ func TestSignupRefusesBeforeHashing(t *testing.T) {
 			{body("email", "not-an-email"), http.StatusBadRequest, "invalid_email"},
 			{body("password", "short"), http.StatusBadRequest, "weak_password"},
 		} {
-			wantError(t, a.do(t, http.MethodPost, "/v1/auth/email/signup", tc.body), tc.status, tc.code)
+			apitest.WantError(t, a.do(t, http.MethodPost, "/v1/auth/email/signup", tc.body), tc.status, tc.code)
 		}
 		if n := h.n.Load(); n != 1 {
 			t.Fatalf("refused sign-ups hashed: %d calls in all, want the first sign-up's 1", n)
 		}
 		// A sign-up that can succeed still hashes, and the referral code of
 		// a real user is taken.
-		ref := a.me(t, a.login(t, email, testPassword).AuthToken).ReferralCode
-		a.signup(t, uniqueEmail(t), "referral_code", ref)
+		ref := a.Me(t, a.EmailLogin(t, email, apitest.Password).AuthToken).ReferralCode
+		a.Signup(t, apitest.UniqueEmail(t), "referral_code", ref)
 		if n := h.n.Load(); n != 2 {
 			t.Fatalf("second sign-up: %d hash calls in all, want 2", n)
 		}
@@ -128,23 +129,23 @@ func TestSignupRefusesBeforeHashing(t *testing.T) {
 func TestSignupLimitedPerIPByDefault(t *testing.T) {
 	a := newTestApp(t)
 	for i := 0; i < 29; i++ {
-		a.signup(t, uniqueEmail(t))
+		a.Signup(t, apitest.UniqueEmail(t))
 	}
 	// A refused attempt counts too: probing which emails are taken is bounded.
-	wantError(t, a.do(t, http.MethodPost, "/v1/auth/email/signup",
-		map[string]string{"email": "nobody-" + randomHex(t, 4) + "@example.com", "password": testPassword, "referral_code": "NOPE2345"}),
+	apitest.WantError(t, a.do(t, http.MethodPost, "/v1/auth/email/signup",
+		map[string]string{"email": "nobody-" + randomHex(t, 4) + "@example.com", "password": apitest.Password, "referral_code": "NOPE2345"}),
 		http.StatusBadRequest, "invalid_referral_code")
-	rec := a.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": uniqueEmail(t), "password": testPassword})
-	wantError(t, rec, http.StatusTooManyRequests, "rate_limited")
-	wantRetryAfter(t, rec, 15*time.Minute)
+	rec := a.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": apitest.UniqueEmail(t), "password": apitest.Password})
+	apitest.WantError(t, rec, http.StatusTooManyRequests, "rate_limited")
+	apitest.WantRetryAfter(t, rec, 15*time.Minute)
 
-	attacker := a.clientIP
-	a.clientIP = randomTestIP(t)
-	a.signup(t, uniqueEmail(t))
+	attacker := a.IP
+	a.IP = apitest.RandomIP(t)
+	a.Signup(t, apitest.UniqueEmail(t))
 
-	a.clientIP = attacker
+	a.IP = attacker
 	a.clock.Advance(15 * time.Minute)
-	a.signup(t, uniqueEmail(t))
+	a.Signup(t, apitest.UniqueEmail(t))
 }
 
 // TestAddEmailRefusesBeforeHashing: adding email login to an account
@@ -156,25 +157,73 @@ func TestAddEmailRefusesBeforeHashing(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		h := &countingHasher{}
 		a := newTestApp(t, withEnv(b.env(t)...), withHasher(h))
-		taken := uniqueEmail(t)
-		a.signup(t, taken)
+		taken := apitest.UniqueEmail(t)
+		a.Signup(t, taken)
 		_, tok := a.newWalletOnlyUser(t)
 		hashed := h.n.Load()
 		add := func(token, email string) *httptest.ResponseRecorder {
-			return a.do(t, http.MethodPost, "/v1/users/me/email", map[string]string{"email": email, "password": testPassword}, bearer(token)...)
+			return a.do(t, http.MethodPost, "/v1/users/me/email", map[string]string{"email": email, "password": apitest.Password}, apitest.Bearer(token)...)
 		}
-		wantError(t, add(tok, taken), http.StatusConflict, "email_taken")
-		wantError(t, add(tok, strings.ToUpper(taken)), http.StatusConflict, "email_taken")
+		apitest.WantError(t, add(tok, taken), http.StatusConflict, "email_taken")
+		apitest.WantError(t, add(tok, strings.ToUpper(taken)), http.StatusConflict, "email_taken")
 		if n := h.n.Load() - hashed; n != 0 {
 			t.Fatalf("refused email_taken requests hashed %d times", n)
 		}
-		wantStatus(t, add(tok, uniqueEmail(t)), http.StatusOK)
+		apitest.WantStatus(t, add(tok, apitest.UniqueEmail(t)), http.StatusOK)
 		if n := h.n.Load() - hashed; n != 1 {
 			t.Fatalf("the email that could be added: %d hash calls, want 1", n)
 		}
-		wantError(t, add(tok, uniqueEmail(t)), http.StatusConflict, "email_already_set")
+		apitest.WantError(t, add(tok, apitest.UniqueEmail(t)), http.StatusConflict, "email_already_set")
 		if n := h.n.Load() - hashed; n != 1 {
 			t.Fatalf("a refused email_already_set request hashed (%d calls in all, want 1)", n)
 		}
 	})
+}
+
+// TestLoginRateLimitUnknownAccount: WALLETAUTH_EMAIL_FAIL_PER_ACCOUNT sets
+// the email login limit per account; failures on an unknown email count
+// toward its limit too.
+func TestLoginRateLimitUnknownAccount(t *testing.T) {
+	a := newTestApp(t, withEnv("EMAIL_FAIL_PER_ACCOUNT", "2/1h"))
+	bad := map[string]string{"email": "ghost@example.com", "password": apitest.Password}
+	for i := 0; i < 2; i++ {
+		apitest.WantError(t, a.do(t, http.MethodPost, "/v1/auth/email/login", bad), http.StatusUnauthorized, "invalid_credentials")
+	}
+	apitest.WantError(t, a.do(t, http.MethodPost, "/v1/auth/email/login", bad), http.StatusTooManyRequests, "rate_limited")
+}
+
+// TestLoginRateLimitPerIP: WALLETAUTH_EMAIL_FAIL_PER_IP sets the email
+// login failures allowed per client IP.
+func TestLoginRateLimitPerIP(t *testing.T) {
+	a := newTestApp(t, withEnv("EMAIL_FAIL_PER_IP", "3/15m"))
+	victim := apitest.UniqueEmail(t)
+	a.Signup(t, victim)
+	for i := 1; i <= 3; i++ {
+		rec := a.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": apitest.UniqueEmail(t), "password": apitest.Password})
+		apitest.WantError(t, rec, http.StatusUnauthorized, "invalid_credentials")
+	}
+	// This IP is limited, whatever the account and even with right credentials.
+	rec := a.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": victim, "password": apitest.Password})
+	apitest.WantError(t, rec, http.StatusTooManyRequests, "rate_limited")
+	apitest.WantRetryAfter(t, rec, 15*time.Minute)
+
+	// Another IP is not.
+	attacker := a.IP
+	a.IP = apitest.RandomIP(t)
+	a.EmailLogin(t, victim, apitest.Password)
+
+	a.IP = attacker
+	a.clock.Advance(15 * time.Minute)
+	a.EmailLogin(t, victim, apitest.Password)
+}
+
+// TestEmailCodeRequestsLimitedPerIP: WALLETAUTH_EMAIL_SEND_PER_IP sets the
+// mailed-code requests allowed per client IP, reset and sign-in codes
+// counted together.
+func TestEmailCodeRequestsLimitedPerIP(t *testing.T) {
+	a := newTestApp(t, withEnv("EMAIL_SEND_PER_IP", "3/1h"))
+	for i := 0; i < 3; i++ {
+		apitest.WantStatus(t, a.do(t, http.MethodPost, "/v1/auth/password/forgot", map[string]string{"email": apitest.UniqueEmail(t)}), http.StatusAccepted)
+	}
+	apitest.WantError(t, a.do(t, http.MethodPost, "/v1/auth/email/otp", map[string]string{"email": apitest.UniqueEmail(t)}), http.StatusTooManyRequests, "rate_limited")
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/walletauth/walletauth/api/apitest"
 	"github.com/walletauth/walletauth/wallet"
 )
 
@@ -41,28 +42,28 @@ func (a *testApp) walletLoginUA(t *testing.T) string {
 	}
 	addr := crypto.PubkeyToAddress(k.PublicKey).Hex()
 	rec := a.do(t, http.MethodGet, "/v1/auth/wallet/challenge?address="+addr, nil, "User-Agent", activityUA)
-	wantStatus(t, rec, http.StatusOK)
+	apitest.WantStatus(t, rec, http.StatusOK)
 	var ch struct{ Message string }
-	decodeJSON(t, rec, &ch)
+	apitest.DecodeJSON(t, rec, &ch)
 	sig, err := crypto.Sign(wallet.HashEIP191([]byte(ch.Message)).Bytes(), k)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sig[64] += 27
 	rec = a.do(t, http.MethodPost, "/v1/auth/wallet/login", map[string]string{"message": ch.Message, "signature": "0x" + hex.EncodeToString(sig)}, "User-Agent", activityUA)
-	wantStatus(t, rec, http.StatusOK)
-	var lr loginJSON
-	decodeJSON(t, rec, &lr)
+	apitest.WantStatus(t, rec, http.StatusOK)
+	var lr apitest.Login
+	apitest.DecodeJSON(t, rec, &lr)
 	return lr.AuthToken
 }
 
 // activityPage reads one page of the activity of token's user.
 func (a *testApp) activityPage(t *testing.T, token, query string) activityPageJSON {
 	t.Helper()
-	rec := a.do(t, http.MethodGet, "/v1/users/me/activity"+query, nil, bearer(token)...)
-	wantStatus(t, rec, http.StatusOK)
+	rec := a.do(t, http.MethodGet, "/v1/users/me/activity"+query, nil, apitest.Bearer(token)...)
+	apitest.WantStatus(t, rec, http.StatusOK)
 	var p activityPageJSON
-	decodeJSON(t, rec, &p)
+	apitest.DecodeJSON(t, rec, &p)
 	return p
 }
 
@@ -92,24 +93,24 @@ func TestActivityLog(t *testing.T) {
 		ua := []string{"User-Agent", activityUA}
 
 		// Email: signup (a login), a wrong password, a login, a logout.
-		email := uniqueEmail(t)
-		rec := a.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]any{"email": email, "password": testPassword}, ua...)
-		wantStatus(t, rec, http.StatusCreated)
-		var first loginJSON
-		decodeJSON(t, rec, &first)
+		email := apitest.UniqueEmail(t)
+		rec := a.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]any{"email": email, "password": apitest.Password}, ua...)
+		apitest.WantStatus(t, rec, http.StatusCreated)
+		var first apitest.Login
+		apitest.DecodeJSON(t, rec, &first)
 		a.clock.Advance(time.Second)
-		rec = a.do(t, http.MethodPost, "/v1/auth/email/login", map[string]any{"email": email, "password": "wrong-" + testPassword}, ua...)
-		wantError(t, rec, http.StatusUnauthorized, "invalid_credentials")
+		rec = a.do(t, http.MethodPost, "/v1/auth/email/login", map[string]any{"email": email, "password": "wrong-" + apitest.Password}, ua...)
+		apitest.WantError(t, rec, http.StatusUnauthorized, "invalid_credentials")
 		a.clock.Advance(time.Second)
-		rec = a.do(t, http.MethodPost, "/v1/auth/email/login", map[string]any{"email": email, "password": testPassword}, ua...)
-		wantStatus(t, rec, http.StatusOK)
-		var second loginJSON
-		decodeJSON(t, rec, &second)
+		rec = a.do(t, http.MethodPost, "/v1/auth/email/login", map[string]any{"email": email, "password": apitest.Password}, ua...)
+		apitest.WantStatus(t, rec, http.StatusOK)
+		var second apitest.Login
+		apitest.DecodeJSON(t, rec, &second)
 		a.clock.Advance(time.Second)
-		wantStatus(t, a.do(t, http.MethodPost, "/v1/auth/logout", nil, append(bearer(second.AuthToken), ua...)...), http.StatusNoContent)
+		apitest.WantStatus(t, a.do(t, http.MethodPost, "/v1/auth/logout", nil, append(apitest.Bearer(second.AuthToken), ua...)...), http.StatusNoContent)
 
 		// A wrong password for an unknown account records nothing anywhere.
-		wantError(t, a.do(t, http.MethodPost, "/v1/auth/email/login", map[string]any{"email": uniqueEmail(t), "password": testPassword}, ua...), http.StatusUnauthorized, "invalid_credentials")
+		apitest.WantError(t, a.do(t, http.MethodPost, "/v1/auth/email/login", map[string]any{"email": apitest.UniqueEmail(t), "password": apitest.Password}, ua...), http.StatusUnauthorized, "invalid_credentials")
 
 		p := a.activityPage(t, first.AuthToken, "")
 		want := []string{"logout", "login.succeeded", "login.failed", "login.succeeded"}
@@ -117,8 +118,8 @@ func TestActivityLog(t *testing.T) {
 			t.Fatalf("events %v, want %v (newest first)", got, want)
 		}
 		for _, e := range p.Events {
-			if e.IP == nil || *e.IP != a.clientIP {
-				t.Errorf("%s: ip %v, want %s", e.Type, e.IP, a.clientIP)
+			if e.IP == nil || *e.IP != a.IP {
+				t.Errorf("%s: ip %v, want %s", e.Type, e.IP, a.IP)
 			}
 			if e.UserAgent == nil || *e.UserAgent != activityUA {
 				t.Errorf("%s: user_agent %v, want %s", e.Type, e.UserAgent, activityUA)
@@ -156,9 +157,9 @@ func TestActivityLog(t *testing.T) {
 			{"?limit=0", "invalid_parameter"}, {"?limit=101", "invalid_parameter"}, {"?limit=x", "invalid_parameter"},
 			{"?cursor=!!", "invalid_cursor"}, {"?cursor=" + url.QueryEscape("AAAA"), "invalid_cursor"},
 		} {
-			wantError(t, a.do(t, http.MethodGet, "/v1/users/me/activity"+bad.q, nil, bearer(first.AuthToken)...), http.StatusBadRequest, bad.code)
+			apitest.WantError(t, a.do(t, http.MethodGet, "/v1/users/me/activity"+bad.q, nil, apitest.Bearer(first.AuthToken)...), http.StatusBadRequest, bad.code)
 		}
-		wantError(t, a.do(t, http.MethodGet, "/v1/users/me/activity", nil), http.StatusUnauthorized, "unauthorized")
+		apitest.WantError(t, a.do(t, http.MethodGet, "/v1/users/me/activity", nil), http.StatusUnauthorized, "unauthorized")
 
 		// A wallet user sees its own login only, with method wallet.
 		wtok := a.walletLoginUA(t)
@@ -179,22 +180,22 @@ func TestActivityLog(t *testing.T) {
 
 		// A password change is recorded, newest first, with the client.
 		a.clock.Advance(time.Second)
-		wantStatus(t, a.do(t, http.MethodPut, "/v1/users/me/password", map[string]string{"current_password": testPassword, "password": "a-new-Password-77"}, append(bearer(first.AuthToken), ua...)...), http.StatusOK)
-		if e := a.activityPage(t, first.AuthToken, "?limit=1").Events[0]; e.Type != "password.changed" || e.IP == nil || *e.IP != a.clientIP || e.UserAgent == nil || *e.UserAgent != activityUA {
+		apitest.WantStatus(t, a.do(t, http.MethodPut, "/v1/users/me/password", map[string]string{"current_password": apitest.Password, "password": "a-new-Password-77"}, append(apitest.Bearer(first.AuthToken), ua...)...), http.StatusOK)
+		if e := a.activityPage(t, first.AuthToken, "?limit=1").Events[0]; e.Type != "password.changed" || e.IP == nil || *e.IP != a.IP || e.UserAgent == nil || *e.UserAgent != activityUA {
 			t.Fatalf("newest event after a password change: %+v", e)
 		}
 
 		// Ending one session by id is session.revoked, with its id.
-		other := a.login(t, email, "a-new-Password-77").AuthToken
-		rec = a.do(t, http.MethodGet, "/v1/users/me/sessions", nil, bearer(other)...)
-		wantStatus(t, rec, http.StatusOK)
+		other := a.EmailLogin(t, email, "a-new-Password-77").AuthToken
+		rec = a.do(t, http.MethodGet, "/v1/users/me/sessions", nil, apitest.Bearer(other)...)
+		apitest.WantStatus(t, rec, http.StatusOK)
 		var sl struct {
 			Sessions []struct {
 				ID      string `json:"id"`
 				Current bool   `json:"current"`
 			} `json:"sessions"`
 		}
-		decodeJSON(t, rec, &sl)
+		apitest.DecodeJSON(t, rec, &sl)
 		var sid string
 		for _, s := range sl.Sessions {
 			if s.Current {
@@ -202,19 +203,19 @@ func TestActivityLog(t *testing.T) {
 			}
 		}
 		a.clock.Advance(time.Second)
-		wantStatus(t, a.do(t, http.MethodDelete, "/v1/users/me/sessions/"+sid, nil, append(bearer(first.AuthToken), ua...)...), http.StatusNoContent)
+		apitest.WantStatus(t, a.do(t, http.MethodDelete, "/v1/users/me/sessions/"+sid, nil, append(apitest.Bearer(first.AuthToken), ua...)...), http.StatusNoContent)
 		if e := a.activityPage(t, first.AuthToken, "?limit=1").Events[0]; e.Type != "session.revoked" || string(e.Detail) != `{"session_id":"`+sid+`"}` {
 			t.Fatalf("newest event after a revocation: %+v (detail %s)", e, e.Detail)
 		}
 
 		// logout-all is recorded; deleting the user deletes its events.
 		a.clock.Advance(time.Second)
-		wantStatus(t, a.do(t, http.MethodPost, "/v1/auth/logout-all", nil, append(bearer(wtok), ua...)...), http.StatusNoContent)
+		apitest.WantStatus(t, a.do(t, http.MethodPost, "/v1/auth/logout-all", nil, append(apitest.Bearer(wtok), ua...)...), http.StatusNoContent)
 		var n int64
 		if err := a.db.Table("activity_events").Where("type = ?", "logout_all").Count(&n).Error; err != nil || n != 1 {
 			t.Fatalf("logout_all rows %d (%v), want 1", n, err)
 		}
-		wantStatus(t, a.do(t, http.MethodDelete, "/v1/users/me", nil, bearer(first.AuthToken)...), http.StatusNoContent)
+		apitest.WantStatus(t, a.do(t, http.MethodDelete, "/v1/users/me", nil, apitest.Bearer(first.AuthToken)...), http.StatusNoContent)
 		if err := a.db.Table("activity_events").Where("id IN ?", []string{p.Events[0].ID, p.Events[3].ID}).Count(&n).Error; err != nil || n != 0 {
 			t.Fatalf("a deleted user's events left: %d (%v)", n, err)
 		}
@@ -225,7 +226,7 @@ func TestActivityLog(t *testing.T) {
 func TestActivityRetention(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		a := newTestApp(t, withEnv(b.env(t)...))
-		old := a.signup(t, uniqueEmail(t))
+		old := a.Signup(t, apitest.UniqueEmail(t))
 		a.clock.Advance(48 * time.Hour)
 		fresh := a.walletLoginUA(t)
 		n, err := a.activity.DeleteBefore(t.Context(), a.clock.Now().Add(-24*time.Hour))
@@ -245,25 +246,25 @@ func TestActivityRetention(t *testing.T) {
 func TestPartnerActivity(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		a := newTestApp(t, withEnv(b.env(t)...))
-		mine, theirs := bearer(a.newPartner(t)), bearer(a.newPartner(t))
+		mine, theirs := apitest.Bearer(a.newPartner(t)), apitest.Bearer(a.newPartner(t))
 		rec := a.do(t, http.MethodPost, "/v1/partner/users/login", map[string]any{"external_id": "u-1"}, append(mine, "User-Agent", activityUA)...)
-		wantStatus(t, rec, http.StatusOK)
-		wantStatus(t, a.do(t, http.MethodPost, "/v1/partner/users/login", map[string]any{"external_id": "u-2"}, theirs...), http.StatusOK)
+		apitest.WantStatus(t, rec, http.StatusOK)
+		apitest.WantStatus(t, a.do(t, http.MethodPost, "/v1/partner/users/login", map[string]any{"external_id": "u-2"}, theirs...), http.StatusOK)
 
 		rec = a.do(t, http.MethodGet, "/v1/partner/users/u-1/activity", nil, mine...)
-		wantStatus(t, rec, http.StatusOK)
+		apitest.WantStatus(t, rec, http.StatusOK)
 		var p activityPageJSON
-		decodeJSON(t, rec, &p)
+		apitest.DecodeJSON(t, rec, &p)
 		if got := eventTypes(p); !sameStrings(got, []string{"login.succeeded"}) {
 			t.Fatalf("partner user's events %v, want its login", got)
 		}
-		if e := p.Events[0]; e.Method == nil || *e.Method != "partner" || e.UserAgent == nil || *e.UserAgent != activityUA || e.IP == nil || *e.IP != a.clientIP {
+		if e := p.Events[0]; e.Method == nil || *e.Method != "partner" || e.UserAgent == nil || *e.UserAgent != activityUA || e.IP == nil || *e.IP != a.IP {
 			t.Errorf("partner login event %+v, want method partner and the caller's User-Agent and IP", e)
 		}
-		wantError(t, a.do(t, http.MethodGet, "/v1/partner/users/u-2/activity", nil, mine...), http.StatusNotFound, "user_not_found")
-		wantError(t, a.do(t, http.MethodGet, "/v1/partner/users/nobody/activity", nil, mine...), http.StatusNotFound, "user_not_found")
-		wantError(t, a.do(t, http.MethodGet, "/v1/partner/users/u-1/activity?limit=0", nil, mine...), http.StatusBadRequest, "invalid_parameter")
-		wantError(t, a.do(t, http.MethodGet, "/v1/partner/users/u-1/activity", nil), http.StatusUnauthorized, "partner_unauthorized")
+		apitest.WantError(t, a.do(t, http.MethodGet, "/v1/partner/users/u-2/activity", nil, mine...), http.StatusNotFound, "user_not_found")
+		apitest.WantError(t, a.do(t, http.MethodGet, "/v1/partner/users/nobody/activity", nil, mine...), http.StatusNotFound, "user_not_found")
+		apitest.WantError(t, a.do(t, http.MethodGet, "/v1/partner/users/u-1/activity?limit=0", nil, mine...), http.StatusBadRequest, "invalid_parameter")
+		apitest.WantError(t, a.do(t, http.MethodGet, "/v1/partner/users/u-1/activity", nil), http.StatusUnauthorized, "partner_unauthorized")
 	})
 }
 
@@ -272,16 +273,16 @@ func TestPartnerActivity(t *testing.T) {
 func TestActivityEmailVerifiedAndReset(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		a := newTestApp(t, withEnv(b.env(t)...))
-		email := uniqueEmail(t)
-		a.signup(t, email)
+		email := apitest.UniqueEmail(t)
+		a.Signup(t, email)
 		a.clock.Advance(time.Second)
 		a.otpLogin(t, email)
 		a.clock.Advance(time.Second)
-		wantStatus(t, a.do(t, http.MethodPost, "/v1/auth/password/forgot", map[string]any{"email": email}), http.StatusAccepted)
+		apitest.WantStatus(t, a.do(t, http.MethodPost, "/v1/auth/password/forgot", map[string]any{"email": email}), http.StatusAccepted)
 		rec := a.do(t, http.MethodPost, "/v1/auth/password/reset", map[string]any{"email": email, "code": a.lastCode(t, email), "password": "a-new-Password-77"})
-		wantStatus(t, rec, http.StatusOK)
-		var reset loginJSON
-		decodeJSON(t, rec, &reset)
+		apitest.WantStatus(t, rec, http.StatusOK)
+		var reset apitest.Login
+		apitest.DecodeJSON(t, rec, &reset)
 		// Events of one transaction share their time, so their order
 		// among themselves is not fixed: count them.
 		types := eventTypes(a.activityPage(t, reset.AuthToken, ""))
@@ -306,28 +307,28 @@ func TestActivityEmailVerifiedAndReset(t *testing.T) {
 func TestActivityWallets(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		a := newTestApp(t, withEnv(b.env(t)...))
-		acc := a.signup(t, uniqueEmail(t))
-		ua := append(bearer(acc.AuthToken), "User-Agent", activityUA)
+		acc := a.Signup(t, apitest.UniqueEmail(t))
+		ua := append(apitest.Bearer(acc.AuthToken), "User-Agent", activityUA)
 		k, err := crypto.GenerateKey()
 		if err != nil {
 			t.Fatal(err)
 		}
 		addr := crypto.PubkeyToAddress(k.PublicKey).Hex()
 		rec := a.do(t, http.MethodGet, "/v1/auth/wallet/challenge?address="+addr, nil)
-		wantStatus(t, rec, http.StatusOK)
+		apitest.WantStatus(t, rec, http.StatusOK)
 		var ch struct{ Message string }
-		decodeJSON(t, rec, &ch)
+		apitest.DecodeJSON(t, rec, &ch)
 		sig, err := crypto.Sign(wallet.HashEIP191([]byte(ch.Message)).Bytes(), k)
 		if err != nil {
 			t.Fatal(err)
 		}
 		sig[64] += 27
 		a.clock.Advance(time.Second)
-		wantStatus(t, a.do(t, http.MethodPost, "/v1/users/me/wallets", map[string]string{"message": ch.Message, "signature": "0x" + hex.EncodeToString(sig)}, ua...), http.StatusOK)
+		apitest.WantStatus(t, a.do(t, http.MethodPost, "/v1/users/me/wallets", map[string]string{"message": ch.Message, "signature": "0x" + hex.EncodeToString(sig)}, ua...), http.StatusOK)
 		a.clock.Advance(time.Second)
-		wantStatus(t, a.do(t, http.MethodPut, "/v1/users/me/wallets/"+addr+"/primary", nil, ua...), http.StatusOK)
+		apitest.WantStatus(t, a.do(t, http.MethodPut, "/v1/users/me/wallets/"+addr+"/primary", nil, ua...), http.StatusOK)
 		a.clock.Advance(time.Second)
-		wantStatus(t, a.do(t, http.MethodDelete, "/v1/users/me/wallets/"+addr, nil, ua...), http.StatusOK)
+		apitest.WantStatus(t, a.do(t, http.MethodDelete, "/v1/users/me/wallets/"+addr, nil, ua...), http.StatusOK)
 
 		p := a.activityPage(t, acc.AuthToken, "")
 		want := []string{"wallet.unlinked", "wallet.primary_changed", "wallet.linked", "login.succeeded"}
@@ -339,7 +340,7 @@ func TestActivityWallets(t *testing.T) {
 			if err := json.Unmarshal(e.Detail, &d); err != nil || d.Address != addr {
 				t.Errorf("%s: detail %s, want the address %s", e.Type, e.Detail, addr)
 			}
-			if e.IP == nil || *e.IP != a.clientIP || e.UserAgent == nil || *e.UserAgent != activityUA || e.Method != nil {
+			if e.IP == nil || *e.IP != a.IP || e.UserAgent == nil || *e.UserAgent != activityUA || e.Method != nil {
 				t.Errorf("%s: %+v, want the client and no method", e.Type, e)
 			}
 		}
@@ -350,16 +351,16 @@ func TestActivityWallets(t *testing.T) {
 func TestActivityReferrerSet(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		a := newTestApp(t, withEnv(b.env(t)...))
-		ref := a.signup(t, uniqueEmail(t))
-		acc := a.signup(t, uniqueEmail(t))
+		ref := a.Signup(t, apitest.UniqueEmail(t))
+		acc := a.Signup(t, apitest.UniqueEmail(t))
 		a.clock.Advance(time.Second)
-		rec := a.do(t, http.MethodPost, "/v1/users/me/referrer", map[string]any{"referral_code": ref.User.ReferralCode}, append(bearer(acc.AuthToken), "User-Agent", activityUA)...)
-		wantStatus(t, rec, http.StatusOK)
+		rec := a.do(t, http.MethodPost, "/v1/users/me/referrer", map[string]any{"referral_code": ref.User.ReferralCode}, append(apitest.Bearer(acc.AuthToken), "User-Agent", activityUA)...)
+		apitest.WantStatus(t, rec, http.StatusOK)
 		p := a.activityPage(t, acc.AuthToken, "")
 		if got := eventTypes(p); !sameStrings(got, []string{"referrer.set", "login.succeeded"}) {
 			t.Fatalf("events %v, want referrer.set then the signup's login", got)
 		}
-		if e := p.Events[0]; e.IP == nil || *e.IP != a.clientIP || e.UserAgent == nil || *e.UserAgent != activityUA {
+		if e := p.Events[0]; e.IP == nil || *e.IP != a.IP || e.UserAgent == nil || *e.UserAgent != activityUA {
 			t.Errorf("referrer.set %+v, want the client", e)
 		}
 		if got := eventTypes(a.activityPage(t, ref.AuthToken, "")); !sameStrings(got, []string{"login.succeeded"}) {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/walletauth/walletauth/api/apitest"
 	"github.com/walletauth/walletauth/storage"
 )
 
@@ -183,16 +184,16 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("/readyz = %d, want 200", code)
 	}
 
-	email := uniqueEmail(t)
-	var up loginJSON
-	if code := s.call(t, http.MethodPost, "/v1/auth/email/signup", "", map[string]string{"email": email, "password": testPassword, "username": "e2e_user"}, &up); code != http.StatusCreated {
+	email := apitest.UniqueEmail(t)
+	var up apitest.Login
+	if code := s.call(t, http.MethodPost, "/v1/auth/email/signup", "", map[string]string{"email": email, "password": apitest.Password, "username": "e2e_user"}, &up); code != http.StatusCreated {
 		t.Fatalf("signup = %d, want 201", code)
 	}
-	if !up.Created || up.AuthToken == "" || up.User.Username != "e2e_user" {
+	if !up.IsCreated() || up.AuthToken == "" || up.User.Username != "e2e_user" {
 		t.Fatalf("signup answered %+v", up)
 	}
 
-	var me userJSON
+	var me apitest.User
 	if code := s.call(t, http.MethodGet, "/v1/users/me", up.AuthToken, nil, &me); code != http.StatusOK {
 		t.Fatalf("/me = %d, want 200", code)
 	}
@@ -200,11 +201,11 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("/me = %+v, want the signed-up user", me)
 	}
 
-	var in loginJSON
-	if code := s.call(t, http.MethodPost, "/v1/auth/email/login", "", map[string]string{"email": email, "password": testPassword}, &in); code != http.StatusOK {
+	var in apitest.Login
+	if code := s.call(t, http.MethodPost, "/v1/auth/email/login", "", map[string]string{"email": email, "password": apitest.Password}, &in); code != http.StatusOK {
 		t.Fatalf("login = %d, want 200", code)
 	}
-	if in.Created || in.User.ID != up.User.ID {
+	if in.IsCreated() || in.User.ID != up.User.ID {
 		t.Errorf("login answered %+v", in)
 	}
 
@@ -245,7 +246,7 @@ func TestEndToEndShutdownFinishesInFlightRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	body, _ := json.Marshal(map[string]string{"email": uniqueEmail(t), "password": testPassword})
+	body, _ := json.Marshal(map[string]string{"email": apitest.UniqueEmail(t), "password": apitest.Password})
 	fmt.Fprintf(conn, "POST /v1/auth/email/signup HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"+
 		"Content-Length: %d\r\nExpect: 100-continue\r\n\r\n", s.addr, len(body))
 	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
@@ -291,7 +292,7 @@ func TestEndToEndShutdownFinishesInFlightRequest(t *testing.T) {
 		data, _ := io.ReadAll(resp.Body)
 		t.Fatalf("in-flight signup = %d %s, want 201", resp.StatusCode, data)
 	}
-	var out loginJSON
+	var out apitest.Login
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.AuthToken == "" {
 		t.Fatalf("in-flight signup body: %v", err)
 	}
@@ -324,7 +325,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 		}
 		// The migrated database serves.
 		a := newTestApp(t, withEnv(pairs...))
-		a.signup(t, uniqueEmail(t))
+		a.Signup(t, apitest.UniqueEmail(t))
 	})
 }
 

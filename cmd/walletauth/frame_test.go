@@ -9,14 +9,16 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/walletauth/walletauth/api/apitest"
 )
 
 func TestUnknownRouteAndMethod(t *testing.T) {
 	a := newTestApp(t)
-	wantError(t, a.do(t, http.MethodGet, "/nope", nil), http.StatusNotFound, "not_found")
-	wantError(t, a.do(t, http.MethodGet, "/v1/users/me/nope", nil), http.StatusNotFound, "not_found")
-	wantError(t, a.do(t, http.MethodGet, "/v1/auth/email/signup", nil), http.StatusMethodNotAllowed, "method_not_allowed")
-	wantError(t, a.do(t, http.MethodDelete, "/healthz", nil), http.StatusMethodNotAllowed, "method_not_allowed")
+	apitest.WantError(t, a.do(t, http.MethodGet, "/nope", nil), http.StatusNotFound, "not_found")
+	apitest.WantError(t, a.do(t, http.MethodGet, "/v1/users/me/nope", nil), http.StatusNotFound, "not_found")
+	apitest.WantError(t, a.do(t, http.MethodGet, "/v1/auth/email/signup", nil), http.StatusMethodNotAllowed, "method_not_allowed")
+	apitest.WantError(t, a.do(t, http.MethodDelete, "/healthz", nil), http.StatusMethodNotAllowed, "method_not_allowed")
 }
 
 func TestBodyTooLarge(t *testing.T) {
@@ -24,17 +26,17 @@ func TestBodyTooLarge(t *testing.T) {
 	big := `{"email":"` + strings.Repeat("a", 65<<10) + `@example.com","password":"x"}`
 	for _, path := range []string{"/v1/auth/email/signup", "/v1/auth/email/login"} {
 		t.Run(path+"/content-length", func(t *testing.T) {
-			wantError(t, a.do(t, http.MethodPost, path, big), http.StatusRequestEntityTooLarge, "body_too_large")
+			apitest.WantError(t, a.do(t, http.MethodPost, path, big), http.StatusRequestEntityTooLarge, "body_too_large")
 		})
 		t.Run(path+"/chunked", func(t *testing.T) {
 			rec := a.do(t, http.MethodPost, path, strings.NewReader(big))
-			wantError(t, rec, http.StatusRequestEntityTooLarge, "body_too_large")
+			apitest.WantError(t, rec, http.StatusRequestEntityTooLarge, "body_too_large")
 		})
 	}
 	t.Run("authenticated", func(t *testing.T) {
-		tok := a.signup(t, uniqueEmail(t)).AuthToken
-		rec := a.do(t, http.MethodPatch, "/v1/users/me", strings.NewReader(big), bearer(tok)...)
-		wantError(t, rec, http.StatusRequestEntityTooLarge, "body_too_large")
+		tok := a.Signup(t, apitest.UniqueEmail(t)).AuthToken
+		rec := a.do(t, http.MethodPatch, "/v1/users/me", strings.NewReader(big), apitest.Bearer(tok)...)
+		apitest.WantError(t, rec, http.StatusRequestEntityTooLarge, "body_too_large")
 	})
 }
 
@@ -42,7 +44,7 @@ func TestBodyTooLarge(t *testing.T) {
 func TestBodyOfExactly64KiB(t *testing.T) {
 	a := newTestApp(t)
 	for _, chunked := range []bool{false, true} {
-		j, _ := json.Marshal(map[string]string{"email": uniqueEmail(t), "password": testPassword})
+		j, _ := json.Marshal(map[string]string{"email": apitest.UniqueEmail(t), "password": apitest.Password})
 		body := append(j, bytes.Repeat([]byte(" "), 64<<10-len(j))...)
 		if len(body) != 64<<10 {
 			t.Fatalf("body is %d bytes", len(body))
@@ -51,17 +53,17 @@ func TestBodyOfExactly64KiB(t *testing.T) {
 		if chunked {
 			b = bytes.NewReader(body)
 		}
-		wantStatus(t, a.do(t, http.MethodPost, "/v1/auth/email/signup", b), http.StatusCreated)
+		apitest.WantStatus(t, a.do(t, http.MethodPost, "/v1/auth/email/signup", b), http.StatusCreated)
 	}
 }
 
 func TestInvalidJSON(t *testing.T) {
 	a := newTestApp(t)
-	tok := a.signup(t, uniqueEmail(t)).AuthToken
+	tok := a.Signup(t, apitest.UniqueEmail(t)).AuthToken
 	cases := map[string]string{
 		"malformed":        `{"email":`,
 		"not json":         `email=a@example.com`,
-		"wrong field type": `{"email": 5, "password": "` + testPassword + `"}`,
+		"wrong field type": `{"email": 5, "password": "` + apitest.Password + `"}`,
 		"array":            `[]`,
 		"empty":            ``,
 		"blank":            "  \n",
@@ -71,22 +73,22 @@ func TestInvalidJSON(t *testing.T) {
 	for name, body := range cases {
 		t.Run(name, func(t *testing.T) {
 			for _, path := range []string{"/v1/auth/email/signup", "/v1/auth/email/login"} {
-				wantError(t, a.do(t, http.MethodPost, path, body), http.StatusBadRequest, "invalid_json")
+				apitest.WantError(t, a.do(t, http.MethodPost, path, body), http.StatusBadRequest, "invalid_json")
 			}
 		})
 	}
 	t.Run("no body", func(t *testing.T) {
-		wantError(t, a.do(t, http.MethodPost, "/v1/auth/email/signup", nil), http.StatusBadRequest, "invalid_json")
+		apitest.WantError(t, a.do(t, http.MethodPost, "/v1/auth/email/signup", nil), http.StatusBadRequest, "invalid_json")
 	})
 	t.Run("patch wrong type", func(t *testing.T) {
-		rec := a.do(t, http.MethodPatch, "/v1/users/me", `{"username": 5}`, bearer(tok)...)
-		wantError(t, rec, http.StatusBadRequest, "invalid_json")
-		rec = a.do(t, http.MethodPatch, "/v1/users/me", `{"language": ["en"]}`, bearer(tok)...)
-		wantError(t, rec, http.StatusBadRequest, "invalid_json")
+		rec := a.do(t, http.MethodPatch, "/v1/users/me", `{"username": 5}`, apitest.Bearer(tok)...)
+		apitest.WantError(t, rec, http.StatusBadRequest, "invalid_json")
+		rec = a.do(t, http.MethodPatch, "/v1/users/me", `{"language": ["en"]}`, apitest.Bearer(tok)...)
+		apitest.WantError(t, rec, http.StatusBadRequest, "invalid_json")
 	})
 	t.Run("add email malformed", func(t *testing.T) {
-		rec := a.do(t, http.MethodPost, "/v1/users/me/email", `{"email"`, bearer(tok)...)
-		wantError(t, rec, http.StatusBadRequest, "invalid_json")
+		rec := a.do(t, http.MethodPost, "/v1/users/me/email", `{"email"`, apitest.Bearer(tok)...)
+		apitest.WantError(t, rec, http.StatusBadRequest, "invalid_json")
 	})
 }
 
@@ -120,7 +122,7 @@ func TestCORS(t *testing.T) {
 	a := newTestApp(t, withEnv("CORS_ORIGINS", allowed+", https://other.example.org"))
 
 	rec := a.do(t, http.MethodGet, "/healthz", nil, "Origin", allowed)
-	wantStatus(t, rec, http.StatusOK)
+	apitest.WantStatus(t, rec, http.StatusOK)
 	if got := rec.Header().Get("Access-Control-Allow-Origin"); got != allowed {
 		t.Errorf("Access-Control-Allow-Origin = %q, want %q", got, allowed)
 	}
@@ -128,7 +130,7 @@ func TestCORS(t *testing.T) {
 	rec = a.do(t, http.MethodOptions, "/v1/auth/email/login", nil,
 		"Origin", allowed, "Access-Control-Request-Method", "POST",
 		"Access-Control-Request-Headers", "authorization, content-type")
-	wantStatus(t, rec, http.StatusNoContent)
+	apitest.WantStatus(t, rec, http.StatusNoContent)
 	h := rec.Header()
 	if got := h.Get("Access-Control-Allow-Origin"); got != allowed {
 		t.Errorf("preflight Access-Control-Allow-Origin = %q, want %q", got, allowed)
@@ -161,13 +163,13 @@ func TestCORS(t *testing.T) {
 func TestHealthAndReadiness(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		a := newTestApp(t, withEnv(b.env(t)...))
-		wantStatus(t, a.do(t, http.MethodGet, "/healthz", nil), http.StatusOK)
-		wantStatus(t, a.do(t, http.MethodGet, "/readyz", nil), http.StatusOK)
+		apitest.WantStatus(t, a.do(t, http.MethodGet, "/healthz", nil), http.StatusOK)
+		apitest.WantStatus(t, a.do(t, http.MethodGet, "/readyz", nil), http.StatusOK)
 
 		if err := a.db.Close(); err != nil {
 			t.Fatal(err)
 		}
-		wantError(t, a.do(t, http.MethodGet, "/readyz", nil), http.StatusServiceUnavailable, "unavailable")
-		wantStatus(t, a.do(t, http.MethodGet, "/healthz", nil), http.StatusOK)
+		apitest.WantError(t, a.do(t, http.MethodGet, "/readyz", nil), http.StatusServiceUnavailable, "unavailable")
+		apitest.WantStatus(t, a.do(t, http.MethodGet, "/healthz", nil), http.StatusOK)
 	})
 }

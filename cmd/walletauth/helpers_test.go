@@ -1,8 +1,8 @@
 package main
 
-// Shared helpers of the handler and end-to-end tests: a test app built by
-// newApp (the real router), a fake clock, request and response helpers, and
-// the backends (SQLite always; PostgreSQL + Redis when
+// Shared helpers of the tests of the wired service: a test app built by
+// newApp (the real router) with a fake clock, sending requests with
+// apitest's helpers, and the backends (SQLite always; PostgreSQL + Redis when
 // WALLETAUTH_TEST_DATABASE_URL / WALLETAUTH_TEST_REDIS_URL are set, required
 // when CI=true).
 
@@ -11,7 +11,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -27,9 +26,11 @@ import (
 	"github.com/walletauth/walletauth/auth"
 	"github.com/walletauth/walletauth/config"
 	"github.com/walletauth/walletauth/internal/clocktest"
+	"github.com/walletauth/walletauth/mail/mailtest"
 	"github.com/walletauth/walletauth/passwords"
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/storage/storagetest"
+	"github.com/walletauth/walletauth/users"
 )
 
 func TestMain(m *testing.M) {
@@ -40,29 +41,23 @@ func TestMain(m *testing.M) {
 // testSecretKey is a WALLETAUTH_SECRET_KEY (32 bytes, base64) for tests.
 const testSecretKey = "d2FsbGV0YXV0aC10ZXN0LXNlcnZlci1rZXktMzJieXQ="
 
-// testPassword is accepted by the signup policy (long, not a common one).
-const testPassword = "kiwi-Lantern-42-orbit"
-
 // testStart is where every test clock starts.
 var testStart = time.Date(2026, 1, 22, 8, 36, 58, 0, time.UTC)
 
-// testClock is a fake clock, safe for concurrent use, that moves only when
-// advanced.
-type testClock = clocktest.Clock
-
-func newTestClock() *testClock { return clocktest.New(testStart) }
+// newTestClock is a fake clock at testStart that moves only when advanced.
+func newTestClock() *clocktest.Clock { return clocktest.New(testStart) }
 
 // testApp is the wired service with its test clock. Requests made with do
 // come from clientIP.
 type testApp struct {
 	*app
-	clock    *testClock
-	clientIP string
+	clock          *clocktest.Clock
+	apitest.Client // the account requests, from its IP
 }
 
 type testAppSetup struct {
 	env    map[string]string
-	clock  *testClock
+	clock  *clocktest.Clock
 	hasher auth.Hasher
 	worker bool // run the webhook worker (withWebhookWorker)
 }
@@ -99,7 +94,7 @@ func withWebhookWorker() testOption {
 }
 
 // withClock makes the app use c (share one clock between apps).
-func withClock(c *testClock) testOption {
+func withClock(c *clocktest.Clock) testOption {
 	return func(s *testAppSetup) { s.clock = c }
 }
 
@@ -137,7 +132,7 @@ func newTestApp(t testing.TB, opts ...testOption) *testApp {
 		t.Fatalf("newApp: %v", err)
 	}
 	t.Cleanup(func() { _ = a.close() }) // a test may have closed the database already
-	return &testApp{app: a, clock: s.clock, clientIP: randomTestIP(t)}
+	return &testApp{app: a, clock: s.clock, Client: apitest.Client{Handler: a.handler, IP: apitest.RandomIP(t)}}
 }
 
 // mapEnv is a getenv over m.
@@ -160,14 +155,6 @@ func sqliteURL(t testing.TB) string {
 	return "sqlite://" + filepath.Join(t.TempDir(), "walletauth.db")
 }
 
-// randomTestIP is a client address from 198.18.0.0/15 (benchmarking range),
-// random so that rate-limit counters in a shared Redis do not collide
-// between tests and runs.
-func randomTestIP(t testing.TB) string {
-	b := randomBytes(t, 2)
-	return fmt.Sprintf("198.18.%d.%d", b[0], b[1])
-}
-
 func randomBytes(t testing.TB, n int) []byte {
 	t.Helper()
 	b := make([]byte, n)
@@ -178,9 +165,6 @@ func randomBytes(t testing.TB, n int) []byte {
 }
 
 func randomHex(t testing.TB, n int) string { return hex.EncodeToString(randomBytes(t, n)) }
-
-// uniqueEmail is an address no other test uses.
-func uniqueEmail(t testing.TB) string { return "u" + randomHex(t, 6) + "@example.com" }
 
 // testBackend is a way to give apps a database (and store): env returns the
 // variables naming a fresh one; apps built with the same env share it.
@@ -261,124 +245,50 @@ func redisURL(t testing.TB, required bool) string {
 	return u
 }
 
-// do sends a request through the app's router: apitest.NewRequest's
+// do sends a request through the app's handler: apitest.NewRequest's
 // bodies and headers (name, value pairs), from the app's client IP.
 func (a *testApp) do(t testing.TB, method, path string, body any, headers ...string) *httptest.ResponseRecorder {
 	t.Helper()
-	return apitest.Do(t, a.handler, a.clientIP, method, path, body, headers...)
+	return apitest.Do(t, a.handler, a.IP, method, path, body, headers...)
 }
 
+// newRequest is the request do would send.
 func (a *testApp) newRequest(t testing.TB, method, path string, body any, headers ...string) *http.Request {
 	t.Helper()
-	return apitest.NewRequest(t, a.clientIP, method, path, body, headers...)
+	return apitest.NewRequest(t, a.IP, method, path, body, headers...)
 }
 
-// bearer is the Authorization header pair for token.
-func bearer(token string) []string { return []string{"Authorization", "Bearer " + token} }
-
-// decodeError checks that rec holds exactly the contract's error shape and
-// returns the code (apitest.ErrorCode).
-func decodeError(t testing.TB, rec *httptest.ResponseRecorder) string {
+// lastCode is the code of the newest mail queued to email (mail is off in
+// these apps).
+func (a *testApp) lastCode(t testing.TB, email string) string {
 	t.Helper()
-	return apitest.ErrorCode(t, rec)
+	return mailtest.LastCode(t, newOutbox(a.cfg, a.db, a.now), email)
 }
 
-// errorMessage returns the message of an error response.
-func errorMessage(t testing.TB, rec *httptest.ResponseRecorder) string {
+// otpLogin asks for a sign-in code and signs in with it.
+func (a *testApp) otpLogin(t testing.TB, email string) apitest.Login {
 	t.Helper()
-	return apitest.ErrorMessage(t, rec)
-}
-
-// wantError checks the status and the contract code of an error response.
-func wantError(t testing.TB, rec *httptest.ResponseRecorder, status int, code string) {
-	t.Helper()
-	apitest.WantError(t, rec, status, code)
-}
-
-// wantStatus checks the status of a response.
-func wantStatus(t testing.TB, rec *httptest.ResponseRecorder, status int) {
-	t.Helper()
-	apitest.WantStatus(t, rec, status)
-}
-
-// decodeJSON unmarshals the response body into v.
-func decodeJSON(t testing.TB, rec *httptest.ResponseRecorder, v any) {
-	t.Helper()
-	apitest.DecodeJSON(t, rec, v)
-}
-
-// userJSON is the contract's user object as a client reads it.
-type userJSON struct {
-	ID            string       `json:"id"`
-	Username      string       `json:"username"`
-	Email         *string      `json:"email"`
-	EmailVerified bool         `json:"email_verified"`
-	Language      string       `json:"language"`
-	Address       *string      `json:"address"`
-	Wallets       []walletJSON `json:"wallets"`
-	Points        int64        `json:"points"`
-	ReferralCode  string       `json:"referral_code"`
-	Referrer      *string      `json:"referrer"`
-	RefereeCount  int64        `json:"referee_count"`
-	JoinedAt      string       `json:"joined_at"`
-}
-
-type walletJSON struct {
-	Address  string `json:"address"`
-	ChainID  uint64 `json:"chain_id"`
-	Type     string `json:"type"`
-	Primary  bool   `json:"primary"`
-	LinkedAt string `json:"linked_at"`
-}
-
-// loginJSON is what every successful login answers.
-type loginJSON struct {
-	AuthToken string   `json:"auth_token"`
-	User      userJSON `json:"user"`
-	Created   bool     `json:"created"`
-}
-
-// signup creates an email user (body fields override email and password)
-// and returns the login answer; it fails the test unless 201.
-func (a *testApp) signup(t testing.TB, email string, fields ...string) loginJSON {
-	t.Helper()
-	body := map[string]string{"email": email, "password": testPassword}
-	for i := 0; i+1 < len(fields); i += 2 {
-		body[fields[i]] = fields[i+1]
-	}
-	rec := a.do(t, http.MethodPost, "/v1/auth/email/signup", body)
-	wantStatus(t, rec, http.StatusCreated)
-	var out loginJSON
-	decodeJSON(t, rec, &out)
-	if out.AuthToken == "" || !out.Created {
-		t.Fatalf("signup: want a token and created:true, got %s", rec.Body)
-	}
+	rec := a.do(t, http.MethodPost, "/v1/auth/email/otp", map[string]string{"email": email})
+	apitest.WantStatus(t, rec, http.StatusAccepted)
+	rec = a.do(t, http.MethodPost, "/v1/auth/email/otp/verify", map[string]string{"email": email, "code": a.lastCode(t, email)})
+	apitest.WantStatus(t, rec, http.StatusOK)
+	var out apitest.Login
+	apitest.DecodeJSON(t, rec, &out)
 	return out
 }
 
-// login logs in by email and returns the answer; it fails the test unless 200.
-func (a *testApp) login(t testing.TB, email, password string) loginJSON {
+// newWalletOnlyUser creates a user without email (as wallet login will)
+// directly in the store and issues it a session.
+func (a *testApp) newWalletOnlyUser(t testing.TB) (*users.User, string) {
 	t.Helper()
-	rec := a.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": password})
-	wantStatus(t, rec, http.StatusOK)
-	var out loginJSON
-	decodeJSON(t, rec, &out)
-	return out
-}
-
-// me returns GET /v1/users/me for token; it fails the test unless 200.
-func (a *testApp) me(t testing.TB, token string) userJSON {
-	t.Helper()
-	rec := a.do(t, http.MethodGet, "/v1/users/me", nil, bearer(token)...)
-	wantStatus(t, rec, http.StatusOK)
-	var u userJSON
-	decodeJSON(t, rec, &u)
-	return u
-}
-
-// wantUnauthorized checks that token is refused on GET /v1/users/me.
-func (a *testApp) wantUnauthorized(t testing.TB, token string) {
-	t.Helper()
-	rec := a.do(t, http.MethodGet, "/v1/users/me", nil, bearer(token)...)
-	wantError(t, rec, http.StatusUnauthorized, "unauthorized")
+	ctx := context.Background()
+	u, err := a.users.Create(ctx, users.NewUser{}, nil)
+	if err != nil {
+		t.Fatalf("create user: %v", err)
+	}
+	tok, _, err := a.sessions.Issue(ctx, u.ID, auth.Origin{Method: auth.MethodEmail})
+	if err != nil {
+		t.Fatalf("issue session: %v", err)
+	}
+	return u, tok
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/api/apitest"
 	"github.com/walletauth/walletauth/partners"
 	"github.com/walletauth/walletauth/wallet"
 )
@@ -49,7 +50,7 @@ type partnerLoginJSON struct {
 	Created    *bool  `json:"created"`
 	AuthToken  string `json:"auth_token"`
 	LoginCode  string `json:"login_code"`
-	User       userJSON
+	User       apitest.User
 }
 
 func TestPartnerLoginAnswersCreated(t *testing.T) {
@@ -59,18 +60,18 @@ func TestPartnerLoginAnswersCreated(t *testing.T) {
 		id, secret := a.newClientPartner(t, origin)
 		server := func(ext string) partnerLoginJSON {
 			t.Helper()
-			rec := a.do(t, http.MethodPost, "/v1/partner/users/login", map[string]any{"external_id": ext}, bearer(secret)...)
-			wantStatus(t, rec, http.StatusOK)
+			rec := a.do(t, http.MethodPost, "/v1/partner/users/login", map[string]any{"external_id": ext}, apitest.Bearer(secret)...)
+			apitest.WantStatus(t, rec, http.StatusOK)
 			var out partnerLoginJSON
-			decodeJSON(t, rec, &out)
+			apitest.DecodeJSON(t, rec, &out)
 			return out
 		}
 		client := func(ext string) partnerLoginJSON {
 			t.Helper()
 			rec := a.do(t, http.MethodPost, "/v1/js/partners/"+id+"/users/login", map[string]any{"external_id": ext}, "Origin", origin)
-			wantStatus(t, rec, http.StatusOK)
+			apitest.WantStatus(t, rec, http.StatusOK)
 			var out partnerLoginJSON
-			decodeJSON(t, rec, &out)
+			apitest.DecodeJSON(t, rec, &out)
 			return out
 		}
 		for _, c := range []struct {
@@ -169,9 +170,9 @@ type httpFixture struct {
 func newHTTPFixture(t *testing.T, opts ...testOption) *httpFixture {
 	t.Helper()
 	f := &httpFixture{testApp: newTestApp(t, opts...), origin: "https://shop.example.com", externalID: "ext-42"}
-	f.userToken = f.signup(t, uniqueEmail(t)).AuthToken
+	f.userToken = f.Signup(t, apitest.UniqueEmail(t)).AuthToken
 	f.partnerID, f.partnerSecret = f.newClientPartner(t, f.origin)
-	wantStatus(t, f.do(t, http.MethodPost, "/v1/partner/users/login", map[string]any{"external_id": f.externalID}, bearer(f.partnerSecret)...), http.StatusOK)
+	apitest.WantStatus(t, f.do(t, http.MethodPost, "/v1/partner/users/login", map[string]any{"external_id": f.externalID}, apitest.Bearer(f.partnerSecret)...), http.StatusOK)
 	return f
 }
 
@@ -270,7 +271,7 @@ func TestHeadOnEveryGetRoute(t *testing.T) {
 		t.Errorf("HEAD /healthz through the handler = %d", rec.Code)
 	}
 	rec := f.do(t, http.MethodDelete, "/healthz", nil)
-	wantError(t, rec, http.StatusMethodNotAllowed, "method_not_allowed")
+	apitest.WantError(t, rec, http.StatusMethodNotAllowed, "method_not_allowed")
 	if got := rec.Header().Get("Allow"); got != "GET, HEAD" {
 		t.Errorf("405 Allow = %q, want \"GET, HEAD\"", got)
 	}
@@ -296,31 +297,31 @@ func TestCORSPreflightFromDisallowedOrigin(t *testing.T) {
 	}
 	for _, path := range []string{"/v1/auth/email/login", "/v1/users/me", "/v1/partner/users/login", "/healthz", "/nope"} {
 		rec := preflight(path, evil)
-		wantError(t, rec, http.StatusForbidden, "origin_not_allowed")
+		apitest.WantError(t, rec, http.StatusForbidden, "origin_not_allowed")
 		noCORS(rec, "disallowed preflight "+path)
 		rec = preflight(path, allowed)
-		wantStatus(t, rec, http.StatusNoContent)
+		apitest.WantStatus(t, rec, http.StatusNoContent)
 		if got := rec.Header().Get("Access-Control-Allow-Origin"); got != allowed {
 			t.Errorf("allowed preflight %s: Access-Control-Allow-Origin = %q", path, got)
 		}
 	}
 	// An OPTIONS that is not a preflight is routed as before.
-	wantError(t, f.do(t, http.MethodOptions, "/v1/auth/email/login", nil, "Origin", evil), http.StatusMethodNotAllowed, "method_not_allowed")
+	apitest.WantError(t, f.do(t, http.MethodOptions, "/v1/auth/email/login", nil, "Origin", evil), http.StatusMethodNotAllowed, "method_not_allowed")
 
 	// Client-side login: the partner's origins, not WALLETAUTH_CORS_ORIGINS.
 	js := "/v1/js/partners/" + f.partnerID + "/users/login"
 	rec := preflight(js, f.origin)
-	wantStatus(t, rec, http.StatusNoContent)
+	apitest.WantStatus(t, rec, http.StatusNoContent)
 	if got := rec.Header().Get("Access-Control-Allow-Origin"); got != f.origin {
 		t.Errorf("partner preflight: Access-Control-Allow-Origin = %q, want %q", got, f.origin)
 	}
 	for _, o := range []string{evil, allowed} {
 		rec := preflight(js, o)
-		wantError(t, rec, http.StatusForbidden, "origin_not_allowed")
+		apitest.WantError(t, rec, http.StatusForbidden, "origin_not_allowed")
 		noCORS(rec, "partner preflight from "+o)
 	}
 	rec = f.do(t, http.MethodPost, js, map[string]any{"external_id": "browser-1"}, "Origin", f.origin)
-	wantStatus(t, rec, http.StatusOK)
+	apitest.WantStatus(t, rec, http.StatusOK)
 	if got := rec.Header().Get("Access-Control-Allow-Origin"); got != f.origin {
 		t.Errorf("client login: Access-Control-Allow-Origin = %q, want %q", got, f.origin)
 	}
@@ -328,7 +329,7 @@ func TestCORSPreflightFromDisallowedOrigin(t *testing.T) {
 	// Without WALLETAUTH_CORS_ORIGINS nobody is allowed, cleanly.
 	b := newTestApp(t)
 	rec = b.do(t, http.MethodOptions, "/v1/auth/email/login", nil, "Origin", allowed, "Access-Control-Request-Method", "POST")
-	wantError(t, rec, http.StatusForbidden, "origin_not_allowed")
+	apitest.WantError(t, rec, http.StatusForbidden, "origin_not_allowed")
 	noCORS(rec, "preflight without CORS_ORIGINS")
 }
 
@@ -345,19 +346,19 @@ func TestCredentialAnswersAreNoStore(t *testing.T) {
 	}
 	carries := func(t *testing.T, rec *httptest.ResponseRecorder, status int, field, what string) {
 		t.Helper()
-		wantStatus(t, rec, status)
+		apitest.WantStatus(t, rec, status)
 		var m map[string]any
-		decodeJSON(t, rec, &m)
+		apitest.DecodeJSON(t, rec, &m)
 		if v, _ := m[field].(string); v == "" && m[field] != true {
 			t.Fatalf("%s: no %s in %s", what, field, rec.Body)
 		}
 		noStore(t, rec, what)
 	}
 
-	email := uniqueEmail(t)
-	carries(t, f.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": email, "password": testPassword}),
+	email := apitest.UniqueEmail(t)
+	carries(t, f.do(t, http.MethodPost, "/v1/auth/email/signup", map[string]string{"email": email, "password": apitest.Password}),
 		http.StatusCreated, "auth_token", "email signup")
-	carries(t, f.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": testPassword}),
+	carries(t, f.do(t, http.MethodPost, "/v1/auth/email/login", map[string]string{"email": email, "password": apitest.Password}),
 		http.StatusOK, "auth_token", "email login")
 
 	key, err := crypto.GenerateKey()
@@ -365,10 +366,10 @@ func TestCredentialAnswersAreNoStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := f.do(t, http.MethodGet, "/v1/auth/wallet/challenge?address="+crypto.PubkeyToAddress(key.PublicKey).Hex(), nil)
-	wantStatus(t, rec, http.StatusOK)
+	apitest.WantStatus(t, rec, http.StatusOK)
 	noStore(t, rec, "wallet challenge")
 	var ch struct{ Message string }
-	decodeJSON(t, rec, &ch)
+	apitest.DecodeJSON(t, rec, &ch)
 	sig, err := crypto.Sign(wallet.HashEIP191([]byte(ch.Message)).Bytes(), key)
 	if err != nil {
 		t.Fatal(err)
@@ -377,15 +378,15 @@ func TestCredentialAnswersAreNoStore(t *testing.T) {
 	carries(t, f.do(t, http.MethodPost, "/v1/auth/wallet/login", map[string]string{"message": ch.Message, "signature": "0x" + hex.EncodeToString(sig)}),
 		http.StatusOK, "auth_token", "wallet login")
 
-	rec = f.do(t, http.MethodPost, "/v1/partner/users/login", map[string]any{"external_id": "no-store"}, bearer(f.partnerSecret)...)
+	rec = f.do(t, http.MethodPost, "/v1/partner/users/login", map[string]any{"external_id": "no-store"}, apitest.Bearer(f.partnerSecret)...)
 	carries(t, rec, http.StatusOK, "login_code", "partner login")
 	var pl partnerLoginJSON
-	decodeJSON(t, rec, &pl)
+	apitest.DecodeJSON(t, rec, &pl)
 	carries(t, f.do(t, http.MethodPost, "/v1/js/partners/"+f.partnerID+"/users/login", map[string]any{"external_id": "no-store-js"}, "Origin", f.origin),
 		http.StatusOK, "login_code", "client-side partner login")
 	carries(t, f.do(t, http.MethodPost, "/v1/auth/code", map[string]string{"login_code": pl.LoginCode}),
 		http.StatusOK, "auth_token", "login code exchange")
-	carries(t, f.do(t, http.MethodPost, "/v1/partner/tokens/verify", map[string]string{"token": pl.AuthToken}, bearer(f.partnerSecret)...),
+	carries(t, f.do(t, http.MethodPost, "/v1/partner/tokens/verify", map[string]string{"token": pl.AuthToken}, apitest.Bearer(f.partnerSecret)...),
 		http.StatusOK, "active", "token verification")
 
 	// Whatever a /v1/ route answers (errors included) is no-store; the

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/walletauth/walletauth/api/apitest"
 )
 
 // GET /metrics speaks the Prometheus text format and counts requests by
@@ -43,7 +45,7 @@ func TestMetricsLabelsAreBounded(t *testing.T) {
 	a := newTestApp(t)
 	series := func() (map[string]bool, int) {
 		rec := a.do(t, http.MethodGet, "/metrics", nil)
-		wantStatus(t, rec, http.StatusOK)
+		apitest.WantStatus(t, rec, http.StatusOK)
 		set := map[string]bool{}
 		for _, line := range strings.Split(rec.Body.String(), "\n") {
 			if strings.HasPrefix(line, "walletauth_http_") {

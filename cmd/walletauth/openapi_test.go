@@ -17,6 +17,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/api/apitest"
 )
 
 // contractRoutesNotYetServed are operations of the contract (v1.1) that the
@@ -92,7 +93,7 @@ func TestOpenAPIDocumentMatchesRouter(t *testing.T) {
 func TestOpenAPIServed(t *testing.T) {
 	a := newTestApp(t)
 	rec := a.do(t, http.MethodGet, "/openapi.json", nil)
-	wantStatus(t, rec, http.StatusOK)
+	apitest.WantStatus(t, rec, http.StatusOK)
 	want, err := api.OpenAPIJSON()
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +105,7 @@ func TestOpenAPIServed(t *testing.T) {
 		OpenAPI string         `json:"openapi"`
 		Paths   map[string]any `json:"paths"`
 	}
-	decodeJSON(t, rec, &v)
+	apitest.DecodeJSON(t, rec, &v)
 	if v.OpenAPI != "3.1.0" || v.Paths["/v1/auth/wallet/login"] == nil {
 		t.Errorf("openapi %q, %d paths", v.OpenAPI, len(v.Paths))
 	}
@@ -200,9 +201,9 @@ func TestOpenAPIResponsesMatchDocument(t *testing.T) {
 	c.do(t, a, http.MethodGet, "/v1/auth/wallet/challenge?address=0xnope", nil)
 	c.do(t, a, http.MethodGet, "/v1/auth/wallet/challenge?address="+key.addr+"&chain_id=999", nil)
 	walletToken, _ := benchProfLoginT(t, a.router, key)
-	c.do(t, a, http.MethodGet, "/v1/users/me", nil, bearer(walletToken)...)
-	c.do(t, a, http.MethodPut, "/v1/users/me/wallets/"+key.addr+"/primary", nil, bearer(walletToken)...)
-	c.do(t, a, http.MethodDelete, "/v1/users/me/wallets/"+key.addr, nil, bearer(walletToken)...)
+	c.do(t, a, http.MethodGet, "/v1/users/me", nil, apitest.Bearer(walletToken)...)
+	c.do(t, a, http.MethodPut, "/v1/users/me/wallets/"+key.addr+"/primary", nil, apitest.Bearer(walletToken)...)
+	c.do(t, a, http.MethodDelete, "/v1/users/me/wallets/"+key.addr, nil, apitest.Bearer(walletToken)...)
 	c.do(t, a, http.MethodPost, "/v1/auth/wallet/login", map[string]any{"message": "not a message", "signature": "0x00"})
 
 	var login struct {
@@ -210,21 +211,21 @@ func TestOpenAPIResponsesMatchDocument(t *testing.T) {
 		AccessToken string          `json:"access_token"`
 		User        json.RawMessage `json:"user"`
 	}
-	rec := c.do(t, a, http.MethodPost, "/v1/auth/email/signup", map[string]any{"email": uniqueEmail(t), "password": testPassword})
-	wantStatus(t, rec, http.StatusCreated)
-	decodeJSON(t, rec, &login)
+	rec := c.do(t, a, http.MethodPost, "/v1/auth/email/signup", map[string]any{"email": apitest.UniqueEmail(t), "password": apitest.Password})
+	apitest.WantStatus(t, rec, http.StatusCreated)
+	apitest.DecodeJSON(t, rec, &login)
 	c.user(t, login.User)
-	tok := bearer(login.AuthToken)
-	c.do(t, a, http.MethodGet, "/v1/users/me", nil, bearer(login.AccessToken)...)
+	tok := apitest.Bearer(login.AuthToken)
+	c.do(t, a, http.MethodGet, "/v1/users/me", nil, apitest.Bearer(login.AccessToken)...)
 	c.do(t, a, http.MethodPost, "/v1/auth/token", nil, tok...)
-	c.do(t, a, http.MethodPost, "/v1/auth/token", nil, bearer(login.AccessToken)...)
+	c.do(t, a, http.MethodPost, "/v1/auth/token", nil, apitest.Bearer(login.AccessToken)...)
 	c.do(t, a, http.MethodGet, "/v1/users/me/sessions", nil, tok...)
 	c.do(t, a, http.MethodDelete, "/v1/users/me/sessions/0000", nil, tok...)
 	c.do(t, a, http.MethodGet, "/.well-known/jwks.json", nil)
 	c.do(t, a, http.MethodGet, "/.well-known/openid-configuration", nil)
-	c.do(t, a, http.MethodPost, "/v1/auth/email/otp", map[string]any{"email": uniqueEmail(t)})
-	c.do(t, a, http.MethodPost, "/v1/auth/email/otp/verify", map[string]any{"email": uniqueEmail(t), "code": "000000"})
-	c.do(t, a, http.MethodPost, "/v1/auth/password/forgot", map[string]any{"email": uniqueEmail(t)})
+	c.do(t, a, http.MethodPost, "/v1/auth/email/otp", map[string]any{"email": apitest.UniqueEmail(t)})
+	c.do(t, a, http.MethodPost, "/v1/auth/email/otp/verify", map[string]any{"email": apitest.UniqueEmail(t), "code": "000000"})
+	c.do(t, a, http.MethodPost, "/v1/auth/password/forgot", map[string]any{"email": apitest.UniqueEmail(t)})
 	c.do(t, a, http.MethodPost, "/v1/users/me/email/verification", map[string]any{}, tok...)
 	c.do(t, a, http.MethodGet, "/v1/users/me", nil, tok...)
 	c.do(t, a, http.MethodGet, "/v1/users/me", nil, "Authorization", "Bearer wat_unknown")
@@ -234,19 +235,19 @@ func TestOpenAPIResponsesMatchDocument(t *testing.T) {
 	c.do(t, a, http.MethodGet, "/v1/users/me/activity?limit=1", nil, tok...)
 	c.do(t, a, http.MethodGet, "/v1/users/me/activity?limit=0", nil, tok...)
 	c.do(t, a, http.MethodPost, "/v1/users/me/referrer", map[string]any{"referral_code": "nosuchcode"}, tok...)
-	c.do(t, a, http.MethodPost, "/v1/auth/email/signup", map[string]any{"email": "not-an-email", "password": testPassword})
-	c.do(t, a, http.MethodPost, "/v1/auth/email/login", map[string]any{"email": uniqueEmail(t), "password": testPassword})
+	c.do(t, a, http.MethodPost, "/v1/auth/email/signup", map[string]any{"email": "not-an-email", "password": apitest.Password})
+	c.do(t, a, http.MethodPost, "/v1/auth/email/login", map[string]any{"email": apitest.UniqueEmail(t), "password": apitest.Password})
 	c.do(t, a, http.MethodPost, "/v1/auth/code", map[string]any{"login_code": "nope"})
 	c.do(t, a, http.MethodDelete, "/v1/users/me/wallets/"+key.addr, nil, tok...)
 
 	secret := a.newPartner(t)
-	ptok := bearer(secret)
+	ptok := apitest.Bearer(secret)
 	rec = c.do(t, a, http.MethodPost, "/v1/partner/users/login", map[string]any{"external_id": 42}, ptok...)
-	wantStatus(t, rec, http.StatusOK)
+	apitest.WantStatus(t, rec, http.StatusOK)
 	var pl struct {
 		User json.RawMessage `json:"user"`
 	}
-	decodeJSON(t, rec, &pl)
+	apitest.DecodeJSON(t, rec, &pl)
 	c.user(t, pl.User)
 	c.do(t, a, http.MethodGet, "/v1/partner/users/42", nil, ptok...)
 	c.do(t, a, http.MethodGet, "/v1/partner/users/nobody", nil, ptok...)

@@ -13,11 +13,12 @@ import (
 	"time"
 
 	"github.com/walletauth/walletauth/api"
+	"github.com/walletauth/walletauth/api/apitest"
 )
 
 func TestAuthorizationSchemes(t *testing.T) {
 	a := newTestApp(t)
-	tok := a.signup(t, uniqueEmail(t)).AuthToken
+	tok := a.Signup(t, apitest.UniqueEmail(t)).AuthToken
 	for _, h := range []string{"Bearer " + tok, "bearer " + tok, "BEARER " + tok, "Token " + tok, "token " + tok, "  Bearer   " + tok + "  "} {
 		rec := a.do(t, http.MethodGet, "/v1/users/me", nil, "Authorization", h)
 		if rec.Code != http.StatusOK {
@@ -28,7 +29,7 @@ func TestAuthorizationSchemes(t *testing.T) {
 
 func TestUnauthorized(t *testing.T) {
 	a := newTestApp(t)
-	tok := a.signup(t, uniqueEmail(t)).AuthToken
+	tok := a.Signup(t, apitest.UniqueEmail(t)).AuthToken
 	unknown := "wat_" + base64.RawURLEncoding.EncodeToString(randomBytes(t, 32))
 	cases := map[string][]string{
 		"missing":         nil,
@@ -57,66 +58,66 @@ func TestUnauthorized(t *testing.T) {
 				{http.MethodPost, "/v1/auth/logout-all"},
 			} {
 				rec := a.do(t, r.method, r.path, `{}`, h...)
-				if rec.Code != http.StatusUnauthorized || decodeError(t, rec) != "unauthorized" {
+				if rec.Code != http.StatusUnauthorized || apitest.ErrorCode(t, rec) != "unauthorized" {
 					t.Errorf("%s %s: got %d %s, want 401 unauthorized", r.method, r.path, rec.Code, rec.Body)
 				}
 			}
 		})
 	}
-	a.me(t, tok) // none of that hurt the real session
+	a.Me(t, tok) // none of that hurt the real session
 }
 
 func TestTokenExpiry(t *testing.T) {
 	a := newTestApp(t, withEnv("TOKEN_TTL", "1h"))
-	tok := a.signup(t, uniqueEmail(t)).AuthToken
+	tok := a.Signup(t, apitest.UniqueEmail(t)).AuthToken
 	a.clock.Advance(time.Hour - time.Second)
-	a.me(t, tok)
+	a.Me(t, tok)
 	a.clock.Advance(time.Second)
-	a.wantUnauthorized(t, tok)
+	a.WantUnauthorized(t, tok)
 }
 
 func TestDefaultTokenLifetimeIs30Days(t *testing.T) {
 	a := newTestApp(t)
-	tok := a.signup(t, uniqueEmail(t)).AuthToken
+	tok := a.Signup(t, apitest.UniqueEmail(t)).AuthToken
 	a.clock.Advance(30*24*time.Hour - time.Minute)
-	a.me(t, tok)
+	a.Me(t, tok)
 	a.clock.Advance(time.Minute)
-	a.wantUnauthorized(t, tok)
+	a.WantUnauthorized(t, tok)
 }
 
 func TestTokenTTLZeroNeverExpires(t *testing.T) {
 	a := newTestApp(t, withEnv("TOKEN_TTL", "0"))
-	tok := a.signup(t, uniqueEmail(t)).AuthToken
+	tok := a.Signup(t, apitest.UniqueEmail(t)).AuthToken
 	a.clock.Advance(10 * 365 * 24 * time.Hour)
-	a.me(t, tok)
+	a.Me(t, tok)
 }
 
 func TestLogout(t *testing.T) {
 	a := newTestApp(t)
-	email := uniqueEmail(t)
-	first := a.signup(t, email).AuthToken
-	second := a.login(t, email, testPassword).AuthToken
+	email := apitest.UniqueEmail(t)
+	first := a.Signup(t, email).AuthToken
+	second := a.EmailLogin(t, email, apitest.Password).AuthToken
 
-	rec := a.do(t, http.MethodPost, "/v1/auth/logout", nil, bearer(first)...)
-	wantStatus(t, rec, http.StatusNoContent)
-	a.wantUnauthorized(t, first)
-	a.me(t, second) // only this token stops
-	wantError(t, a.do(t, http.MethodPost, "/v1/auth/logout", nil, bearer(first)...), http.StatusUnauthorized, "unauthorized")
+	rec := a.do(t, http.MethodPost, "/v1/auth/logout", nil, apitest.Bearer(first)...)
+	apitest.WantStatus(t, rec, http.StatusNoContent)
+	a.WantUnauthorized(t, first)
+	a.Me(t, second) // only this token stops
+	apitest.WantError(t, a.do(t, http.MethodPost, "/v1/auth/logout", nil, apitest.Bearer(first)...), http.StatusUnauthorized, "unauthorized")
 }
 
 func TestLogoutAll(t *testing.T) {
 	a := newTestApp(t)
-	email := uniqueEmail(t)
-	first := a.signup(t, email).AuthToken
-	second := a.login(t, email, testPassword).AuthToken
-	bystander := a.signup(t, uniqueEmail(t)).AuthToken
+	email := apitest.UniqueEmail(t)
+	first := a.Signup(t, email).AuthToken
+	second := a.EmailLogin(t, email, apitest.Password).AuthToken
+	bystander := a.Signup(t, apitest.UniqueEmail(t)).AuthToken
 
-	wantStatus(t, a.do(t, http.MethodPost, "/v1/auth/logout-all", nil, bearer(second)...), http.StatusNoContent)
-	a.wantUnauthorized(t, first)
-	a.wantUnauthorized(t, second)
-	a.me(t, bystander)
+	apitest.WantStatus(t, a.do(t, http.MethodPost, "/v1/auth/logout-all", nil, apitest.Bearer(second)...), http.StatusNoContent)
+	a.WantUnauthorized(t, first)
+	a.WantUnauthorized(t, second)
+	a.Me(t, bystander)
 	// Logging in again works.
-	a.me(t, a.login(t, email, testPassword).AuthToken)
+	a.Me(t, a.EmailLogin(t, email, apitest.Password).AuthToken)
 }
 
 // Tokens issued directly by the session service obey the same rules as
@@ -124,14 +125,14 @@ func TestLogoutAll(t *testing.T) {
 func TestIssuedSessionsCheckedByMiddleware(t *testing.T) {
 	a := newTestApp(t, withEnv("TOKEN_TTL", "2h"))
 	u, tok := a.newWalletOnlyUser(t)
-	if got := a.me(t, tok); got.ID != u.ID || got.Email != nil || len(got.Wallets) != 0 {
+	if got := a.Me(t, tok); got.ID != u.ID || got.Email != nil || len(got.Wallets) != 0 {
 		t.Errorf("/me = %+v", got)
 	}
 	if _, err := a.sessions.Check(context.Background(), tok); err != nil {
 		t.Fatal(err)
 	}
 	a.clock.Advance(2 * time.Hour)
-	a.wantUnauthorized(t, tok)
+	a.WantUnauthorized(t, tok)
 	if _, err := a.sessions.Check(context.Background(), tok); !errors.Is(err, api.ErrUnauthorized) {
 		t.Fatalf("Check of an expired session: %v, want api.ErrUnauthorized", err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/walletauth/walletauth/api/apitest"
 	"github.com/walletauth/walletauth/partners"
 )
 
@@ -44,7 +45,7 @@ type textFixture struct {
 func newTextFixture(t *testing.T, b testBackend) *textFixture {
 	t.Helper()
 	a := newTestApp(t, withEnv(b.env(t)...))
-	f := &textFixture{testApp: a, user: a.signup(t, uniqueEmail(t)).AuthToken, partner: a.newPartner(t)}
+	f := &textFixture{testApp: a, user: a.Signup(t, apitest.UniqueEmail(t)).AuthToken, partner: a.newPartner(t)}
 	keys, err := loadKeyring(a.cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -56,12 +57,12 @@ func newTextFixture(t *testing.T, b testBackend) *textFixture {
 	}
 	f.clientPartnerID = p.ID
 	// A partner user for the per-user routes' other parameters.
-	wantStatus(t, a.do(t, http.MethodPost, "/v1/partner/users/login", `{"external_id":"ext-1"}`, f.partnerAuth()...), http.StatusOK)
+	apitest.WantStatus(t, a.do(t, http.MethodPost, "/v1/partner/users/login", `{"external_id":"ext-1"}`, f.partnerAuth()...), http.StatusOK)
 	return f
 }
 
-func (f *textFixture) userAuth() []string    { return bearer(f.user) }
-func (f *textFixture) partnerAuth() []string { return bearer(f.partner) }
+func (f *textFixture) userAuth() []string    { return apitest.Bearer(f.user) }
+func (f *textFixture) partnerAuth() []string { return apitest.Bearer(f.partner) }
 func (f *textFixture) origin() []string      { return []string{"Origin", "https://app.example.com"} }
 
 // bodyEndpoint is an endpoint taking a JSON object: fields holds a valid
@@ -80,14 +81,14 @@ func textBodyEndpoints(f *textFixture) []bodyEndpoint {
 	sig := `"0x` + strings.Repeat("11", 65) + `"`
 	return []bodyEndpoint{
 		{http.MethodPost, "/v1/auth/email/signup", none, map[string]string{
-			"email": `"x@example.com"`, "password": `"` + testPassword + `"`, "username": `"someone"`, "language": `"en"`, "referral_code": `"ABC"`}},
-		{http.MethodPost, "/v1/auth/email/login", none, map[string]string{"email": `"x@example.com"`, "password": `"` + testPassword + `"`}},
+			"email": `"x@example.com"`, "password": `"` + apitest.Password + `"`, "username": `"someone"`, "language": `"en"`, "referral_code": `"ABC"`}},
+		{http.MethodPost, "/v1/auth/email/login", none, map[string]string{"email": `"x@example.com"`, "password": `"` + apitest.Password + `"`}},
 		{http.MethodPost, "/v1/auth/wallet/challenge", none, map[string]string{"address": `"0x0000000000000000000000000000000000000001"`, "chain_id": `"1"`}},
 		{http.MethodPost, "/v1/auth/wallet/login", none, map[string]string{"message": msg, "signature": sig, "referral_code": `"ABC"`}},
 		{http.MethodPost, "/v1/auth/wallet/login", none, map[string]string{"address": `"0x0000000000000000000000000000000000000001"`, "signature": sig}},
 		{http.MethodPost, "/v1/auth/code", none, map[string]string{"login_code": `"plc_abc"`}},
 		{http.MethodPatch, "/v1/users/me", user, map[string]string{"username": `"someone"`, "language": `"en"`}},
-		{http.MethodPost, "/v1/users/me/email", user, map[string]string{"email": `"y@example.com"`, "password": `"` + testPassword + `"`}},
+		{http.MethodPost, "/v1/users/me/email", user, map[string]string{"email": `"y@example.com"`, "password": `"` + apitest.Password + `"`}},
 		{http.MethodPost, "/v1/users/me/referrer", user, map[string]string{"referral_code": `"ABC"`}},
 		{http.MethodPost, "/v1/users/me/wallets", user, map[string]string{"message": msg, "signature": sig}},
 		{http.MethodPost, "/v1/partner/users/login", partner, map[string]string{
@@ -129,7 +130,7 @@ func TestTextThatIsNotUnicodeIsRefused(t *testing.T) {
 				rb = body
 			}
 			rec := f.do(t, method, path, rb, headers...)
-			wantError(t, rec, http.StatusBadRequest, code)
+			apitest.WantError(t, rec, http.StatusBadRequest, code)
 		}
 
 		t.Run("body", func(t *testing.T) {
@@ -214,7 +215,7 @@ func TestTextThatIsNotUnicodeIsRefused(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				wantError(t, f.do(t, http.MethodGet, "/v1/partner/users", nil, bearer(tok)...), http.StatusUnauthorized, "partner_unauthorized")
+				apitest.WantError(t, f.do(t, http.MethodGet, "/v1/partner/users", nil, apitest.Bearer(tok)...), http.StatusUnauthorized, "partner_unauthorized")
 			}
 		})
 
@@ -251,45 +252,45 @@ func TestUnicodeTextStillWorks(t *testing.T) {
 
 		// A password with umlauts and an emoji, sent once as UTF-8 and once
 		// escaped as a surrogate pair: the same password.
-		email := uniqueEmail(t)
+		email := apitest.UniqueEmail(t)
 		rec := f.do(t, http.MethodPost, "/v1/auth/email/signup",
 			`{"email":"`+email+`","password":"Ärger-im-Büro-\ud83d\ude00"}`)
-		wantStatus(t, rec, http.StatusCreated)
-		f.login(t, email, "Ärger-im-Büro-😀")
+		apitest.WantStatus(t, rec, http.StatusCreated)
+		f.EmailLogin(t, email, "Ärger-im-Büro-😀")
 		rec = f.do(t, http.MethodPost, "/v1/auth/email/login", `{"email":"`+email+`","password":"Ärger-im-Büro-\uFFFD"}`)
-		wantError(t, rec, http.StatusUnauthorized, "invalid_credentials")
+		apitest.WantError(t, rec, http.StatusUnauthorized, "invalid_credentials")
 
 		// Partner data: external ID, names, reason and key.
 		ext := "Ärger 😀/42"
 		rec = f.do(t, http.MethodPost, "/v1/partner/users/login",
 			map[string]any{"external_id": ext, "first_name": "Zoë", "last_name": "Ærø 😀"}, f.partnerAuth()...)
-		wantStatus(t, rec, http.StatusOK)
+		apitest.WantStatus(t, rec, http.StatusOK)
 		path := "/v1/partner/users/" + strings.NewReplacer("/", "%2F", " ", "%20").Replace(ext)
-		wantStatus(t, f.do(t, http.MethodGet, path, nil, f.partnerAuth()...), http.StatusOK)
+		apitest.WantStatus(t, f.do(t, http.MethodGet, path, nil, f.partnerAuth()...), http.StatusOK)
 		rec = f.do(t, http.MethodPost, path+"/points",
 			map[string]any{"amount": 3, "reason": "Prämie 🎉", "idempotency_key": "schlüssel-😀"}, f.partnerAuth()...)
-		wantStatus(t, rec, http.StatusOK)
+		apitest.WantStatus(t, rec, http.StatusOK)
 		if !strings.Contains(rec.Body.String(), `"points":3`) {
 			t.Fatalf("points: %s", rec.Body)
 		}
 		rec = f.do(t, http.MethodGet, path+"/ranking?n=1", nil, f.partnerAuth()...)
-		wantStatus(t, rec, http.StatusOK)
+		apitest.WantStatus(t, rec, http.StatusOK)
 		if !strings.Contains(rec.Body.String(), `"external_id":"Ärger 😀/42"`) {
 			t.Fatalf("ranking: %s", rec.Body)
 		}
 		// A cursor the service issued still works.
 		for i := 0; i < 3; i++ {
-			wantStatus(t, f.do(t, http.MethodPost, "/v1/partner/users/login", map[string]any{"external_id": "ü-" + randomHex(t, 4)}, f.partnerAuth()...), http.StatusOK)
+			apitest.WantStatus(t, f.do(t, http.MethodPost, "/v1/partner/users/login", map[string]any{"external_id": "ü-" + randomHex(t, 4)}, f.partnerAuth()...), http.StatusOK)
 		}
 		rec = f.do(t, http.MethodGet, "/v1/partner/users?limit=1", nil, f.partnerAuth()...)
-		wantStatus(t, rec, http.StatusOK)
+		apitest.WantStatus(t, rec, http.StatusOK)
 		var page struct {
 			NextCursor *string `json:"next_cursor"`
 		}
-		decodeJSON(t, rec, &page)
+		apitest.DecodeJSON(t, rec, &page)
 		if page.NextCursor == nil {
 			t.Fatalf("no next cursor: %s", rec.Body)
 		}
-		wantStatus(t, f.do(t, http.MethodGet, "/v1/partner/users?limit=1&cursor="+*page.NextCursor, nil, f.partnerAuth()...), http.StatusOK)
+		apitest.WantStatus(t, f.do(t, http.MethodGet, "/v1/partner/users?limit=1&cursor="+*page.NextCursor, nil, f.partnerAuth()...), http.StatusOK)
 	})
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/walletauth/walletauth/api/apitest"
 )
 
 // The wired service delivers a partner's webhook on its own: a partner
@@ -32,11 +34,11 @@ func TestServiceDeliversWebhooks(t *testing.T) {
 	}))
 	t.Cleanup(rc.Close)
 	secret := a.newPartner(t)
-	rec := a.do(t, http.MethodPost, "/v1/partner/webhooks", map[string]any{"url": rc.URL + "/hook", "events": []string{"user.created"}}, bearer(secret)...)
-	wantStatus(t, rec, http.StatusCreated)
+	rec := a.do(t, http.MethodPost, "/v1/partner/webhooks", map[string]any{"url": rc.URL + "/hook", "events": []string{"user.created"}}, apitest.Bearer(secret)...)
+	apitest.WantStatus(t, rec, http.StatusCreated)
 	var wh struct{ Secret string }
-	decodeJSON(t, rec, &wh)
-	wantStatus(t, a.do(t, http.MethodPost, "/v1/partner/users/login", map[string]any{"external_id": "e-1"}, bearer(secret)...), http.StatusOK)
+	apitest.DecodeJSON(t, rec, &wh)
+	apitest.WantStatus(t, a.do(t, http.MethodPost, "/v1/partner/users/login", map[string]any{"external_id": "e-1"}, apitest.Bearer(secret)...), http.StatusOK)
 
 	deadline := time.Now().Add(15 * time.Second) // the worker polls every second
 	for {

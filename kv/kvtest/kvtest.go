@@ -1,5 +1,5 @@
-// Package kvtest is the contract suite every kv.Store must pass, a fake
-// clock, and a helper that opens the test Redis.
+// Package kvtest is the contract suite every kv.Store must pass and a
+// helper that opens the test Redis.
 package kvtest
 
 import (
@@ -16,21 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/walletauth/walletauth/internal/clocktest"
 	"github.com/walletauth/walletauth/kv"
 )
 
 // RedisURLEnv names the variable giving the Redis tests run against, e.g.
 // redis://127.0.0.1:6379/0.
 const RedisURLEnv = "WALLETAUTH_TEST_REDIS_URL"
-
-// Clock is clocktest.Clock, the one test clock (an alias, so that tests
-// written against kvtest.Clock on branches in flight still build); new tests
-// use clocktest directly.
-type Clock = clocktest.Clock
-
-// NewClock is clocktest.New.
-func NewClock(start time.Time) *Clock { return clocktest.New(start) }
 
 // Option configures Run.
 type Option func(*suite)

@@ -2,7 +2,7 @@
 // tests (github.com/emersion/go-smtp): it speaks the protocol over TCP,
 // keeps what it received, can refuse mail with a given reply code, and can
 // be stopped and started again on the same port (a server that is down,
-// then up).
+// then up). It also reads the codes of mails queued in an outbox.
 package mailtest
 
 import (
@@ -32,6 +32,9 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	walletmail "github.com/walletauth/walletauth/mail"
+	"github.com/walletauth/walletauth/storage"
 )
 
 // Received is one mail the server accepted.
@@ -331,6 +334,30 @@ var sixDigits = regexp.MustCompile(`\b\d{6}\b`)
 
 // Code is the first six-digit number of s ("" when none).
 func Code(s string) string { return sixDigits.FindString(s) }
+
+// LastCode is the code stated by the newest mail of out to the address to
+// (matched as accounts match emails), read from the outbox as `walletauth
+// mail list` shows it; it fails the test when there is no such mail or it
+// states no code.
+func LastCode(tb testing.TB, out *walletmail.Outbox, to string) string {
+	tb.Helper()
+	rows, err := out.List(context.Background(), 0)
+	if err != nil {
+		tb.Fatalf("mailtest: list the outbox: %v", err)
+	}
+	key := storage.EmailKey(strings.TrimSpace(to))
+	for _, r := range rows {
+		if storage.EmailKey(strings.TrimSpace(r.ToAddr)) == key {
+			code := Code(r.TextBody)
+			if code == "" {
+				tb.Fatalf("mailtest: the mail to %s states no six-digit code:\n%s", to, r.TextBody)
+			}
+			return code
+		}
+	}
+	tb.Fatalf("mailtest: no mail to %s in the outbox", to)
+	return ""
+}
 
 func newQP(r io.Reader) io.Reader  { return quotedprintable.NewReader(r) }
 func newB64(r io.Reader) io.Reader { return base64.NewDecoder(base64.StdEncoding, r) }

@@ -1,12 +1,15 @@
 // Package tokenstest wires real access-token issuing for tests: real P-256
-// keys in the test's database, sealed by the given sealer (a
+// keys in the test's database, sealed by the given sealer (Keyring: a
 // partners.Keyring with a random server key).
 package tokenstest
 
 import (
 	"context"
+	"crypto/rand"
 	"testing"
 	"time"
+
+	"github.com/walletauth/walletauth/partners"
 
 	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/tokens"
@@ -28,4 +31,19 @@ func NewIssuer(tb testing.TB, db *storage.DB, sealer tokens.Sealer, now func() t
 		tb.Fatalf("load signing keys: %v", err)
 	}
 	return tokens.NewIssuer(keys, Issuer, Audience, TTL, now), keys
+}
+
+// Keyring is a server keyring with a random key, sealing the signing keys
+// (and partner secrets) as in production.
+func Keyring(tb testing.TB) *partners.Keyring {
+	tb.Helper()
+	k := make([]byte, partners.MasterKeySize)
+	if _, err := rand.Read(k); err != nil {
+		tb.Fatal(err)
+	}
+	kr, err := partners.NewKeyring(k)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return kr
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
+	"github.com/walletauth/walletauth/api/apitest"
 	"github.com/walletauth/walletauth/auth"
 	"github.com/walletauth/walletauth/wallet"
 )
@@ -77,7 +78,7 @@ func contractEnv(t *testing.T, chain *simChain, rpcURL string) *env {
 // contractChallenge asks for a challenge for addr on chainID.
 func (e *env) contractChallenge(t *testing.T, addr common.Address, chainID uint64) string {
 	t.Helper()
-	return decodeOK[challengeJSON](t, e.do(t, http.MethodPost, "/v1/auth/wallet/challenge",
+	return apitest.DecodeOK[challengeJSON](t, e.do(t, http.MethodPost, "/v1/auth/wallet/challenge",
 		map[string]any{"address": addr.Hex(), "chain_id": chainID}, "")).Message
 }
 
@@ -152,7 +153,7 @@ func TestWalletLoginContractNo(t *testing.T) {
 			if tc.sig != nil {
 				sig = tc.sig(msg)
 			}
-			wantError(t, e.login(t, msg, sig), http.StatusUnauthorized, "signature_mismatch")
+			apitest.WantError(t, e.login(t, msg, sig), http.StatusUnauthorized, "signature_mismatch")
 		})
 	}
 	// The same service accepts a wallet that says yes.
@@ -186,7 +187,7 @@ func TestWalletLoginContractDeployedAfter6492(t *testing.T) {
 
 	// Not deployed: a plain signature is a no, a wrapped one signs in.
 	msg := e.contractChallenge(t, counterfactual, simChainID)
-	wantError(t, e.login(t, msg, owner.sign(t, msg)), http.StatusUnauthorized, "signature_mismatch")
+	apitest.WantError(t, e.login(t, msg, owner.sign(t, msg)), http.StatusUnauthorized, "signature_mismatch")
 	msg = e.contractChallenge(t, counterfactual, simChainID)
 	l := wantLogin(t, e.login(t, msg, wrap6492(t, factory, deployCall, owner.sign(t, msg))), counterfactual, true)
 	if w := l.User.Wallets[0]; w.Type != "contract" {
@@ -264,7 +265,7 @@ func TestWalletLoginContractTransport(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := contractEnv(t, nil, tc.url(t))
 			msg := e.contractChallenge(t, wallet, 1)
-			wantError(t, e.login(t, msg, newSigner(t).sign(t, msg)), tc.status, tc.code)
+			apitest.WantError(t, e.login(t, msg, newSigner(t).sign(t, msg)), tc.status, tc.code)
 		})
 	}
 }

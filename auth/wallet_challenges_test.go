@@ -1,44 +1,27 @@
 package auth_test
 
-// The v1.1 wallet-login rules of issue 13, on every backend: the address
-// form accepts any of the address's recent challenges, each once; a message
-// may not be older than its nonce; failures naming an address do not lock
-// its owner out.
+// Wallet login's challenge rules (contract v1.1), on every backend: the
+// address form accepts any of the address's recent challenges, each once;
+// a message may not be older than its nonce; failures naming an address do
+// not lock its owner out.
 
 import (
-	"bytes"
 	"crypto/rand"
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/walletauth/walletauth/api/apitest"
 	"github.com/walletauth/walletauth/auth"
 	"github.com/walletauth/walletauth/wallet"
 )
 
-// doFrom sends a request from the client IP ip; body, if any, is
-// JSON-encoded.
+// doFrom sends a request from the client IP ip (apitest.NewRequest's
+// bodies).
 func (e *env) doFrom(tb testing.TB, ip, method, path string, body any) *httptest.ResponseRecorder {
 	tb.Helper()
-	var rd io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			tb.Fatalf("encode body: %v", err)
-		}
-		rd = bytes.NewReader(raw)
-	}
-	req := httptest.NewRequest(method, path, rd)
-	req.RemoteAddr = ip + ":40000"
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	rec := httptest.NewRecorder()
-	e.router.ServeHTTP(rec, req)
-	return rec
+	return apitest.Do(tb, e.router, ip, method, path, body)
 }
 
 // addressLogin posts an {address, signature} body from clientIP.
@@ -63,8 +46,8 @@ func TestWalletLoginRecentChallenges(t *testing.T) {
 					}
 				}
 				wantLogin(t, e.addressLogin(t, s, mine.Message), s.addr, true)
-				wantError(t, e.addressLogin(t, s, mine.Message), http.StatusUnauthorized, "nonce_invalid")
-				wantError(t, e.login(t, mine.Message, s.sign(t, mine.Message)), http.StatusUnauthorized, "nonce_invalid")
+				apitest.WantError(t, e.addressLogin(t, s, mine.Message), http.StatusUnauthorized, "nonce_invalid")
+				apitest.WantError(t, e.login(t, mine.Message, s.sign(t, mine.Message)), http.StatusUnauthorized, "nonce_invalid")
 			})
 			t.Run("each of the last challenges, in any order, once", func(t *testing.T) {
 				s := newSigner(t)
@@ -76,7 +59,7 @@ func TestWalletLoginRecentChallenges(t *testing.T) {
 					wantLogin(t, e.addressLogin(t, s, msgs[i]), s.addr, i == 2)
 				}
 				for _, m := range msgs {
-					wantError(t, e.addressLogin(t, s, m), http.StatusUnauthorized, "nonce_invalid")
+					apitest.WantError(t, e.addressLogin(t, s, m), http.StatusUnauthorized, "nonce_invalid")
 				}
 			})
 			t.Run("only the last ones", func(t *testing.T) {
@@ -85,12 +68,12 @@ func TestWalletLoginRecentChallenges(t *testing.T) {
 				for range auth.RecentChallenges {
 					e.challenge(t, s.addr.Hex())
 				}
-				wantError(t, e.addressLogin(t, s, oldest.Message), http.StatusUnauthorized, "signature_mismatch")
+				apitest.WantError(t, e.addressLogin(t, s, oldest.Message), http.StatusUnauthorized, "signature_mismatch")
 				// A signature over none of them, by another key or over
 				// another text.
-				wantError(t, e.do(t, http.MethodPost, loginPath, map[string]string{"address": s.addr.Hex(), "signature": hex0x(newSigner(t).sign(t, oldest.Message))}, ""),
+				apitest.WantError(t, e.do(t, http.MethodPost, loginPath, map[string]string{"address": s.addr.Hex(), "signature": hex0x(newSigner(t).sign(t, oldest.Message))}, ""),
 					http.StatusUnauthorized, "signature_mismatch")
-				wantError(t, e.addressLogin(t, s, "not a challenge"), http.StatusUnauthorized, "signature_mismatch")
+				apitest.WantError(t, e.addressLogin(t, s, "not a challenge"), http.StatusUnauthorized, "signature_mismatch")
 				// The message form does not depend on the address's list:
 				// the oldest challenge's nonce is still good there.
 				wantLogin(t, e.login(t, oldest.Message, s.sign(t, oldest.Message)), s.addr, true)
@@ -101,12 +84,12 @@ func TestWalletLoginRecentChallenges(t *testing.T) {
 				e.clock.Advance(3 * time.Minute)
 				fresh := e.challenge(t, s.addr.Hex())
 				e.clock.Advance(challengeTTL - 3*time.Minute + skew + time.Second) // old is past its expiry and the skew
-				wantError(t, e.addressLogin(t, s, old.Message), http.StatusUnauthorized, "signature_mismatch")
+				apitest.WantError(t, e.addressLogin(t, s, old.Message), http.StatusUnauthorized, "signature_mismatch")
 				wantLogin(t, e.addressLogin(t, s, fresh.Message), s.addr, true)
 			})
 			t.Run("no challenge", func(t *testing.T) {
 				s := newSigner(t)
-				wantError(t, e.addressLogin(t, s, "anything"), http.StatusUnauthorized, "nonce_invalid")
+				apitest.WantError(t, e.addressLogin(t, s, "anything"), http.StatusUnauthorized, "nonce_invalid")
 			})
 		})
 	}
@@ -137,11 +120,11 @@ func TestWalletLoginRecentChallengesConcurrent(t *testing.T) {
 			created, users := 0, map[string]bool{}
 			for i, rec := range recs {
 				if rec.Code != http.StatusOK {
-					wantError(t, rec, http.StatusUnauthorized, "nonce_invalid")
+					apitest.WantError(t, rec, http.StatusUnauthorized, "nonce_invalid")
 					continue
 				}
 				wins[i%n]++
-				l := decodeOK[loginJSON](t, rec)
+				l := apitest.DecodeOK[apitest.Login](t, rec)
 				if *l.Created {
 					created++
 				}
@@ -156,9 +139,9 @@ func TestWalletLoginRecentChallengesConcurrent(t *testing.T) {
 				t.Fatalf("%d created, %d users; want 1 and 1", created, len(users))
 			}
 			for i := range msgs {
-				wantError(t, e.do(t, http.MethodPost, loginPath, map[string]string{"address": s.addr.Hex(), "signature": hex0x(sigs[i])}, ""),
+				apitest.WantError(t, e.do(t, http.MethodPost, loginPath, map[string]string{"address": s.addr.Hex(), "signature": hex0x(sigs[i])}, ""),
 					http.StatusUnauthorized, "nonce_invalid")
-				wantError(t, e.login(t, msgs[i], sigs[i]), http.StatusUnauthorized, "nonce_invalid")
+				apitest.WantError(t, e.login(t, msgs[i], sigs[i]), http.StatusUnauthorized, "nonce_invalid")
 			}
 		})
 	}
@@ -179,13 +162,13 @@ func TestWalletLoginIssuedBeforeNonce(t *testing.T) {
 				now.Add(-skew - time.Second),
 			} {
 				msg := e.selfMessage(t, s.addr, nonce, func(m *wallet.Message) { m.IssuedAt = issued })
-				wantError(t, e.login(t, msg, s.sign(t, msg)), http.StatusUnauthorized, "message_expired")
+				apitest.WantError(t, e.login(t, msg, s.sign(t, msg)), http.StatusUnauthorized, "message_expired")
 			}
 			// A challenge's nonce, in a message the client built with an
 			// older Issued At.
 			ch := e.challenge(t, s.addr.Hex())
 			old := e.selfMessage(t, s.addr, ch.Nonce, func(m *wallet.Message) { m.IssuedAt = now.Add(-time.Hour) })
-			wantError(t, e.login(t, old, s.sign(t, old)), http.StatusUnauthorized, "message_expired")
+			apitest.WantError(t, e.login(t, old, s.sign(t, old)), http.StatusUnauthorized, "message_expired")
 
 			// Later, within the nonce's life, an Issued At up to the skew
 			// before its issuance is fine, and the nonces were not used up.
@@ -234,8 +217,8 @@ func TestWalletLoginNoAddressLockout(t *testing.T) {
 				}
 			}
 			// The attacking IP has used up its count for the address.
-			wantError(t, attack(main, 0), http.StatusTooManyRequests, "rate_limited")
-			wantError(t, e.doFrom(t, main, http.MethodPost, loginPath, map[string]string{"message": ch.Message, "signature": hex0x(victim.sign(t, ch.Message))}),
+			apitest.WantError(t, attack(main, 0), http.StatusTooManyRequests, "rate_limited")
+			apitest.WantError(t, e.doFrom(t, main, http.MethodPost, loginPath, map[string]string{"message": ch.Message, "signature": hex0x(victim.sign(t, ch.Message))}),
 				http.StatusTooManyRequests, "rate_limited")
 			// The owner, from its own IP, signs in, in either form.
 			const owner = "198.51.100.200"
@@ -262,7 +245,7 @@ func TestWalletLoginRecentChallengesContractWallet(t *testing.T) {
 		c.ChainIDs = []uint64{1, simChainID}
 	}))
 	onSim := func() challengeJSON {
-		return decodeOK[challengeJSON](t, e.do(t, http.MethodPost, "/v1/auth/wallet/challenge",
+		return apitest.DecodeOK[challengeJSON](t, e.do(t, http.MethodPost, "/v1/auth/wallet/challenge",
 			map[string]any{"address": contract.Hex(), "chain_id": simChainID}, ""))
 	}
 	older := onSim()
@@ -271,11 +254,11 @@ func TestWalletLoginRecentChallengesContractWallet(t *testing.T) {
 	body := func(sig []byte) map[string]string {
 		return map[string]string{"address": contract.Hex(), "signature": hex0x(sig)}
 	}
-	wantError(t, e.do(t, http.MethodPost, loginPath, body(newSigner(t).sign(t, older.Message)), ""), http.StatusUnauthorized, "signature_mismatch")
+	apitest.WantError(t, e.do(t, http.MethodPost, loginPath, body(newSigner(t).sign(t, older.Message)), ""), http.StatusUnauthorized, "signature_mismatch")
 	l := wantLogin(t, e.do(t, http.MethodPost, loginPath, body(owner.sign(t, older.Message)), ""), contract, true)
 	if w := l.User.Wallets[0]; w.Type != "contract" || w.ChainID != simChainID {
 		t.Fatalf("wallet %+v, want a contract on chain %d", w, simChainID)
 	}
-	wantError(t, e.do(t, http.MethodPost, loginPath, body(owner.sign(t, older.Message)), ""), http.StatusUnauthorized, "nonce_invalid")
+	apitest.WantError(t, e.do(t, http.MethodPost, loginPath, body(owner.sign(t, older.Message)), ""), http.StatusUnauthorized, "nonce_invalid")
 	wantLogin(t, e.do(t, http.MethodPost, loginPath, body(owner.sign(t, newer.Message)), ""), contract, false)
 }

@@ -1,20 +1,25 @@
-package main
+package auth_test
 
 import (
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/walletauth/walletauth/auth"
+	"github.com/walletauth/walletauth/kv/kvtest"
+	"github.com/walletauth/walletauth/storage/storagetest"
 )
 
-// benchCodeApp is the wired service with the code limits off (the
-// benchmark asks for many codes from one IP).
-func benchCodeApp(b *testing.B) *testApp {
-	env := []string{"EMAIL_SEND_PER_ADDRESS", "0", "EMAIL_SEND_PER_IP", "0"}
+// benchCodeEnv is the email flows with the code limits off (the benchmark
+// asks for many codes from one IP), on SQLite or, for a benchmark named
+// postgres, on PostgreSQL and Redis.
+func benchCodeEnv(b *testing.B) *env {
+	opts := []envOption{withCodeLimits(func(l *auth.CodeLimits) { *l = auth.CodeLimits{} })}
 	if strings.Contains(b.Name(), "postgres") {
-		env = append(env, postgresEnv(b)...)
+		opts = append(opts, withDB(storagetest.OpenPostgres(b)), withStore(kvtest.Redis(b)))
 	}
-	return newTestApp(b, withEnv(env...))
+	return newEmailEnv(b, opts...)
 }
 
 // BenchmarkEmailCodeRequest is POST /v1/auth/email/otp through the router:
@@ -23,9 +28,9 @@ func benchCodeApp(b *testing.B) *testApp {
 func BenchmarkEmailCodeRequest(b *testing.B) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		b.Run(backend, func(b *testing.B) {
-			a := benchCodeApp(b)
+			e := benchCodeEnv(b)
 			for i := 0; b.Loop(); i++ {
-				rec := a.do(b, http.MethodPost, "/v1/auth/email/otp", map[string]string{"email": "bench" + strconv.Itoa(i) + "@example.com"})
+				rec := e.do(b, http.MethodPost, "/v1/auth/email/otp", map[string]string{"email": "bench" + strconv.Itoa(i) + "@example.com"}, "")
 				if rec.Code != http.StatusAccepted {
 					b.Fatal(rec.Code, rec.Body)
 				}
@@ -40,18 +45,18 @@ func BenchmarkEmailCodeRequest(b *testing.B) {
 func BenchmarkEmailCodeVerify(b *testing.B) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		b.Run(backend, func(b *testing.B) {
-			a := benchCodeApp(b)
+			e := benchCodeEnv(b)
 			email := "returning@example.com"
-			a.otpLoginB(b, email) // the account exists
+			e.otpLoginB(b, email) // the account exists
 			for b.Loop() {
 				b.StopTimer()
-				rec := a.do(b, http.MethodPost, "/v1/auth/email/otp", map[string]string{"email": email})
+				rec := e.do(b, http.MethodPost, "/v1/auth/email/otp", map[string]string{"email": email}, "")
 				if rec.Code != http.StatusAccepted {
 					b.Fatal(rec.Code, rec.Body)
 				}
-				code := a.lastCode(b, email)
+				code := e.lastCode(b, email)
 				b.StartTimer()
-				rec = a.do(b, http.MethodPost, "/v1/auth/email/otp/verify", map[string]string{"email": email, "code": code})
+				rec = e.do(b, http.MethodPost, "/v1/auth/email/otp/verify", map[string]string{"email": email, "code": code}, "")
 				if rec.Code != http.StatusOK {
 					b.Fatal(rec.Code, rec.Body)
 				}
@@ -60,12 +65,12 @@ func BenchmarkEmailCodeVerify(b *testing.B) {
 	}
 }
 
-func (a *testApp) otpLoginB(b *testing.B, email string) {
-	rec := a.do(b, http.MethodPost, "/v1/auth/email/otp", map[string]string{"email": email})
+func (e *env) otpLoginB(b *testing.B, email string) {
+	rec := e.do(b, http.MethodPost, "/v1/auth/email/otp", map[string]string{"email": email}, "")
 	if rec.Code != http.StatusAccepted {
 		b.Fatal(rec.Code)
 	}
-	rec = a.do(b, http.MethodPost, "/v1/auth/email/otp/verify", map[string]string{"email": email, "code": a.lastCode(b, email)})
+	rec = e.do(b, http.MethodPost, "/v1/auth/email/otp/verify", map[string]string{"email": email, "code": e.lastCode(b, email)}, "")
 	if rec.Code != http.StatusOK {
 		b.Fatal(rec.Code, rec.Body)
 	}
@@ -78,13 +83,13 @@ func BenchmarkPasswordForgot(b *testing.B) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		for _, known := range []bool{true, false} {
 			b.Run(backend+"/"+map[bool]string{true: "known", false: "unknown"}[known], func(b *testing.B) {
-				a := benchCodeApp(b)
+				e := benchCodeEnv(b)
 				email := "forgot@example.com"
 				if known {
-					a.otpLoginB(b, email)
+					e.otpLoginB(b, email)
 				}
 				for b.Loop() {
-					rec := a.do(b, http.MethodPost, "/v1/auth/password/forgot", map[string]string{"email": email})
+					rec := e.do(b, http.MethodPost, "/v1/auth/password/forgot", map[string]string{"email": email}, "")
 					if rec.Code != http.StatusAccepted {
 						b.Fatal(rec.Code, rec.Body)
 					}
