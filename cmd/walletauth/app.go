@@ -69,6 +69,11 @@ type appOptions struct {
 	// noWebhookWorker leaves webhook delivery to other instances: tests that
 	// count SQL statements or hook GORM callbacks need no background queries.
 	noWebhookWorker bool
+	// beforeWire, when set, is given the database after its migrations and
+	// before any feature (or background goroutine) uses it: tests register
+	// GORM callbacks there, which GORM does not allow concurrently with
+	// queries.
+	beforeWire func(*storage.DB)
 }
 
 var (
@@ -169,6 +174,9 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, opt appOpt
 	if err != nil {
 		_ = db.Close()
 		return nil, err
+	}
+	if opt.beforeWire != nil {
+		opt.beforeWire(db)
 	}
 	// The store's Close closes the client, after everything else using it.
 	a := &app{cfg: cfg, log: log, now: now, db: db, redis: client, kv: openStore(client, now)}

@@ -33,10 +33,13 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/walletauth/walletauth/config"
+	"github.com/walletauth/walletauth/storage"
 	"github.com/walletauth/walletauth/wallet"
 )
 
-func benchProfApp(b testing.TB, logLevel string) (*app, io.Writer) {
+// benchProfApp also returns the reader of its statement counts
+// (countStatements, registered before the app's first query).
+func benchProfApp(b testing.TB, logLevel string) (*app, func() map[string]int) {
 	b.Helper()
 	env := map[string]string{
 		"WALLETAUTH_HTTP_ADDR":              "127.0.0.1:8080",
@@ -64,7 +67,9 @@ func benchProfApp(b testing.TB, logLevel string) (*app, io.Writer) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = logf.Close() })
-	a, err := newApp(context.Background(), cfg, newLogger(cfg, logf), appOptions{noWebhookWorker: true})
+	var counts func() map[string]int
+	a, err := newApp(context.Background(), cfg, newLogger(cfg, logf), appOptions{noWebhookWorker: true,
+		beforeWire: func(db *storage.DB) { counts = countStatements(db) }})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -74,7 +79,7 @@ func benchProfApp(b testing.TB, logLevel string) (*app, io.Writer) {
 			benchProfSleep()
 		}
 	}
-	return a, logf
+	return a, counts
 }
 
 func benchProfSleep() { time.Sleep(10 * time.Millisecond) }

@@ -78,8 +78,8 @@ func (fixedAccessToken) Parse(string) (*tokens.Claims, error) {
 
 // round2App is the real wiring with 256 users signed in twice (caches
 // warm), then v's additions removed.
-func round2App(tb testing.TB, v round2Variant, logLevel string) (*app, []benchProfKey) {
-	a, _ := benchProfApp(tb, logLevel)
+func round2App(tb testing.TB, v round2Variant, logLevel string) (*app, []benchProfKey, func() map[string]int) {
+	a, counts := benchProfApp(tb, logLevel)
 	keys := benchProfKeys(tb, 256)
 	var access string
 	for _, k := range keys {
@@ -94,7 +94,7 @@ func round2App(tb testing.TB, v round2Variant, logLevel string) (*app, []benchPr
 			tb.Fatal("a returning sign-in created its user")
 		}
 	}
-	return a, keys
+	return a, keys, counts
 }
 
 // BenchmarkProfileWalletReturningRound2: BenchmarkProfileWalletReturning
@@ -115,7 +115,7 @@ func BenchmarkProfileWalletReturningRound2(b *testing.B) {
 }
 
 func benchRound2(b *testing.B, v round2Variant, c int) {
-	a, keys := round2App(b, v, "info")
+	a, keys, _ := round2App(b, v, "info")
 	pg := a.db.Dialect == storage.Postgres
 	var pg0 int64
 	if pg {
@@ -177,7 +177,7 @@ func TestRound2StatementsPerSignIn(t *testing.T) {
 	events := map[string]int64{}
 	var dialect storage.Dialect
 	for _, v := range round2Variants {
-		a, keys := round2App(t, v, "warn")
+		a, keys, counts := round2App(t, v, "warn")
 		dialect = a.db.Dialect
 		var ids []string // the users signing in (the database may be shared)
 		for _, k := range keys[:n] {
@@ -191,7 +191,7 @@ func TestRound2StatementsPerSignIn(t *testing.T) {
 		if err := a.db.Table("activity_events").Where("user_id IN ?", ids).Count(&before).Error; err != nil {
 			t.Fatal(err)
 		}
-		counts := countStatements(a.db)
+		counts() // from here on
 		for _, k := range keys[:n] {
 			benchProfLogin(t, a.router, k)
 		}
@@ -269,7 +269,9 @@ func TestWalletSignInTellsNoOutbox(t *testing.T) {
 
 // countStatements counts the statements db runs from now on, by kind and
 // table ("insert:activity_events", "row:INSERT INTO sessions"); the
-// returned function reads and resets the counts.
+// returned function reads and resets the counts. It registers GORM
+// callbacks, so it must run before db is used concurrently
+// (appOptions.beforeWire).
 func countStatements(db *storage.DB) func() map[string]int {
 	var mu sync.Mutex
 	counts := map[string]int{}
