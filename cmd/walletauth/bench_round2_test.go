@@ -242,7 +242,7 @@ func TestRound2StatementsPerSignIn(t *testing.T) {
 // changes no user a partner could hear of, so the users store's
 // transaction hook (the webhooks outbox) is never called.
 func TestWalletSignInTellsNoOutbox(t *testing.T) {
-	a := benchProfAppT(t)
+	a := benchProfAppT(t, &statementHook{})
 	var calls atomic.Int64
 	a.users.SetTxHook(func(*gorm.DB, users.Change) error { calls.Add(1); return nil })
 	k := benchProfKeysT(t, 1)[0]

@@ -60,6 +60,12 @@ type testAppSetup struct {
 	clock  *clocktest.Clock
 	hasher auth.Hasher
 	worker bool // run the webhook worker (withWebhookWorker)
+	stmts  *statementHook
+}
+
+// withStatements registers h's callbacks before the app's first query.
+func withStatements(h *statementHook) testOption {
+	return func(s *testAppSetup) { s.stmts = h }
 }
 
 // testOption configures newTestApp.
@@ -126,8 +132,11 @@ func newTestApp(t testing.TB, opts ...testOption) *testApp {
 		t.Fatalf("config.Load: %v", err)
 	}
 	params := passwords.TestParams()
-	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler),
-		appOptions{now: s.clock.Now, passwordParams: &params, hasher: s.hasher, noWebhookWorker: !s.worker})
+	opt := appOptions{now: s.clock.Now, passwordParams: &params, hasher: s.hasher, noWebhookWorker: !s.worker}
+	if s.stmts != nil {
+		opt.beforeWire = s.stmts.register
+	}
+	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), opt)
 	if err != nil {
 		t.Fatalf("newApp: %v", err)
 	}
