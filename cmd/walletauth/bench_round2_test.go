@@ -289,13 +289,9 @@ func countStatements(db *storage.DB) func() map[string]int {
 			mu.Unlock()
 		}
 	}
-	cb := db.Callback()
-	_ = cb.Query().After("gorm:query").Register("round2:count_query", count("select"))
-	_ = cb.Create().After("gorm:create").Register("round2:count_create", count("insert"))
-	_ = cb.Update().After("gorm:update").Register("round2:count_update", count("update"))
-	_ = cb.Delete().After("gorm:delete").Register("round2:count_delete", count("delete"))
-	_ = cb.Row().After("gorm:row").Register("round2:count_row", count("row"))
-	_ = cb.Raw().After("gorm:raw").Register("round2:count_raw", count("raw"))
+	var h statementHook
+	h.register(db)
+	h.set(func(kind string, d *gorm.DB) { count(kind)(d) })
 	return func() map[string]int {
 		mu.Lock()
 		defer mu.Unlock()
