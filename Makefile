@@ -73,9 +73,11 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzWalletLoginBody$$' -fuzztime $(FUZZTIME) ./auth/
 
 # The linters of .golangci.yml (STYLE.md's baseline), fault tests included.
+# --allow-parallel-runners: another checkout's lint on the same machine (CI
+# runs beside the session's work) waits for the lock instead of failing.
 lint: vet
-	$(GOLANGCI_LINT) run --build-tags faults $(PKGS)
-	cd $(LOADTEST) && $(GOLANGCI_LINT) run --config ../../.golangci.yml ./...
+	$(GOLANGCI_LINT) run --allow-parallel-runners --build-tags faults $(PKGS)
+	cd $(LOADTEST) && $(GOLANGCI_LINT) run --allow-parallel-runners --config ../../.golangci.yml ./...
 
 vet:
 	$(GO) vet $(PKGS)
