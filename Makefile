@@ -74,7 +74,7 @@ fuzz:
 
 # The linters of .golangci.yml (STYLE.md's baseline), fault tests included.
 # --allow-parallel-runners: another checkout's lint on the same machine (CI
-# runs beside the session's work) waits for the lock instead of failing.
+# runs beside the session's work) runs beside it instead of failing.
 lint: vet
 	$(GOLANGCI_LINT) run --allow-parallel-runners --build-tags faults $(PKGS)
 	cd $(LOADTEST) && $(GOLANGCI_LINT) run --allow-parallel-runners --config ../../.golangci.yml ./...
