@@ -113,11 +113,6 @@ func withCaches() envOption {
 // withClock shares a clock (a ContractVerifier's, say) with the service.
 func withClock(cl *clocktest.Clock) envOption { return func(c *envConfig) { c.clock = cl } }
 
-// withEmailLimits changes the email login limits.
-func withEmailLimits(f func(*auth.EmailLimits)) envOption {
-	return func(c *envConfig) { f(&c.emailLimits) }
-}
-
 // withCodeLimits changes the limits on asking for mailed codes.
 func withCodeLimits(f func(*auth.CodeLimits)) envOption {
 	return func(c *envConfig) { f(&c.codeLimits) }

@@ -49,7 +49,7 @@ func (l Login) IsCreated() bool { return l.Created != nil && *l.Created }
 
 // Password is accepted by the signup policy (long, not a common one);
 // Client.Signup signs up with it.
-const Password = "kiwi-Lantern-42-orbit"
+const Password = "kiwi-Lantern-42-orbit" //nolint:gosec // G101: a test password, not a credential
 
 // Client sends the requests of the contract's account endpoints to
 // Handler, from IP (a test changes IP to be another client).
