@@ -549,26 +549,18 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// deleteUser deletes user id inside tx and returns the IDs of users whose
+// deleteUser deletes user id inside tx, whose referees (read by the
+// caller in tx) lose their referrer, and returns the IDs of users whose
 // record changed (the user, its referrer, its referees): ErrNotFound.
-func deleteUser(tx *gorm.DB, id string, now time.Time) ([]string, error) {
-	var u User
-	if err := tx.Select("id", "referrer_id").Where("id = ?", id).Take(&u).Error; err != nil {
-		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return nil, ErrNotFound
+func deleteUser(tx *gorm.DB, id string, referees []string, now time.Time) ([]string, error) {
+	if len(referees) > 0 {
+		if err := tx.Where("referrer_id = ?", id).Model(&User{}).
+			Updates(map[string]any{"referrer_id": nil, "updated_at": now}).Error; err != nil {
+			return nil, err
 		}
-		return nil, err
-	}
-	var referees []string
-	if err := tx.Model(&User{}).Where("referrer_id = ?", id).Pluck("id", &referees).Error; err != nil {
-		return nil, err
-	}
-	if err := tx.Where("referrer_id = ?", id).Model(&User{}).
-		Updates(map[string]any{"referrer_id": nil, "updated_at": now}).Error; err != nil {
-		return nil, err
 	}
 	// The referrer is read by the DELETE itself: a referrer set by a
-	// concurrent transaction after the SELECT above must still lose its count.
+	// concurrent transaction meanwhile must still lose its count.
 	var gone []struct{ ReferrerID *string }
 	if err := tx.Raw(`DELETE FROM users WHERE id = ? RETURNING referrer_id`, id).Scan(&gone).Error; err != nil {
 		return nil, err
@@ -576,14 +568,13 @@ func deleteUser(tx *gorm.DB, id string, now time.Time) ([]string, error) {
 	if len(gone) == 0 {
 		return nil, ErrNotFound
 	}
-	u.ReferrerID = gone[0].ReferrerID
 	changed := append([]string{id}, referees...)
-	if u.ReferrerID != nil {
-		if err := tx.Model(&User{}).Where("id = ?", *u.ReferrerID).
+	if ref := gone[0].ReferrerID; ref != nil {
+		if err := tx.Model(&User{}).Where("id = ?", *ref).
 			Updates(map[string]any{"referee_count": gorm.Expr("referee_count - 1"), "updated_at": now}).Error; err != nil {
 			return nil, err
 		}
-		changed = append(changed, *u.ReferrerID)
+		changed = append(changed, *ref)
 	}
 	return changed, nil
 }

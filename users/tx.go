@@ -168,7 +168,7 @@ func (t *Tx) Delete(id string, removed ...RemovedIdentity) error {
 	if err := t.Changed(Change{Kind: ChangeDeleted, UserID: id, Removed: removed}); err != nil {
 		return err
 	}
-	changed, err := deleteUser(t.db, id, t.Now())
+	changed, err := deleteUser(t.db, id, referees, t.Now())
 	if err != nil {
 		return err
 	}
