@@ -8,6 +8,8 @@
 //	walletauth-load -scenario challenge -target http://127.0.0.1:8080 -c 64 -duration 10s
 //	walletauth-load -scenario signrecover -c 64 -duration 10s
 //	walletauth-load -serve-bare 127.0.0.1:8081     (gin.New(), one GET route, no middleware)
+//	walletauth-load -scenario gotrue-web3 -target http://127.0.0.1:9999 -keys 10000   (supabase/auth, gotrue.go)
+//	walletauth-load -scenario gotrue-user -target http://127.0.0.1:9999
 //
 // Every run stops at -n operations or after -duration, whichever comes
 // first, and refuses any target that is not on the loopback interface.
@@ -81,11 +83,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var o options
 	fs.StringVar(&o.target, "target", "http://127.0.0.1:8080", "base URL of the server (loopback only)")
-	fs.StringVar(&o.scenario, "scenario", "bare", "wallet, me, email, bare, challenge or signrecover")
+	fs.StringVar(&o.scenario, "scenario", "bare", "wallet, me, email, bare, challenge, signrecover, gotrue-web3 or gotrue-user")
 	fs.Int64Var(&o.n, "n", 1_000_000, "stop after this many operations (an operation of wallet is challenge+login)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "stop after this long (at most 10m)")
 	fs.IntVar(&o.c, "c", 64, "concurrent workers")
-	fs.IntVar(&o.keys, "keys", 10000, "distinct wallet keys for the wallet/challenge scenarios")
+	fs.IntVar(&o.keys, "keys", 10000, "distinct wallet keys for the wallet, challenge and gotrue-web3 scenarios")
 	fs.StringVar(&o.path, "path", "/healthz", "path of the bare scenario")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "per-request timeout")
@@ -136,6 +138,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 			sc, err = newEmailScenario(cl)
 		case "bare":
 			sc = &bareScenario{cl: cl, path: o.path}
+		case "gotrue-web3":
+			sc, err = newGotrueWeb3Scenario(cl, o)
+		case "gotrue-user":
+			sc, err = newGotrueUserScenario(cl)
 		default:
 			return fmt.Errorf("unknown -scenario %q", o.scenario)
 		}
