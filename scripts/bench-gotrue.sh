@@ -24,7 +24,8 @@
 #     that pass created), and the token check (walletauth GET /v1/users/me
 #     with an auth token, GoTrue GET /user with its access token);
 #   - samples each server's CPU per operation (/proc/PID/stat user+system
-#     ticks ÷ ops), its PostgreSQL backends' CPU per operation, and its peak
+#     ticks ÷ ops), its PostgreSQL backends' CPU and statements per operation
+#     (pg_stat_statements, reset for its database before each run), and its peak
 #     RSS (VmHWM, reset through /proc/PID/clear_refs before each run), and
 #     prints every run, then the medians and the walletauth/GoTrue ratios.
 #
@@ -105,8 +106,9 @@ mkdir -p "$OUT/pg/sock"
 [ "$(id -u)" = 0 ] && chown -R postgres "$OUT/pg"
 as_pg "$PGBIN/initdb" -D "$OUT/pg/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 > "$OUT/pg/initdb.log" 2>&1
 as_pg "$PGBIN/pg_ctl" -D "$OUT/pg/data" -l "$OUT/pg/server.log" -w \
-	-o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $OUT/pg/sock -c max_connections=300" start > /dev/null
+	-o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $OUT/pg/sock -c max_connections=300 -c shared_preload_libraries=pg_stat_statements" start > /dev/null
 PG_UP=1
+"${PSQL[@]}" -c "CREATE EXTENSION pg_stat_statements"
 "${PSQL[@]}" -c "CREATE DATABASE $WA_DB" -c "CREATE DATABASE $GT_DB"
 # GoTrue's hack/init_postgres.sql, on $GT_DB (trust auth: no password).
 "${PSQL[@]}" -c "CREATE ROLE supabase_admin LOGIN CREATEROLE CREATEDB REPLICATION BYPASSRLS" \
@@ -165,10 +167,13 @@ pg_ticks() { # db — every backend serving that database
 	echo "$t"
 }
 HZ=$(getconf CLK_TCK)
+# Statements run in one database (BEGIN and COMMIT included), since the reset.
+stmts_reset() { "${PSQL[@]}" -c "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = '$1'), 0)" > /dev/null; }
+stmts() { "${PSQL[@]}" -c "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '$1')"; }
 reset_hwm() { echo 5 > "/proc/$1/clear_refs" 2>/dev/null || true; }
 hwm_mib() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
-RUNS="$OUT/results/runs.tsv" # c kind server rep ok/s p50 p99 srv-µs/op pg-µs/op client-µs/op rss-MiB load1 errors extra
+RUNS="$OUT/results/runs.tsv" # c kind server rep ok/s p50 p99 srv-µs/op pg-µs/op client-µs/op rss-MiB load1 errors extra statements/op
 : > "$RUNS"
 # run_scn c kind server rep scenario [args…] — one bounded load run, one row.
 run_scn() {
@@ -177,20 +182,23 @@ run_scn() {
 	if [ "$srv" = walletauth ]; then pid=$WA_PID db=$WA_DB target=$WA; else pid=$GT_PID db=$GT_DB target=$GT; fi
 	local f="$OUT/results/c$c-$kind-$srv-r$rep.json"
 	reset_hwm "$pid"
+	stmts_reset "$db"
 	local load1; load1=$(cut -d' ' -f1 /proc/loadavg)
 	local s0 p0 s1 p1
 	s0=$(ticks "$pid"); p0=$(pg_ticks "$db")
 	"$LOAD" -scenario "$scn" -target "$target" -c "$c" -duration "$DUR" -json "$@" > "$f" 2> "$f.stderr"
 	s1=$(ticks "$pid"); p1=$(pg_ticks "$db")
+	local st; st=$(stmts "$db")
 	local row
 	row=$(jq -r --arg c "$c" --arg k "$kind" --arg s "$srv" --arg r "$rep" --arg rss "$(hwm_mib "$pid")" --arg la "$load1" \
-		--argjson hz "$HZ" --argjson st "$((s1 - s0))" --argjson pt "$((p1 - p0))" \
+		--argjson hz "$HZ" --argjson st "$((s1 - s0))" --argjson pt "$((p1 - p0))" --argjson q "$st" \
 		'def per(t): if .ops > 0 then (t * 1e6 / $hz / .ops | floor) else 0 end;
 		 [$c, $k, $s, $r, (.ok_per_sec|floor), .p50_ms, .p99_ms, per($st), per($pt), (.client_cpu_us_per_op|floor), $rss, $la,
 		  (.errors_by_status|to_entries|map("\(.key)=\(.value)")|join(",")|if . == "" then "-" else . end),
-		  ((.extra // {})|to_entries|map("\(.key)=\(.value)")|join(",")|if . == "" then "-" else . end)] | @tsv' "$f")
+		  ((.extra // {})|to_entries|map("\(.key)=\(.value)")|join(",")|if . == "" then "-" else . end),
+		  (if .ops > 0 then ($q / .ops * 10 | round / 10) else 0 end)] | @tsv' "$f")
 	printf '%s\n' "$row" >> "$RUNS"
-	printf '%s\n' "$row" | awk -F'\t' '{printf "  c=%-3s %-9s %-10s r%s %7s ok/s  p50 %7sms p99 %8sms  cpu-µs/op srv %5s pg %5s client %4s  rss %4s MiB  load %5s  %s %s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14}'
+	printf '%s\n' "$row" | awk -F'\t' '{printf "  c=%-3s %-9s %-10s r%s %7s ok/s  p50 %7sms p99 %8sms  cpu-µs/op srv %5s pg %5s client %4s  stmts/op %4s  rss %4s MiB  load %5s  %s %s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$15,$11,$12,$13,$14}'
 }
 extra() { jq -r ".extra.$2 // 0" "$OUT/results/$1.json"; }
 
@@ -225,9 +233,9 @@ col() { # c kind server column → that column of every pass, one a line
 	awk -F'\t' -v c="$1" -v k="$2" -v s="$3" -v n="$4" '$1 == c && $2 == k && $3 == s {print $n}' "$RUNS"
 }
 echo
-echo "== medians of $REPEAT passes (ok/s = sign-ins or token checks per second; cpu = µs per operation; rss = peak MiB, max of the passes)"
+echo "== medians of $REPEAT passes (ok/s = sign-ins or token checks per second; cpu = µs per operation; stmts = PostgreSQL statements per operation; rss = peak MiB, max of the passes)"
 {
-	printf 'c\tscenario\twalletauth ok/s\tGoTrue ok/s\tratio\tper-pass ratios\twa srv/pg cpu\tgt srv/pg cpu\twa rss\tgt rss\terrors wa/gt\n'
+	printf 'c\tscenario\twalletauth ok/s\tGoTrue ok/s\tratio\tper-pass ratios\twa srv/pg cpu\tgt srv/pg cpu\twa/gt stmts\twa rss\tgt rss\terrors wa/gt\n'
 	for c in $CS; do
 		for kind in first returning token; do
 			wa=$(col "$c" "$kind" walletauth 5 | median)
@@ -235,9 +243,10 @@ echo "== medians of $REPEAT passes (ok/s = sign-ins or token checks per second; 
 			ratios=$(paste <(col "$c" "$kind" walletauth 5) <(col "$c" "$kind" gotrue 5) | awk '{printf "%s%.2f", (NR > 1 ? " " : ""), ($2 > 0 ? $1 / $2 : 0)}')
 			ratio=$(awk -v a="$wa" -v b="$gt" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
 			errs() { col "$c" "$kind" "$1" 13 | grep -v '^-$' | paste -sd';' | sed 's/^$/-/'; }
-			printf '%s\t%s\t%s\t%s\t%s×\t[%s]\t%s/%s\t%s/%s\t%s\t%s\t%s/%s\n' "$c" "$kind" "$wa" "$gt" "$ratio" "$ratios" \
+			printf '%s\t%s\t%s\t%s\t%s×\t[%s]\t%s/%s\t%s/%s\t%s/%s\t%s\t%s\t%s/%s\n' "$c" "$kind" "$wa" "$gt" "$ratio" "$ratios" \
 				"$(col "$c" "$kind" walletauth 8 | median)" "$(col "$c" "$kind" walletauth 9 | median)" \
 				"$(col "$c" "$kind" gotrue 8 | median)" "$(col "$c" "$kind" gotrue 9 | median)" \
+				"$(col "$c" "$kind" walletauth 15 | median)" "$(col "$c" "$kind" gotrue 15 | median)" \
 				"$(col "$c" "$kind" walletauth 11 | sort -g | tail -1)" "$(col "$c" "$kind" gotrue 11 | sort -g | tail -1)" \
 				"$(errs walletauth)" "$(errs gotrue)"
 		done
