@@ -72,7 +72,7 @@ func benchCheck(b *testing.B, s *auth.Sessions, tok string) {
 // session cache (the GET /v1/users/me path with SQLite or Redis).
 func BenchmarkHotCheckWarmCache(b *testing.B) {
 	db := storagetest.OpenSQLite(b)
-	s, tok := hotSessions(b, db, auth.NewMemorySessionCache(cache.NewLocalBus(), 200_000, time.Minute, time.Now))
+	s, tok := hotSessions(b, db, auth.NewMemorySessionCache(cache.NewLocalBus(), 16<<20, time.Minute, time.Now))
 	benchCheck(b, s, tok)
 }
 
@@ -143,8 +143,8 @@ func hotRouter(b *testing.B) *gin.Engine {
 	b.Cleanup(func() { _ = store.Close() })
 	bus := cache.NewLocalBus()
 	us := users.NewStore(db, nil, nil)
-	us.EnableCache(bus, 100_000, time.Minute)
-	sessions := auth.NewSessions(db, nil, 30*24*time.Hour, auth.NewMemorySessionCache(bus, 200_000, time.Minute, time.Now))
+	us.EnableCache(bus, 16<<20, time.Minute)
+	sessions := auth.NewSessions(db, nil, 30*24*time.Hour, auth.NewMemorySessionCache(bus, 16<<20, time.Minute, time.Now))
 	sealer, err := partners.NewKeyring(make([]byte, partners.MasterKeySize))
 	if err != nil {
 		b.Fatal(err)

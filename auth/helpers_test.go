@@ -167,11 +167,11 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 	us := users.NewStore(c.db, c.clock.Now, nil)
 	bus := cache.NewLocalBus() // shared, as in the service: a user's change reaches the session cache
 	if c.userCache {
-		us.EnableCache(bus, 1000, time.Hour)
+		us.EnableCache(bus, 1<<20, time.Hour)
 	}
 	var sc auth.SessionCache
 	if c.sessionCache {
-		sc = auth.NewMemorySessionCache(bus, 1000, time.Hour, c.clock.Now)
+		sc = auth.NewMemorySessionCache(bus, 1<<20, time.Hour, c.clock.Now)
 	}
 	sessions := auth.NewSessions(c.db, c.clock.Now, 30*24*time.Hour, sc)
 	issuer, keys := tokenstest.NewIssuer(tb, c.db, tokenstest.Keyring(tb), c.clock.Now)

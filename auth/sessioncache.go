@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"time"
+	"unsafe"
 
 	"github.com/walletauth/walletauth/cache"
 )
@@ -18,17 +19,14 @@ type MemorySessionCache struct {
 	bus *cache.Bus
 }
 
-// The session cache's size at wiring: entries (sessions), and how long
-// one is kept.
-const (
-	SessionCacheEntries = 200_000
-	SessionCacheTTL     = time.Minute
-)
+// SessionCacheTTL is how long the session cache keeps an entry.
+const SessionCacheTTL = time.Minute
 
-// NewMemorySessionCache returns a cache of at most max sessions, each kept
-// at most ttl, invalidated through bus.
-func NewMemorySessionCache(bus *cache.Bus, max int, ttl time.Duration, now func() time.Time) *MemorySessionCache {
-	c := &MemorySessionCache{m: cache.NewTTLMap[[32]byte, Session](max, ttl, now), bus: bus}
+// NewMemorySessionCache returns a cache of sessions holding at most
+// maxBytes of heap as estimated per entry, each kept at most ttl,
+// invalidated through bus.
+func NewMemorySessionCache(bus *cache.Bus, maxBytes int, ttl time.Duration, now func() time.Time) *MemorySessionCache {
+	c := &MemorySessionCache{m: cache.NewSizedTTLMap(maxBytes, cachedSessionBytes, ttl, now), bus: bus}
 	bus.OnEvent(c.apply, c.m.Clear)
 	return c
 }
@@ -78,4 +76,21 @@ func (c *MemorySessionCache) Forget(ctx context.Context, h [32]byte) error {
 func (c *MemorySessionCache) ForgetUser(ctx context.Context, userID string) error {
 	_ = c.bus.Publish(ctx, cache.Event{Kind: cache.KindUserTokens, Key: userID})
 	return nil
+}
+
+// cachedSessionBytes estimates the heap one cache entry holds: the map's
+// share and what the session points to (a session cached under its token
+// hash and under its id for access tokens shares its strings: counted
+// twice, so the estimate errs on the large side).
+func cachedSessionBytes(_ [32]byte, s Session) int {
+	n := cache.EntryBytes[[32]byte, Session]() + cache.HeapBytes(cap(s.TokenHash)) + cache.HeapBytes(len(s.UserID))
+	if s.ExpiresAt != nil {
+		n += cache.HeapBytes(int(unsafe.Sizeof(*s.ExpiresAt)))
+	}
+	for _, p := range []*string{s.Method, s.UserAgent} {
+		if p != nil {
+			n += cache.HeapBytes(int(unsafe.Sizeof(*p))) + cache.HeapBytes(len(*p))
+		}
+	}
+	return n
 }

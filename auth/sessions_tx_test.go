@@ -26,7 +26,7 @@ func TestTxIssueCachesAfterCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 		bus := cache.NewLocalBus()
-		sc := NewMemorySessionCache(bus, 100, time.Minute, time.Now)
+		sc := NewMemorySessionCache(bus, 1<<20, time.Minute, time.Now)
 		s := NewSessions(db, nil, time.Hour, sc)
 		// cachedOnly: the token checks out with its row gone from the
 		// database, which only the cache can answer.

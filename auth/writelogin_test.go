@@ -23,7 +23,7 @@ import (
 func TestWriteLoginIsLoginResponse(t *testing.T) {
 	db := storagetest.OpenSQLite(t)
 	us := users.NewStore(db, nil, nil)
-	us.EnableCache(cache.NewLocalBus(), 10, time.Minute)
+	us.EnableCache(cache.NewLocalBus(), 1<<20, time.Minute)
 	ctx := context.Background()
 	email := "Ann+<x>@example.com" // escaped by encoding/json: <, >
 	u, err := us.Create(ctx, users.NewUser{Username: "ann_1", Email: &email}, nil)

@@ -11,10 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"math/bits"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -236,28 +239,46 @@ func (b *Bus) pinger(ctx context.Context, ps *redis.PubSub) {
 	}
 }
 
-// TTLMap is a bounded map whose entries expire. When full, it is cleared:
-// a cache miss costs one database read, so simplicity wins over LRU.
+// TTLMap is a map whose entries expire, bounded by a budget: the sum of
+// its entries' costs (bytes, as the caller's cost function estimates them,
+// or 1 each when there is none). When an entry does not fit, expired
+// entries go first, then others in map order (which is random) until a
+// quarter of the budget is free: a cache miss costs one database read, so
+// simplicity wins over LRU, and evicting a quarter at a time keeps the
+// cost of a put constant on average.
 type TTLMap[K comparable, V any] struct {
 	mu      sync.Mutex
 	m       map[K]ttlEntry[V]
-	max     int
+	max     int // budget
+	used    int // sum of the entries' costs
+	cost    func(K, V) int
 	ttl     time.Duration
 	now     func() time.Time
 	version uint64
 }
 
 type ttlEntry[V any] struct {
-	v   V
-	exp time.Time
+	v    V
+	exp  int64 // UnixNano
+	cost int
 }
 
 // NewTTLMap returns a map of at most max entries living ttl each.
 func NewTTLMap[K comparable, V any](max int, ttl time.Duration, now func() time.Time) *TTLMap[K, V] {
+	return NewSizedTTLMap[K, V](max, nil, ttl, now)
+}
+
+// NewSizedTTLMap returns a map whose entries' costs add up to at most
+// budget, each living ttl; cost (nil: 1 per entry) estimates what one
+// entry holds, in the unit of budget.
+func NewSizedTTLMap[K comparable, V any](budget int, cost func(K, V) int, ttl time.Duration, now func() time.Time) *TTLMap[K, V] {
 	if now == nil {
 		now = time.Now
 	}
-	return &TTLMap[K, V]{m: make(map[K]ttlEntry[V]), max: max, ttl: ttl, now: now}
+	if cost == nil {
+		cost = func(K, V) int { return 1 }
+	}
+	return &TTLMap[K, V]{m: make(map[K]ttlEntry[V]), max: budget, cost: cost, ttl: ttl, now: now}
 }
 
 // Get returns a live entry.
@@ -265,7 +286,7 @@ func (c *TTLMap[K, V]) Get(k K) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[k]
-	if !ok || !c.now().Before(e.exp) {
+	if !ok || c.now().UnixNano() >= e.exp {
 		var zero V
 		return zero, false
 	}
@@ -281,16 +302,47 @@ func (c *TTLMap[K, V]) Version() uint64 {
 }
 
 // PutIf stores v unless an invalidation happened since version was read.
+// An entry costing more than the whole budget is not stored.
 func (c *TTLMap[K, V]) PutIf(k K, v V, version uint64) {
+	cost := c.cost(k, v)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.version != version {
+	if c.version != version || cost > c.max {
 		return
 	}
-	if len(c.m) >= c.max {
-		clear(c.m)
+	if old, ok := c.m[k]; ok {
+		c.used -= old.cost
+		delete(c.m, k)
 	}
-	c.m[k] = ttlEntry[V]{v: v, exp: c.now().Add(c.ttl)}
+	now := c.now()
+	if c.used+cost > c.max {
+		c.evict(now.UnixNano(), c.max-c.max/4-cost)
+	}
+	c.m[k] = ttlEntry[V]{v: v, exp: now.Add(c.ttl).UnixNano(), cost: cost}
+	c.used += cost
+}
+
+// evict drops expired entries, then others, until at most target is used,
+// and moves the survivors into a new map: a Go map never shrinks, and one
+// that has churned holds more table than entries. Not a deletion in
+// PutIf's sense: an evicted value was current.
+func (c *TTLMap[K, V]) evict(now int64, target int) {
+	for k, e := range c.m {
+		if now >= e.exp {
+			delete(c.m, k)
+			c.used -= e.cost
+		}
+	}
+	for k, e := range c.m {
+		if c.used <= target {
+			break
+		}
+		delete(c.m, k)
+		c.used -= e.cost
+	}
+	m := make(map[K]ttlEntry[V], len(c.m))
+	maps.Copy(m, c.m)
+	c.m = m
 }
 
 // Delete drops keys.
@@ -299,7 +351,10 @@ func (c *TTLMap[K, V]) Delete(keys ...K) {
 	defer c.mu.Unlock()
 	c.version++
 	for _, k := range keys {
-		delete(c.m, k)
+		if e, ok := c.m[k]; ok {
+			delete(c.m, k)
+			c.used -= e.cost
+		}
 	}
 }
 
@@ -311,6 +366,7 @@ func (c *TTLMap[K, V]) DeleteFunc(drop func(K, V) bool) {
 	for k, e := range c.m {
 		if drop(k, e.v) {
 			delete(c.m, k)
+			c.used -= e.cost
 		}
 	}
 }
@@ -321,6 +377,7 @@ func (c *TTLMap[K, V]) Clear() {
 	defer c.mu.Unlock()
 	c.version++
 	clear(c.m)
+	c.used = 0
 }
 
 // Len is the number of entries, live or expired.
@@ -328,4 +385,40 @@ func (c *TTLMap[K, V]) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.m)
+}
+
+// Used is the sum of the entries' costs, live or expired.
+func (c *TTLMap[K, V]) Used() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.used
+}
+
+// EntryBytes estimates what one entry of a TTLMap[K, V] costs the map
+// itself: its slot (key, value, expiry, cost and the table's control byte)
+// times 1.5, a Swiss table's average room per entry between growths (it
+// holds 7/16 to 7/8 of its slots). What the key and value point to is the
+// caller's to add (see HeapBytes).
+func EntryBytes[K comparable, V any]() int {
+	var k K
+	slot := int(unsafe.Sizeof(k)) + int(unsafe.Sizeof(ttlEntry[V]{})) + 1
+	return slot * 2
+}
+
+// HeapBytes estimates the heap a block of n bytes takes: n rounded up to
+// Go's small size classes' spacing (8 up to 128 bytes, 16 to 256 bytes,
+// 32 to 1 KiB, then an eighth of the size), zero for n == 0.
+func HeapBytes(n int) int {
+	switch {
+	case n <= 0:
+		return 0
+	case n <= 128:
+		return (n + 7) &^ 7
+	case n <= 256:
+		return (n + 15) &^ 15
+	case n <= 1024:
+		return (n + 31) &^ 31
+	}
+	step := 1 << (bits.Len(uint(n)) - 3)
+	return (n + step - 1) &^ (step - 1)
 }

@@ -61,6 +61,7 @@ type Config struct {
 	ShutdownTimeout     time.Duration
 	DBMaxOpenConns      int
 	MemoryChallengesMax int // wallet nonces and challenge records held in process without Redis; 0: no limit
+	CacheMiB            int // heap the in-process user and session caches may hold, MiB; 0: no caches
 	SecretKey           string
 	SecretKeyFile       string
 	DemoPage            bool // serve the demo sign-in page at /demo
@@ -101,6 +102,7 @@ func Settings() []Setting {
 		{"DATABASE_URL", "sqlite://walletauth.db", "sqlite:///absolute/path.db, sqlite://relative.db (its folder must exist), sqlite://:memory: or postgres://user@host:5432/db"},
 		{"REDIS_URL", "(empty: in-process store)", "redis://host:6379/0, rediss://…, or a cluster/sentinel URL (see README)"},
 		{"MEMORY_CHALLENGES_MAX", "500000", "without Redis: wallet nonces and challenge records held in process at most (~400 bytes each, ~200 MB at the default); past it new challenges are refused 503 until some expire; 0: no limit"},
+		{"CACHE_MIB", "32", "heap the in-process caches of users and sessions may hold, in MiB as estimated per entry (half for users, half for sessions; a user ~1 KiB, a session ~0.5 KiB); 0 turns them off (every token check then reads the database)"},
 		{"SIWE_DOMAIN", "host:port of HTTP_ADDR", "domain named in issued EIP-4361 challenges"},
 		{"SIWE_URI", "http:// + SIWE_DOMAIN", "URI named in issued challenges; must be on SIWE_DOMAIN"},
 		{"SIWE_STATEMENT", "Sign in with your wallet.", "statement line of issued challenges (one line)"},
@@ -332,6 +334,11 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("%sMEMORY_CHALLENGES_MAX: want a non-negative integer", Prefix))
 	}
 	c.MemoryChallengesMax = m
+	cm, err := strconv.Atoi(get("CACHE_MIB", "32"))
+	if err != nil || cm < 0 || cm > 1<<20 {
+		errs = append(errs, fmt.Errorf("%sCACHE_MIB: want an integer from 0 to 1048576", Prefix))
+	}
+	c.CacheMiB = cm
 	demo, err := strconv.ParseBool(get("DEMO_PAGE", "false"))
 	if err != nil {
 		errs = append(errs, fmt.Errorf("%sDEMO_PAGE=%q: want true or false", Prefix, get("DEMO_PAGE", "")))

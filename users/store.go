@@ -33,19 +33,18 @@ type Store struct {
 	otherLogins LoginMethodCounter
 }
 
-// The user cache's size at wiring: entries, and how long one is kept
-// from its creation or last read.
-const (
-	CacheEntries = 100_000
-	CacheTTL     = time.Minute
-)
+// CacheTTL is how long the user cache keeps an entry from its creation or
+// last read.
+const CacheTTL = time.Minute
 
-// EnableCache lets GetCached serve users from memory (at most max, each for
-// at most ttl). Every change this store or its callers report (Changed) is
-// published on bus, which drops the entry here and on every other instance.
-func (s *Store) EnableCache(bus *cache.Bus, max int, ttl time.Duration) {
-	s.views = cache.NewTTLMap[string, *User](max, ttl, s.now)
-	s.owners = cache.NewTTLMap[string, string](max, ttl, s.now)
+// EnableCache lets GetCached serve users from memory: at most maxBytes of
+// heap as estimated per entry (seven eighths for the records, one eighth
+// for which user owns a wallet), each entry for at most ttl. Every change
+// this store or its callers report (Changed) is published on bus, which
+// drops the entry here and on every other instance.
+func (s *Store) EnableCache(bus *cache.Bus, maxBytes int, ttl time.Duration) {
+	s.views = cache.NewSizedTTLMap(maxBytes-maxBytes/8, cachedUserBytes, ttl, s.now)
+	s.owners = cache.NewSizedTTLMap(maxBytes/8, walletOwnerBytes, ttl, s.now)
 	s.bus = bus
 	bus.OnEvent(func(e cache.Event) {
 		if e.Kind == cache.KindUserChanged || e.Kind == cache.KindUserTokens {

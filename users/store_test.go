@@ -668,7 +668,7 @@ func countQueries(t *testing.T, db *storage.DB) *atomic.Int64 {
 func TestGetByWalletCached(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
 		f := newFixture(db)
-		f.store.EnableCache(cache.NewLocalBus(), 100, time.Minute)
+		f.store.EnableCache(cache.NewLocalBus(), 1<<20, time.Minute)
 		ctx := context.Background()
 		queries := countQueries(t, db)
 		a, b := f.create(t, users.NewUser{}), f.create(t, users.NewUser{})
@@ -715,7 +715,7 @@ func TestGetByWalletCached(t *testing.T) {
 		// here) unlinks the wallet: the hint here still names a — it is only
 		// a hint — while GetByWallet answers from the database.
 		other := users.NewStore(db, nil, nil)
-		other.EnableCache(cache.NewLocalBus(), 100, time.Minute)
+		other.EnableCache(cache.NewLocalBus(), 1<<20, time.Minute)
 		if _, err := other.RemoveWallet(ctx, a.ID, addr(7)); err != nil {
 			t.Fatal(err)
 		}
@@ -759,7 +759,7 @@ func TestGetByWalletCached(t *testing.T) {
 func TestCreateCachesTheNewUser(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
 		f := newFixture(db)
-		f.store.EnableCache(cache.NewLocalBus(), 100, time.Minute)
+		f.store.EnableCache(cache.NewLocalBus(), 1<<20, time.Minute)
 		ctx := context.Background()
 		email := "new@example.com"
 		u, err := f.store.Create(ctx, users.NewUser{Email: &email}, func(tx *users.Tx, u *users.User) error {
@@ -825,7 +825,7 @@ func TestCreateCachesTheNewUser(t *testing.T) {
 func TestViewJSONOfCachedUsers(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
 		f := newFixture(db)
-		f.store.EnableCache(cache.NewLocalBus(), 100, time.Minute)
+		f.store.EnableCache(cache.NewLocalBus(), 1<<20, time.Minute)
 		ctx := context.Background()
 		u := f.create(t, users.NewUser{Username: "alice_1"})
 		f.addWallet(t, u.ID, addr(9))

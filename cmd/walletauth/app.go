@@ -208,8 +208,10 @@ func (a *app) wire(opt appOptions) error {
 	if bus != nil {
 		a.bus = bus
 		go bus.Run(bg)
-		a.users.EnableCache(bus, users.CacheEntries, users.CacheTTL)
-		sessionCache = auth.NewMemorySessionCache(bus, auth.SessionCacheEntries, auth.SessionCacheTTL, a.now)
+		if half := cfg.CacheMiB << 20 / 2; half > 0 {
+			a.users.EnableCache(bus, half, users.CacheTTL)
+			sessionCache = auth.NewMemorySessionCache(bus, half, auth.SessionCacheTTL, a.now)
+		}
 	}
 	a.sessions = auth.NewSessions(a.db, a.now, cfg.TokenTTL, sessionCache)
 	a.activity = activity.New(a.db, a.now)
