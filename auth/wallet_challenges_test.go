@@ -7,8 +7,10 @@ package auth_test
 
 import (
 	"crypto/rand"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -261,4 +263,41 @@ func TestWalletLoginRecentChallengesContractWallet(t *testing.T) {
 	}
 	apitest.WantError(t, e.do(t, http.MethodPost, loginPath, body(owner.sign(t, older.Message)), ""), http.StatusUnauthorized, "nonce_invalid")
 	wantLogin(t, e.do(t, http.MethodPost, loginPath, body(owner.sign(t, newer.Message)), ""), contract, false)
+}
+
+// TestWalletChallengeRecords: an address's recent challenges are kept as
+// their nonce, chain and Issued At (a few dozen bytes, not the ~450 of the
+// text: without Redis they stay in process memory for their lifetime),
+// and the {address, signature} form makes the text again from them; a
+// record written before that change, holding the text, still signs in.
+func TestWalletChallengeRecords(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b.open(t)...)
+		s := newSigner(t)
+		ch := e.challenge(t, s.addr.Hex())
+		key := "challenges:" + wallet.LowerHex(s.addr)
+		recs, err := e.store.List(t.Context(), key)
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("List(%s) = %d records, %v", key, len(recs), err)
+		}
+		if len(recs[0]) > 80 || strings.Contains(string(recs[0]), "Sign in") {
+			t.Fatalf("record %q: want the nonce, chain and Issued At, not the text", recs[0])
+		}
+		wantLogin(t, e.addressLogin(t, s, ch.Message), s.addr, true)
+
+		// A record of the earlier kind: the text itself, with its nonce.
+		old := e.challenge(t, s.addr.Hex())
+		legacy, err := json.Marshal(map[string]string{"n": old.Nonce, "m": old.Message})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.Delete(t.Context(), key); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.PushList(t.Context(), key, legacy, auth.RecentChallenges, challengeTTL+skew); err != nil {
+			t.Fatal(err)
+		}
+		wantLogin(t, e.addressLogin(t, s, old.Message), s.addr, false)
+		apitest.WantError(t, e.addressLogin(t, s, old.Message), http.StatusUnauthorized, "nonce_invalid")
+	})
 }
