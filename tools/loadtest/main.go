@@ -3,6 +3,7 @@
 //
 //	walletauth-load -scenario wallet -target http://127.0.0.1:8080 -c 64 -duration 10s -keys 10000
 //	walletauth-load -scenario me     -target http://127.0.0.1:8080 -c 64 -duration 10s
+//	walletauth-load -scenario me-access -target http://127.0.0.1:8080 -c 64 -duration 10s (the access token, a JWT)
 //	walletauth-load -scenario email  -target http://127.0.0.1:8080 -c 64 -duration 10s
 //	walletauth-load -scenario bare   -target http://127.0.0.1:8081 -path /bare -c 64 -duration 10s
 //	walletauth-load -scenario challenge -target http://127.0.0.1:8080 -c 64 -duration 10s
@@ -132,8 +133,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 			sc, err = newWalletScenario(cl, o, false)
 		case "challenge":
 			sc, err = newWalletScenario(cl, o, true)
-		case "me":
-			sc, err = newMeScenario(cl)
+		case "me", "me-access":
+			sc, err = newMeScenario(cl, o.scenario == "me-access")
 		case "email":
 			sc, err = newEmailScenario(cl)
 		case "bare":
@@ -550,13 +551,19 @@ func (c *challengeResp) decodeFast(v *fastjson.Value) (err error) {
 }
 
 type loginResp struct {
-	AuthToken string `json:"auth_token"`
-	Created   bool   `json:"created"`
+	AuthToken   string `json:"auth_token"`
+	AccessToken string `json:"access_token"`
+	Created     bool   `json:"created"`
 }
 
 func (l *loginResp) decodeFast(v *fastjson.Value) (err error) {
 	if l.AuthToken, err = str(v, "auth_token"); err != nil {
 		return err
+	}
+	if v.Get("access_token") != nil { // v1.1; the me-access scenario needs it
+		if l.AccessToken, err = str(v, "access_token"); err != nil {
+			return err
+		}
 	}
 	f := v.Get("created")
 	if f == nil {
@@ -652,8 +659,9 @@ type meScenario struct {
 }
 
 // newMeScenario signs in once with a fresh wallet key (no argon2 on the
-// setup path) and reuses its token.
-func newMeScenario(cl *client) (*meScenario, error) {
+// setup path) and reuses its auth token, or its access token (a JWT) when
+// access is true.
+func newMeScenario(cl *client, access bool) (*meScenario, error) {
 	keys, err := generateKeys(1, "")
 	if err != nil {
 		return nil, err
@@ -664,6 +672,9 @@ func newMeScenario(cl *client) (*meScenario, error) {
 	}
 	if lr == nil {
 		return nil, fmt.Errorf("wallet login answered %d", s)
+	}
+	if access {
+		return &meScenario{cl: cl, token: lr.AccessToken}, nil
 	}
 	return &meScenario{cl: cl, token: lr.AuthToken}, nil
 }
