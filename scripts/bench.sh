@@ -26,7 +26,7 @@
 #   0 skips) BURST_DUR=120s (the burst's time bound)
 #   USERS=100000 (then sign in this many more new users and run me and
 #   wallet-returning again, as *-after-users: the token check and the peak
-#   RSS once the caches have seen that many users; 0 skips) USERS_DUR=5m
+#   RSS once the caches have seen that many users; 0 skips) USERS_DUR=10m
 #   SERVER_ENV="" (extra environment of the server, e.g. "GOGC=200
 #   GOMEMLIMIT=96MiB"; recorded in the header)
 #   PG_STATS=0 (1: run the pg backend on a throwaway cluster of its own,
@@ -65,7 +65,7 @@ REPEAT=${REPEAT:-1} # ratio pairs measured this many times (alternating); the me
 BURST=${BURST:-20000}
 BURST_DUR=${BURST_DUR:-120s}
 USERS=${USERS:-100000}
-USERS_DUR=${USERS_DUR:-5m}
+USERS_DUR=${USERS_DUR:-10m}
 SERVER_ENV=${SERVER_ENV:-}
 PG_STATS=${PG_STATS:-0}
 PG_STATS_PORT=${PG_STATS_PORT:-5433}
@@ -179,6 +179,7 @@ run_scn() {
 	cpu=$(jq -r --argjson hz "$HZ" --argjson s "$((s1 - s0))" --argjson p "$((p1 - p0))" --argjson r "$((r1 - r0))" \
 		'def per(t): if .ops > 0 then (t * 1e6 / $hz / .ops | floor) else 0 end;
 		 "srv=\(per($s)) pg=\(per($p)) redis=\(per($r)) client=\(.client_cpu_us_per_op|floor)"' "$f")
+	echo "$cpu" > "$OUT/results/$label.cpu"
 	local row
 	row=$(jq -r --arg l "$label" --arg rss "$rss" --arg la "$load1" --arg cpu "$cpu" \
 		'[$l, (.ok_per_sec|floor), (.p50_ms|tostring), (.p99_ms|tostring), (.max_ms|tostring),
@@ -188,6 +189,7 @@ run_scn() {
 	printf '%s\n' "$row" | awk -F'\t' '{printf "  %-34s %9s ok/s  p50 %8sms  p99 %8sms  max %8sms  rss %5s MiB  load %s  cpu-us/op %s  %s %s\n", $1,$2,$3,$4,$5,$8,$9,$10,$6,$7}'
 }
 okps() { jq -r '.ok_per_sec' "$OUT/results/$1.json"; }
+srv_us() { sed -n 's/^srv=\([0-9]*\) .*/\1/p' "$OUT/results/$1.cpu"; } # the server's CPU µs per op of a row
 
 # start_server label env… — starts walletauth serve with the given env.
 start_server() {
@@ -369,7 +371,8 @@ for be in $BACKENDS; do
 			run_scn "$tag-wallet-returning-after-users" "$SERVER_PID" wallet -target "$TARGET" -keys "$created" -seed "$seed"
 			ma=$(echo "$(okps "$tag-me-after-users") / $(okps "$tag-me")" | bc -l)
 			wa=$(echo "$(okps "$tag-wallet-returning-after-users") / $(okps "$tag-wallet-returning")" | bc -l)
-			printf '  after %s users ÷ fresh (ok/s): me %.3f, wallet-returning %.3f\n' "$USERS" "$ma" "$wa"
+			printf '  after %s users ÷ fresh: ok/s me %.3f, wallet-returning %.3f; server CPU µs/op me %s → %s, wallet-returning %s → %s\n' \
+				"$USERS" "$ma" "$wa" "$(srv_us "$tag-me")" "$(srv_us "$tag-me-after-users")" "$(srv_us "$tag-wallet-returning")" "$(srv_us "$tag-wallet-returning-after-users")"
 			ROWS+=("$(printf '%s-me-after-users÷me\t%.3f' "$tag" "$ma")" "$(printf '%s-wallet-returning-after-users÷wallet-returning\t%.3f' "$tag" "$wa")")
 		fi
 		echo "  server log: $(wc -l < "$OUT/$tag.stderr") lines, $(du -h "$OUT/$tag.stderr" | cut -f1)"
