@@ -10,7 +10,7 @@ LOADTEST ?= tools/loadtest
 # golangci-lint, pinned, built through the module proxy on first use.
 GOLANGCI_LINT ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
-.PHONY: run build test test-js test-short test-faults bench fuzz lint vet fmt clean
+.PHONY: run build test test-js test-short test-faults bench bench-smoke fuzz lint vet fmt clean
 
 # The demo sign-in page is on for make run (WALLETAUTH_DEMO_PAGE=false turns it off).
 run: build
@@ -62,6 +62,13 @@ test-faults:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# The load benchmarks' smoke (scripts/bench.sh SMOKE=1: 2 s per scenario on
+# SQLite and on PostgreSQL + Redis, loopback; well under a minute): the ratios
+# in the log, not a gate. .ci/run runs it after make lint. The full run is
+# scripts/bench.sh itself (its settings are at its top).
+bench-smoke:
+	SMOKE=1 scripts/bench.sh
 
 # Bounded fuzzing of the parsers and the login body (not part of CI): a failing
 # input is written to testdata/fuzz/NAME/ and is committed with its fix; the seed

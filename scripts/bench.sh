@@ -7,7 +7,9 @@
 # at concurrency C, samples the server's peak RSS (VmHWM, reset before each
 # scenario through /proc/PID/clear_refs) and prints a table. The two ratios
 # of issue 7 are computed from figures of the same run:
-#   ratio 1 = wallet logins/s ÷ sign+recover ops/s (same cores, same -c)
+#   ratio 1 = wallet logins/s ÷ sign+recover ops/s (same cores, same -c):
+#             burst (first sign-ins, new users only, on the fresh
+#             database), first (the wallet scenario's first pass), returning
 #   ratio 2 = GET /v1/users/me req/s ÷ bare Gin constant req/s (same -c)
 #
 # Everything talks to 127.0.0.1 only; every load run is bounded by -n and
@@ -20,8 +22,30 @@
 #   REDIS_HOST=127.0.0.1 REDIS_PORT=6379 REDIS_DB=5 EMAIL=1 (0 skips email)
 #   REPEAT=1 (measure each ratio's pair this many times, alternating, and
 #   report the median: on a shared machine one pair is noisy)
+#   BURST=20000 (first sign-ins, one new key each, on the fresh database;
+#   0 skips) BURST_DUR=120s (the burst's time bound)
+#   USERS=100000 (then sign in this many more new users and run me and
+#   wallet-returning again, as *-after-users: the token check and the peak
+#   RSS once the caches have seen that many users; 0 skips) USERS_DUR=10m
+#   SERVER_ENV="" (extra environment of the server, e.g. "GOGC=200
+#   GOMEMLIMIT=96MiB"; recorded in the header)
+#   PG_STATS=0 (1: run the pg backend on a throwaway cluster of its own,
+#   initdb'd under $OUT/pgdata on PG_STATS_PORT=5433 with pg_stat_statements,
+#   and report the statements and PostgreSQL time per sign-in of the burst,
+#   the users' sign-ins and wallet-returning; stopped and removed at exit)
+#   SMOKE=0 (1: a CI smoke of well under a minute: DUR=2s C=16 REPEAT=1
+#   EMAIL=0 BURST=2000 BURST_DUR=5s USERS=0 LOGLEVELS=info BACKENDS="sqlite pg" KEYS=2000,
+#   no healthz/challenge/wallet-first rows (wallet-returning signs the
+#   burst's users in again), OUT a throwaway directory under /tmp removed at
+#   exit; each of them can still be set)
 set -euo pipefail
 
+SMOKE=${SMOKE:-0}
+if [ "$SMOKE" = 1 ]; then
+	: "${DUR:=2s}" "${C:=16}" "${REPEAT:=1}" "${EMAIL:=0}" "${BURST:=2000}" "${BURST_DUR:=5s}" "${USERS:=0}" "${KEYS:=2000}"
+	: "${LOGLEVELS:=info}" "${BACKENDS:=sqlite pg}"
+	[ -n "${OUT:-}" ] || SMOKE_TMP_OUT=1 # a throwaway OUT, made below
+fi
 DUR=${DUR:-10s}
 C=${C:-64}
 KEYS=${KEYS:-10000}
@@ -38,10 +62,58 @@ REDIS_PORT=${REDIS_PORT:-6379}
 REDIS_DB=${REDIS_DB:-5}
 EMAIL=${EMAIL:-1}
 REPEAT=${REPEAT:-1} # ratio pairs measured this many times (alternating); the median is reported
+BURST=${BURST:-20000}
+BURST_DUR=${BURST_DUR:-120s}
+USERS=${USERS:-100000}
+USERS_DUR=${USERS_DUR:-10m}
+SERVER_ENV=${SERVER_ENV:-}
+PG_STATS=${PG_STATS:-0}
+PG_STATS_PORT=${PG_STATS_PORT:-5433}
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+read -r -a SERVER_ENV_ARR <<< "$SERVER_ENV"
+for e in "${SERVER_ENV_ARR[@]}"; do
+	case "$e" in [A-Za-z_]*=*) ;; *) echo "SERVER_ENV: $e is not NAME=value" >&2; exit 2 ;; esac
+done
+for t in jq bc curl column psql createdb redis-cli; do
+	command -v "$t" > /dev/null || { echo "bench.sh needs $t" >&2; exit 2; }
+done
 
 case "$BENCH_DB" in test|postgres|template0|template1) echo "refusing BENCH_DB=$BENCH_DB" >&2; exit 2 ;; esac
 case "$REDIS_HOST" in 127.*|localhost|::1) ;; *) echo "REDIS_HOST must be loopback" >&2; exit 2 ;; esac
 case "$PG_ADMIN" in postgres://*@127.*|postgres://*@localhost*|postgres://127.*) ;; *) echo "PG_ADMIN must be loopback" >&2; exit 2 ;; esac
+if [ "$PG_STATS" = 1 ]; then
+	# Never the main cluster: a port of its own, refused when anything answers there.
+	case "$PG_STATS_PORT" in 5432|'') echo "PG_STATS_PORT must not be the main cluster's (5432)" >&2; exit 2 ;; esac
+	if pg_isready -h 127.0.0.1 -p "$PG_STATS_PORT" -q 2>/dev/null; then
+		echo "PG_STATS_PORT=$PG_STATS_PORT: a PostgreSQL already answers there; refusing to use it" >&2
+		exit 2
+	fi
+	PG_ADMIN=postgres://postgres@127.0.0.1:$PG_STATS_PORT
+fi
+
+SERVER_PID=""
+BARE_PID=""
+PGDATA_STATS=""
+as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+cleanup() { # idempotent: runs on a signal and again at exit
+	[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
+	[ -n "$BARE_PID" ] && kill "$BARE_PID" 2>/dev/null && wait "$BARE_PID" 2>/dev/null || true
+	SERVER_PID="" BARE_PID=""
+	if [ -n "$PGDATA_STATS" ]; then
+		as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA_STATS" -m fast -w stop > /dev/null 2>&1 || true
+		rm -rf "$PGDATA_STATS"
+		PGDATA_STATS=""
+	fi
+	[ -n "${SMOKE_RM_OUT:-}" ] && rm -rf "$SMOKE_RM_OUT"
+	return 0
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM # stop here, not after the handler
+if [ -n "${SMOKE_TMP_OUT:-}" ]; then
+	OUT=$(mktemp -d /tmp/walletauth-bench-smoke.XXXXXX)
+	chmod 755 "$OUT" # PG_STATS: the postgres user reaches $OUT/pgdata
+	SMOKE_RM_OUT=$OUT
+fi
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$OUT/bin" "$OUT/results"
@@ -50,15 +122,17 @@ echo "== build ($(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff 
 go build -o "$OUT/bin/walletauth" ./cmd/walletauth
 (cd tools/loadtest && go build -o "$OUT/bin/walletauth-load" .)
 LOAD="$OUT/bin/walletauth-load"
+BUILD_S=$SECONDS
 TARGET="http://127.0.0.1:$PORT"
 
-SERVER_PID=""
-BARE_PID=""
-cleanup() {
-	[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
-	[ -n "$BARE_PID" ] && kill "$BARE_PID" 2>/dev/null && wait "$BARE_PID" 2>/dev/null || true
+# port_free port — refuses a port something already answers on: the
+# scenarios would measure that instead.
+port_free() {
+	if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/" 2>/dev/null; then
+		echo "port $1 is in use (set PORT / BARE_PORT)" >&2
+		exit 2
+	fi
 }
-trap cleanup EXIT INT TERM
 
 wait_up() { # url
 	for _ in $(seq 1 100); do
@@ -73,9 +147,10 @@ wait_up() { # url
 # PostgreSQL backend serving $BENCH_DB, and of redis-server (shared with
 # whatever else uses that Redis: an upper bound).
 ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+PG_PARENT="" # with PG_STATS, the throwaway postmaster: only its backends count
 pg_ticks() {
 	local t=0 p
-	for p in $(pgrep -f "postgres: .* $BENCH_DB " 2>/dev/null); do t=$((t + $(ticks "$p"))); done
+	for p in $(pgrep ${PG_PARENT:+-P "$PG_PARENT"} -f "postgres: .* $BENCH_DB " 2>/dev/null); do t=$((t + $(ticks "$p"))); done
 	echo "$t"
 }
 redis_ticks() {
@@ -104,6 +179,7 @@ run_scn() {
 	cpu=$(jq -r --argjson hz "$HZ" --argjson s "$((s1 - s0))" --argjson p "$((p1 - p0))" --argjson r "$((r1 - r0))" \
 		'def per(t): if .ops > 0 then (t * 1e6 / $hz / .ops | floor) else 0 end;
 		 "srv=\(per($s)) pg=\(per($p)) redis=\(per($r)) client=\(.client_cpu_us_per_op|floor)"' "$f")
+	echo "$cpu" > "$OUT/results/$label.cpu"
 	local row
 	row=$(jq -r --arg l "$label" --arg rss "$rss" --arg la "$load1" --arg cpu "$cpu" \
 		'[$l, (.ok_per_sec|floor), (.p50_ms|tostring), (.p99_ms|tostring), (.max_ms|tostring),
@@ -113,6 +189,7 @@ run_scn() {
 	printf '%s\n' "$row" | awk -F'\t' '{printf "  %-34s %9s ok/s  p50 %8sms  p99 %8sms  max %8sms  rss %5s MiB  load %s  cpu-us/op %s  %s %s\n", $1,$2,$3,$4,$5,$8,$9,$10,$6,$7}'
 }
 okps() { jq -r '.ok_per_sec' "$OUT/results/$1.json"; }
+srv_us() { sed -n 's/^srv=\([0-9]*\) .*/\1/p' "$OUT/results/$1.cpu"; } # the server's CPU µs per op of a row
 
 # start_server label env… — starts walletauth serve with the given env.
 start_server() {
@@ -122,9 +199,10 @@ start_server() {
 		WALLETAUTH_WALLET_PER_IP=0 WALLETAUTH_WALLET_PER_ADDRESS=0 WALLETAUTH_CHALLENGE_PER_IP=0 WALLETAUTH_MEMORY_CHALLENGES_MAX=0 \
 		WALLETAUTH_EMAIL_FAIL_PER_IP=0 WALLETAUTH_EMAIL_FAIL_PER_ACCOUNT=0 \
 		WALLETAUTH_SIGNUP_PER_IP=0 WALLETAUTH_PARTNER_RATE=0 \
-		"$@" "$OUT/bin/walletauth" serve > "$OUT/$label.stdout" 2> "$OUT/$label.stderr" &
+		"$@" "${SERVER_ENV_ARR[@]}" "$OUT/bin/walletauth" serve > "$OUT/$label.stdout" 2> "$OUT/$label.stderr" &
 	SERVER_PID=$!
 	wait_up "$TARGET/healthz"
+	kill -0 "$SERVER_PID" 2>/dev/null || { echo "the server exited: $(tail -3 "$OUT/$label.stderr")" >&2; exit 1; }
 }
 stop_server() {
 	kill "$SERVER_PID" 2>/dev/null || true
@@ -132,8 +210,85 @@ stop_server() {
 	SERVER_PID=""
 }
 
+# ---- PG_STATS: a throwaway cluster with pg_stat_statements
+# start_stats_cluster initdb's $OUT/pgdata (trust auth, loopback TCP only,
+# its socket in its own directory) with the main cluster's CI settings
+# (autovacuum off, fsync on, initdb's defaults otherwise) and
+# pg_stat_statements tracking nested statements too (track=all; utility
+# statements such as BEGIN and COMMIT are tracked: track_utility's default).
+start_stats_cluster() {
+	PGDATA_STATS="$OUT/pgdata"
+	rm -rf "$PGDATA_STATS"
+	mkdir -p "$PGDATA_STATS"
+	: > "$OUT/pgdata.log"
+	[ "$(id -u)" = 0 ] && chown postgres "$PGDATA_STATS" "$OUT/pgdata.log"
+	as_postgres "$PG_BIN/initdb" -D "$PGDATA_STATS" -U postgres --auth=trust -E UTF8 --no-sync > "$OUT/pgdata-initdb.log"
+	cat >> "$PGDATA_STATS/postgresql.conf" <<-CONF
+		# scripts/bench.sh PG_STATS=1
+		listen_addresses = '127.0.0.1'
+		port = $PG_STATS_PORT
+		unix_socket_directories = '$PGDATA_STATS'
+		autovacuum = off
+		fsync = on
+		shared_preload_libraries = 'pg_stat_statements'
+		pg_stat_statements.track = all
+		pg_stat_statements.max = 10000
+	CONF
+	as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA_STATS" -l "$OUT/pgdata.log" -w start > /dev/null
+	PG_PARENT=$(head -1 "$PGDATA_STATS/postmaster.pid")
+	echo "== PG_STATS: throwaway cluster $PGDATA_STATS on 127.0.0.1:$PG_STATS_PORT (postmaster $PG_PARENT), pg_stat_statements track=all"
+}
+pgq() { psql "$PG_ADMIN/$BENCH_DB?sslmode=disable" -X -qAt -v ON_ERROR_STOP=1 "$@"; }
+pgss_on() { [ "$PG_STATS" = 1 ] && [ "$be" = pg ]; }
+pgss_reset() { pgss_on && pgq -c 'SELECT pg_stat_statements_reset()' > /dev/null; return 0; }
+# pgss_report label — the statements run in the bench database since
+# pgss_reset, divided by the sign-ins (ok operations) of $label's run. Two
+# counts: the statements the server sent (pg_stat_statements' toplevel:
+# BEGIN and COMMIT included, and the server's background work in that
+# window, e.g. the webhook poller: a few calls) and the statements PostgreSQL
+# ran inside them (toplevel = false: the foreign-key checks of the INSERTs,
+# "SELECT 1 FROM ONLY users … FOR KEY SHARE", which the server's statement
+# tests do not see). The time is the top-level statements' total_exec_time
+# (it includes their nested statements; wall time in the executor, not
+# CPU: CPU is the pg= column of the scenario's row). All rows, by calls, go
+# to results/$label-statements.tsv.
+pgss_report() {
+	pgss_on || return 0
+	local label=$1 n f="$OUT/results/$1-statements.tsv"
+	n=$(jq -r '.ok' "$OUT/results/$label.json")
+	[ "$n" -gt 0 ] || { echo "  $label: no sign-in, no statements per sign-in"; return 0; }
+	{
+		printf 'toplevel\tcalls\tcalls_per_signin\ttotal_exec_ms\texec_us_per_signin\trows\tquery\n'
+		pgq -F $'\t' -c "SELECT toplevel, calls, round(calls::numeric / $n, 3), round(total_exec_time::numeric, 1),
+			round((total_exec_time * 1000 / $n)::numeric, 1), rows, regexp_replace(query, '\\s+', ' ', 'g')
+			FROM pg_stat_statements
+			WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+			  AND query NOT LIKE '%pg_stat_statements%'
+			ORDER BY calls DESC, total_exec_time DESC"
+	} > "$f"
+	local sum
+	sum=$(awk -F'\t' -v n="$n" '
+		NR > 1 && $1 == "t" { c += $2; t += $4; q = tolower($7); if (q == "begin" || q == "commit" || q == "rollback") bc += $2 }
+		NR > 1 && $1 == "f" { nested += $2 }
+		END { printf "%.2f statements sent per sign-in (%.2f of them BEGIN/COMMIT), %.2f nested (FK checks, triggers), %.0f µs PostgreSQL exec time per sign-in; %d sent, %d nested, %.0f ms, %d sign-ins",
+			c / n, bc / n, nested / n, t * 1000 / n, c, nested, t, n }' "$f")
+	echo "  $label: $sum"
+	awk -F'\t' 'NR > 1 && NR <= 13 {q = $7; if (length(q) > 100) q = substr(q, 1, 97) "..."; printf "    %8s calls %7s/sign-in %7s µs/sign-in  %s%s\n", $2, $3, $5, ($1 == "f" ? "(nested) " : ""), q}' "$f"
+	STATS_ROWS+=("$(printf '%s-statements\t%s' "$label" "$sum")")
+}
+STATS_ROWS=()
+
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(go version | cut -d' ' -f3), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "== DUR=$DUR C=$C KEYS=$KEYS"
+echo "== DUR=$DUR C=$C KEYS=$KEYS BURST=$BURST USERS=$USERS REPEAT=$REPEAT PG_STATS=$PG_STATS SMOKE=$SMOKE SERVER_ENV=\"$SERVER_ENV\""
+[ "$PG_STATS" = 1 ] && start_stats_cluster
+port_free "$PORT"
+port_free "$BARE_PORT"
+case " $BACKENDS " in *" pg "*)
+	psql "$PG_ADMIN/postgres?sslmode=disable" -X -qAtc 'SELECT 1' > /dev/null \
+		|| { echo "PostgreSQL at $PG_ADMIN does not answer" >&2; exit 2; }
+	[ "$(redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] \
+		|| { echo "Redis at $REDIS_HOST:$REDIS_PORT does not answer" >&2; exit 2; }
+esac
 
 # The bare Gin reference server, up for the whole run.
 "$LOAD" -serve-bare "127.0.0.1:$BARE_PORT" > "$OUT/bare.stdout" 2>&1 &
@@ -148,8 +303,9 @@ for be in $BACKENDS; do
 			rm -rf "$OUT/sqlite" && mkdir -p "$OUT/sqlite"
 			BE_ENV=(WALLETAUTH_DATABASE_URL="sqlite://$OUT/sqlite/bench.db") ;;
 		pg)
-			dropdb --if-exists -h 127.0.0.1 -U postgres "$BENCH_DB"
-			createdb -h 127.0.0.1 -U postgres "$BENCH_DB"
+			dropdb --if-exists --maintenance-db="$PG_ADMIN/postgres?sslmode=disable" "$BENCH_DB"
+			createdb --maintenance-db="$PG_ADMIN/postgres?sslmode=disable" "$BENCH_DB"
+			[ "$PG_STATS" = 1 ] && pgq -c 'CREATE EXTENSION pg_stat_statements'
 			redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" -n "$REDIS_DB" flushdb > /dev/null
 			# PostgreSQL needs the server key (a throwaway one for the bench).
 			BE_ENV=(WALLETAUTH_DATABASE_URL="$PG_ADMIN/$BENCH_DB?sslmode=disable"
@@ -162,19 +318,38 @@ for be in $BACKENDS; do
 		run_scn "$tag-signrecover" "" signrecover -keys 1024
 		run_scn "$tag-bare-gin" "$BARE_PID" bare -target "http://127.0.0.1:$BARE_PORT" -path /bare
 		start_server "$tag" "${BE_ENV[@]}" WALLETAUTH_LOG_LEVEL="$ll"
-		run_scn "$tag-healthz" "$SERVER_PID" bare -target "$TARGET" -path /healthz
-		run_scn "$tag-me" "$SERVER_PID" me -target "$TARGET"
-		run_scn "$tag-challenge" "$SERVER_PID" challenge -target "$TARGET" -keys "$KEYS"
 		seed="bench-$tag-$$"
-		run_scn "$tag-wallet-first" "$SERVER_PID" wallet -target "$TARGET" -keys "$KEYS" -seed "$seed"
-		created=$(jq -r '.extra.created' "$OUT/results/$tag-wallet-first.json")
+		# First sign-ins on the fresh database: every operation a new user.
+		if [ "$BURST" -gt 0 ]; then
+			pgss_reset
+			run_scn "$tag-burst" "$SERVER_PID" burst -target "$TARGET" -keys "$BURST" -duration "$BURST_DUR" -seed "$seed-burst"
+			pgss_report "$tag-burst"
+		fi
+		[ "$SMOKE" = 1 ] || run_scn "$tag-healthz" "$SERVER_PID" bare -target "$TARGET" -path /healthz
+		run_scn "$tag-me" "$SERVER_PID" me -target "$TARGET"
+		[ "$SMOKE" = 1 ] || run_scn "$tag-challenge" "$SERVER_PID" challenge -target "$TARGET" -keys "$KEYS"
+		if [ "$SMOKE" = 1 ] && [ "$BURST" -gt 0 ]; then
+			# The smoke's returning users are the burst's (its keys come from
+			# a seed too): no wallet-first row, ratio1's first is the burst's.
+			seed="$seed-burst"
+			created=$(jq -r '.extra.created' "$OUT/results/$tag-burst.json")
+			have_first=0
+		else
+			have_first=1
+			run_scn "$tag-wallet-first" "$SERVER_PID" wallet -target "$TARGET" -keys "$KEYS" -seed "$seed"
+			created=$(jq -r '.extra.created' "$OUT/results/$tag-wallet-first.json")
+		fi
 		[ "$created" -gt 0 ] || created=1
 		# The same addresses again: every login a returning one.
+		pgss_reset
 		run_scn "$tag-wallet-returning" "$SERVER_PID" wallet -target "$TARGET" -keys "$created" -seed "$seed"
+		pgss_report "$tag-wallet-returning"
 		if [ "$EMAIL" = 1 ]; then
 			run_scn "$tag-email" "$SERVER_PID" email -target "$TARGET"
 		fi
-		r1f=$(echo "$(okps "$tag-wallet-first") / $(okps "$tag-signrecover")" | bc -l)
+		r1f=- r1b=- # burst: first sign-ins only, on the fresh database
+		[ "$have_first" = 1 ] && r1f=$(printf '%.3f' "$(echo "$(okps "$tag-wallet-first") / $(okps "$tag-signrecover")" | bc -l)")
+		[ "$BURST" -gt 0 ] && r1b=$(printf '%.3f' "$(echo "$(okps "$tag-burst") / $(okps "$tag-signrecover")" | bc -l)")
 		R1=("$(echo "$(okps "$tag-wallet-returning") / $(okps "$tag-signrecover")" | bc -l)")
 		R2=("$(echo "$(okps "$tag-me") / $(okps "$tag-bare-gin")" | bc -l)")
 		for rep in $(seq 2 "$REPEAT"); do
@@ -185,19 +360,45 @@ for be in $BACKENDS; do
 			R1+=("$(echo "$(okps "$tag-wallet-returning-r$rep") / $(okps "$tag-signrecover-r$rep")" | bc -l)")
 			R2+=("$(echo "$(okps "$tag-me-r$rep") / $(okps "$tag-bare-gin-r$rep")" | bc -l)")
 		done
+		# Many users later: is the token check as fast, and how much memory
+		# do the caches hold?
+		if [ "$USERS" -gt 0 ]; then
+			pgss_reset
+			run_scn "$tag-users" "$SERVER_PID" burst -target "$TARGET" -keys "$USERS" -duration "$USERS_DUR"
+			pgss_report "$tag-users"
+			echo "  $(jq -r '.extra.created' "$OUT/results/$tag-users.json") more users signed in; server RSS now $(awk '/VmRSS/ {printf "%.0f MiB", $2/1024}' "/proc/$SERVER_PID/status")"
+			run_scn "$tag-me-after-users" "$SERVER_PID" me -target "$TARGET"
+			run_scn "$tag-wallet-returning-after-users" "$SERVER_PID" wallet -target "$TARGET" -keys "$created" -seed "$seed"
+			ma=$(echo "$(okps "$tag-me-after-users") / $(okps "$tag-me")" | bc -l)
+			wa=$(echo "$(okps "$tag-wallet-returning-after-users") / $(okps "$tag-wallet-returning")" | bc -l)
+			printf '  after %s users ÷ fresh: ok/s me %.3f, wallet-returning %.3f; server CPU µs/op me %s → %s, wallet-returning %s → %s\n' \
+				"$USERS" "$ma" "$wa" "$(srv_us "$tag-me")" "$(srv_us "$tag-me-after-users")" "$(srv_us "$tag-wallet-returning")" "$(srv_us "$tag-wallet-returning-after-users")"
+			ROWS+=("$(printf '%s-me-after-users÷me\t%.3f' "$tag" "$ma")" "$(printf '%s-wallet-returning-after-users÷wallet-returning\t%.3f' "$tag" "$wa")")
+		fi
 		echo "  server log: $(wc -l < "$OUT/$tag.stderr") lines, $(du -h "$OUT/$tag.stderr" | cut -f1)"
 		stop_server
 		median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 		all() { printf '%.3f ' "$@"; }
 		r1r=$(median "${R1[@]}")
 		r2=$(median "${R2[@]}")
-		printf '  ratio1 (wallet logins/s ÷ sign+recover/s): first %.3f, returning median %.3f [%s]   ratio2 (me ÷ bare gin): median %.3f [%s]\n' \
-			"$r1f" "$r1r" "$(all "${R1[@]}")" "$r2" "$(all "${R2[@]}")"
-		ROWS+=("$(printf '%s-ratio1-first\t%.3f' "$tag" "$r1f")" "$(printf '%s-ratio1-returning\t%.3f\t[%s]' "$tag" "$r1r" "$(all "${R1[@]}")")" "$(printf '%s-ratio2\t%.3f\t[%s]' "$tag" "$r2" "$(all "${R2[@]}")")")
+		printf '  ratio1 (wallet logins/s ÷ sign+recover/s): burst %s, first %s, returning median %.3f [%s]   ratio2 (me ÷ bare gin): median %.3f [%s]\n' \
+			"$r1b" "$r1f" "$r1r" "$(all "${R1[@]}")" "$r2" "$(all "${R2[@]}")"
+		[ "$BURST" -gt 0 ] && ROWS+=("$(printf '%s-ratio1-burst\t%s' "$tag" "$r1b")")
+		[ "$have_first" = 1 ] && ROWS+=("$(printf '%s-ratio1-first\t%s' "$tag" "$r1f")")
+		ROWS+=("$(printf '%s-ratio1-returning\t%.3f\t[%s]' "$tag" "$r1r" "$(all "${R1[@]}")")" "$(printf '%s-ratio2\t%.3f\t[%s]' "$tag" "$r2" "$(all "${R2[@]}")")")
 	done
 done
 
 echo
 echo "== table (ok/s, p50 ms, p99 ms, max ms, errors, extra, peak RSS MiB, load1 at start, CPU µs per op)"
 printf '%s\n' "${ROWS[@]}" | column -t -s $'\t'
-echo "results: $OUT/results/*.json"
+if [ ${#STATS_ROWS[@]} -gt 0 ]; then
+	echo "== statements per sign-in (pg_stat_statements; results/*-statements.tsv)"
+	printf '%s\n' "${STATS_ROWS[@]}" | column -t -s $'\t'
+fi
+echo "== done in ${SECONDS}s (build ${BUILD_S}s), load $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ -n "${SMOKE_RM_OUT:-}" ]; then
+	echo "results: $OUT (throwaway, removed at exit)"
+else
+	echo "results: $OUT/results/*.json"
+fi

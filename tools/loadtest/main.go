@@ -2,6 +2,7 @@
 // walletauth, and the reference points its figures are divided by.
 //
 //	walletauth-load -scenario wallet -target http://127.0.0.1:8080 -c 64 -duration 10s -keys 10000
+//	walletauth-load -scenario burst  -target http://127.0.0.1:8080 -c 64 -duration 60s -keys 20000 (key i for op i: every sign-in a new user)
 //	walletauth-load -scenario me     -target http://127.0.0.1:8080 -c 64 -duration 10s
 //	walletauth-load -scenario me-access -target http://127.0.0.1:8080 -c 64 -duration 10s (the access token, a JWT)
 //	walletauth-load -scenario email  -target http://127.0.0.1:8080 -c 64 -duration 10s
@@ -84,11 +85,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var o options
 	fs.StringVar(&o.target, "target", "http://127.0.0.1:8080", "base URL of the server (loopback only)")
-	fs.StringVar(&o.scenario, "scenario", "bare", "wallet, me, email, bare, challenge, signrecover, gotrue-web3 or gotrue-user")
+	fs.StringVar(&o.scenario, "scenario", "bare", "wallet, burst, me, me-access, email, bare, challenge, signrecover, gotrue-web3 or gotrue-user")
 	fs.Int64Var(&o.n, "n", 1_000_000, "stop after this many operations (an operation of wallet is challenge+login)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "stop after this long (at most 10m)")
 	fs.IntVar(&o.c, "c", 64, "concurrent workers")
-	fs.IntVar(&o.keys, "keys", 10000, "distinct wallet keys for the wallet, challenge and gotrue-web3 scenarios")
+	fs.IntVar(&o.keys, "keys", 10000, "distinct wallet keys for the wallet, challenge and gotrue-web3 scenarios; burst: sign-ins to run, one new key each")
 	fs.StringVar(&o.path, "path", "/healthz", "path of the bare scenario")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "per-request timeout")
@@ -133,6 +134,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 			sc, err = newWalletScenario(cl, o, false)
 		case "challenge":
 			sc, err = newWalletScenario(cl, o, true)
+		case "burst":
+			sc, err = newBurstScenario(cl, o)
 		case "me", "me-access":
 			sc, err = newMeScenario(cl, o.scenario == "me-access")
 		case "email":
@@ -166,8 +169,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("-cpuprofile: %w", err)
 		}
 	}
+	n := o.n
+	if l, ok := sc.(interface{ limit() int64 }); ok {
+		n = min(n, l.limit())
+	}
 	cpu0 := cpuTime()
-	res := drive(ctx, sc, o.c, o.n, o.duration)
+	res := drive(ctx, sc, o.c, n, o.duration)
 	cpu := cpuTime() - cpu0
 	if profile != nil {
 		pprof.StopCPUProfile()
