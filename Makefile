@@ -19,10 +19,13 @@ run: build
 # `walletauth version` prints VERSION and COMMIT. Go records the VCS
 # revision itself too (debug.ReadBuildInfo), but not with -buildvcs=false
 # or outside a checkout, hence both are passed.
+# nomsgpack: gin without its MessagePack binding (unused: the API is JSON),
+# 9 MB less binary and ~5 MiB less resident memory (BENCHMARKS.md).
+TAGS    ?= nomsgpack
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 build:
-	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o $(BIN) ./cmd/walletauth
+	$(GO) build -tags "$(TAGS)" -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o $(BIN) ./cmd/walletauth
 
 # Tests on SQLite and the in-process store everywhere; on PostgreSQL and
 # Redis too when WALLETAUTH_TEST_DATABASE_URL / WALLETAUTH_TEST_REDIS_URL are

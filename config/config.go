@@ -94,6 +94,9 @@ type Setting struct {
 	Name, Default, Help string
 }
 
+// DefaultCacheMiB is CACHE_MIB's default.
+const DefaultCacheMiB = 16
+
 // Settings lists every variable with its default.
 func Settings() []Setting {
 	return []Setting{
@@ -102,7 +105,7 @@ func Settings() []Setting {
 		{"DATABASE_URL", "sqlite://walletauth.db", "sqlite:///absolute/path.db, sqlite://relative.db (its folder must exist), sqlite://:memory: or postgres://user@host:5432/db"},
 		{"REDIS_URL", "(empty: in-process store)", "redis://host:6379/0, rediss://…, or a cluster/sentinel URL (see README)"},
 		{"MEMORY_CHALLENGES_MAX", "500000", "without Redis: wallet nonces and challenge records held in process at most (~400 bytes each, ~200 MB at the default); past it new challenges are refused 503 until some expire; 0: no limit"},
-		{"CACHE_MIB", "32", "heap the in-process caches of users and sessions may hold, in MiB as estimated per entry (half for users, half for sessions; a user ~1 KiB, a session ~0.5 KiB); 0 turns them off (every token check then reads the database)"},
+		{"CACHE_MIB", "16", "heap the in-process caches of users and sessions may hold, in MiB as estimated per entry (half for users, half for sessions; a user ~1 KiB, a session ~0.5 KiB); 0 turns them off (every token check then reads the database)"},
 		{"SIWE_DOMAIN", "host:port of HTTP_ADDR", "domain named in issued EIP-4361 challenges"},
 		{"SIWE_URI", "http:// + SIWE_DOMAIN", "URI named in issued challenges; must be on SIWE_DOMAIN"},
 		{"SIWE_STATEMENT", "Sign in with your wallet.", "statement line of issued challenges (one line)"},
@@ -334,7 +337,7 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("%sMEMORY_CHALLENGES_MAX: want a non-negative integer", Prefix))
 	}
 	c.MemoryChallengesMax = m
-	cm, err := strconv.Atoi(get("CACHE_MIB", "32"))
+	cm, err := strconv.Atoi(get("CACHE_MIB", strconv.Itoa(DefaultCacheMiB)))
 	if err != nil || cm < 0 || cm > 1<<20 {
 		errs = append(errs, fmt.Errorf("%sCACHE_MIB: want an integer from 0 to 1048576", Prefix))
 	}

@@ -72,7 +72,7 @@ rm -rf "$OUT"
 mkdir -p "$OUT/bin" "$OUT/results" "$OUT/run"
 cd "$ROOT"
 echo "== build ($(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+dirty'))"
-go build -o "$OUT/bin/walletauth" ./cmd/walletauth
+go build -tags nomsgpack -o "$OUT/bin/walletauth" ./cmd/walletauth # as make build
 (cd tools/loadtest && go build -o "$OUT/bin/walletauth-load" .)
 LOAD="$OUT/bin/walletauth-load"
 WA="http://127.0.0.1:$WA_PORT"

@@ -119,7 +119,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$OUT/bin" "$OUT/results"
 cd "$ROOT"
 echo "== build ($(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+dirty'))"
-go build -o "$OUT/bin/walletauth" ./cmd/walletauth
+go build -tags nomsgpack -o "$OUT/bin/walletauth" ./cmd/walletauth # as make build
 (cd tools/loadtest && go build -o "$OUT/bin/walletauth-load" .)
 LOAD="$OUT/bin/walletauth-load"
 BUILD_S=$SECONDS

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"syscall"
 
 	"github.com/gin-gonic/gin"
@@ -24,24 +25,25 @@ import (
 	"github.com/walletauth/walletauth/config"
 )
 
-// defaultGCPercent replaces Go's GOGC=100 when GOGC is not set: the live
-// heap is small (tens of MiB) and short-lived garbage per request is most
-// of what is allocated, so a larger heap target buys ~7 % of server CPU
-// per wallet sign-in (BENCHMARKS.md). defaultMemoryLimit, when GOMEMLIMIT
-// is not set, keeps that from letting garbage pile up where one request
-// allocates a lot: argon2id takes 19 MiB per email login, and at GOGC=400
-// alone email-login load measured ~1 GiB of RSS.
-const (
-	defaultGCPercent   = 400
-	defaultMemoryLimit = 512 << 20
-)
+// memoryLimit is the Go runtime's soft memory limit when GOMEMLIMIT is not
+// set: 96 MiB, plus twice what the caches may hold (WALLETAUTH_CACHE_MIB;
+// its default when unset or invalid, which config reports). GC runs at
+// Go's default GOGC=100 (BENCHMARKS.md has the CPU/RSS curve: GOGC=400
+// saved ~2 % of a sign-in's CPU for twice the memory); the limit is what
+// keeps email-login bursts, whose argon2id garbage is 19 MiB a login,
+// from growing the heap between collections, and it sits above the live
+// heap the caches allow, so the collector never runs flat out to meet it.
+func memoryLimit(getenv func(string) string) int64 {
+	cacheMiB, err := strconv.Atoi(getenv(config.Prefix + "CACHE_MIB"))
+	if err != nil || cacheMiB < 0 || cacheMiB > 1<<20 {
+		cacheMiB = config.DefaultCacheMiB
+	}
+	return (96 + 2*int64(cacheMiB)) << 20
+}
 
 func main() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(defaultGCPercent)
-	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(defaultMemoryLimit)
+		debug.SetMemoryLimit(memoryLimit(os.Getenv))
 	}
 	// The process's one gin setting, here and not in run: tests drive run
 	// and newApp in gin's TestMode.
