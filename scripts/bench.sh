@@ -160,6 +160,15 @@ redis_ticks() {
 }
 HZ=$(getconf CLK_TCK)
 
+anon_peak() { # pid file: writes the highest RssAnon (kB) seen until killed
+	local p=0 a
+	echo 0 > "$2"
+	while kill -0 "$1" 2>/dev/null; do
+		a=$(awk '/^RssAnon/ {print $2}' "/proc/$1/status" 2>/dev/null); a=${a:-0}
+		[ "$a" -gt "$p" ] && { p=$a; echo "$p" > "$2"; }
+		sleep 0.05
+	done
+}
 reset_hwm() { echo 5 > "/proc/$1/clear_refs" 2>/dev/null || true; }
 hwm_mib() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
 
@@ -171,9 +180,13 @@ run_scn() {
 	[ -n "$pid" ] && reset_hwm "$pid"
 	local load1; load1=$(cut -d' ' -f1 /proc/loadavg)
 	local s0=0 p0 r0; [ -n "$pid" ] && s0=$(ticks "$pid"); p0=$(pg_ticks); r0=$(redis_ticks)
+	# The peak of the anonymous part of RSS (the process's own memory; VmHWM
+	# also counts the binary's file pages), sampled every 50 ms.
+	local sampler=""; [ -n "$pid" ] && { anon_peak "$pid" "$OUT/results/$label.anon" & sampler=$!; }
 	"$LOAD" -scenario "$scn" -c "$C" -n "$N" -duration "$DUR" -json "$@" > "$f"
 	local s1=0 p1 r1; [ -n "$pid" ] && s1=$(ticks "$pid"); p1=$(pg_ticks); r1=$(redis_ticks)
-	local rss="-"; [ -n "$pid" ] && rss=$(hwm_mib "$pid")
+	[ -n "$sampler" ] && { kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true; }
+	local rss="-"; [ -n "$pid" ] && rss="$(hwm_mib "$pid")/$(awk '{printf "%.0f", $1/1024}' "$OUT/results/$label.anon" 2>/dev/null || echo '?')"
 	# CPU µs per operation: server, PostgreSQL backends, Redis, load client.
 	local cpu
 	cpu=$(jq -r --argjson hz "$HZ" --argjson s "$((s1 - s0))" --argjson p "$((p1 - p0))" --argjson r "$((r1 - r0))" \
@@ -186,7 +199,7 @@ run_scn() {
 		  (.errors_by_status|to_entries|map("\(.key)=\(.value)")|join(",")|if . == "" then "-" else . end),
 		  ((.extra // {})|to_entries|map("\(.key)=\(.value)")|join(",")|if . == "" then "-" else . end), $rss, $la, $cpu] | @tsv' "$f")
 	ROWS+=("$row")
-	printf '%s\n' "$row" | awk -F'\t' '{printf "  %-34s %9s ok/s  p50 %8sms  p99 %8sms  max %8sms  rss %5s MiB  load %s  cpu-us/op %s  %s %s\n", $1,$2,$3,$4,$5,$8,$9,$10,$6,$7}'
+	printf '%s\n' "$row" | awk -F'\t' '{printf "  %-34s %9s ok/s  p50 %8sms  p99 %8sms  max %8sms  rss/anon %7s MiB  load %s  cpu-us/op %s  %s %s\n", $1,$2,$3,$4,$5,$8,$9,$10,$6,$7}'
 }
 okps() { jq -r '.ok_per_sec' "$OUT/results/$1.json"; }
 srv_us() { sed -n 's/^srv=\([0-9]*\) .*/\1/p' "$OUT/results/$1.cpu"; } # the server's CPU µs per op of a row
@@ -327,6 +340,7 @@ for be in $BACKENDS; do
 		fi
 		[ "$SMOKE" = 1 ] || run_scn "$tag-healthz" "$SERVER_PID" bare -target "$TARGET" -path /healthz
 		run_scn "$tag-me" "$SERVER_PID" me -target "$TARGET"
+		run_scn "$tag-me-access" "$SERVER_PID" me-access -target "$TARGET"
 		[ "$SMOKE" = 1 ] || run_scn "$tag-challenge" "$SERVER_PID" challenge -target "$TARGET" -keys "$KEYS"
 		if [ "$SMOKE" = 1 ] && [ "$BURST" -gt 0 ]; then
 			# The smoke's returning users are the burst's (its keys come from
@@ -352,13 +366,16 @@ for be in $BACKENDS; do
 		[ "$BURST" -gt 0 ] && r1b=$(printf '%.3f' "$(echo "$(okps "$tag-burst") / $(okps "$tag-signrecover")" | bc -l)")
 		R1=("$(echo "$(okps "$tag-wallet-returning") / $(okps "$tag-signrecover")" | bc -l)")
 		R2=("$(echo "$(okps "$tag-me") / $(okps "$tag-bare-gin")" | bc -l)")
+		R3=("$(echo "$(okps "$tag-me-access") / $(okps "$tag-bare-gin")" | bc -l)")
 		for rep in $(seq 2 "$REPEAT"); do
 			run_scn "$tag-signrecover-r$rep" "" signrecover -keys 1024
 			run_scn "$tag-wallet-returning-r$rep" "$SERVER_PID" wallet -target "$TARGET" -keys "$created" -seed "$seed"
 			run_scn "$tag-bare-gin-r$rep" "$BARE_PID" bare -target "http://127.0.0.1:$BARE_PORT" -path /bare
 			run_scn "$tag-me-r$rep" "$SERVER_PID" me -target "$TARGET"
+			run_scn "$tag-me-access-r$rep" "$SERVER_PID" me-access -target "$TARGET"
 			R1+=("$(echo "$(okps "$tag-wallet-returning-r$rep") / $(okps "$tag-signrecover-r$rep")" | bc -l)")
 			R2+=("$(echo "$(okps "$tag-me-r$rep") / $(okps "$tag-bare-gin-r$rep")" | bc -l)")
+			R3+=("$(echo "$(okps "$tag-me-access-r$rep") / $(okps "$tag-bare-gin-r$rep")" | bc -l)")
 		done
 		# Many users later: is the token check as fast, and how much memory
 		# do the caches hold?
@@ -381,16 +398,17 @@ for be in $BACKENDS; do
 		all() { printf '%.3f ' "$@"; }
 		r1r=$(median "${R1[@]}")
 		r2=$(median "${R2[@]}")
-		printf '  ratio1 (wallet logins/s ÷ sign+recover/s): burst %s, first %s, returning median %.3f [%s]   ratio2 (me ÷ bare gin): median %.3f [%s]\n' \
-			"$r1b" "$r1f" "$r1r" "$(all "${R1[@]}")" "$r2" "$(all "${R2[@]}")"
+		r3=$(median "${R3[@]}")
+		printf '  ratio1 (wallet logins/s ÷ sign+recover/s): burst %s, first %s, returning median %.3f [%s]   ratio2 (me ÷ bare gin): median %.3f [%s], with the access token %.3f [%s]\n' \
+			"$r1b" "$r1f" "$r1r" "$(all "${R1[@]}")" "$r2" "$(all "${R2[@]}")" "$r3" "$(all "${R3[@]}")"
 		[ "$BURST" -gt 0 ] && ROWS+=("$(printf '%s-ratio1-burst\t%s' "$tag" "$r1b")")
 		[ "$have_first" = 1 ] && ROWS+=("$(printf '%s-ratio1-first\t%s' "$tag" "$r1f")")
-		ROWS+=("$(printf '%s-ratio1-returning\t%.3f\t[%s]' "$tag" "$r1r" "$(all "${R1[@]}")")" "$(printf '%s-ratio2\t%.3f\t[%s]' "$tag" "$r2" "$(all "${R2[@]}")")")
+		ROWS+=("$(printf '%s-ratio1-returning\t%.3f\t[%s]' "$tag" "$r1r" "$(all "${R1[@]}")")" "$(printf '%s-ratio2\t%.3f\t[%s]' "$tag" "$r2" "$(all "${R2[@]}")")" "$(printf '%s-ratio2-access\t%.3f\t[%s]' "$tag" "$r3" "$(all "${R3[@]}")")")
 	done
 done
 
 echo
-echo "== table (ok/s, p50 ms, p99 ms, max ms, errors, extra, peak RSS MiB, load1 at start, CPU µs per op)"
+echo "== table (ok/s, p50 ms, p99 ms, max ms, errors, extra, peak RSS/peak anonymous RSS MiB, load1 at start, CPU µs per op)"
 printf '%s\n' "${ROWS[@]}" | column -t -s $'\t'
 if [ ${#STATS_ROWS[@]} -gt 0 ]; then
 	echo "== statements per sign-in (pg_stat_statements; results/*-statements.tsv)"
