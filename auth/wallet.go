@@ -59,6 +59,7 @@ type nonceStore interface {
 	Get(ctx context.Context, key string) ([]byte, error)
 	CompareAndDelete(ctx context.Context, key string, value []byte) (bool, error)
 	PushList(ctx context.Context, key string, value []byte, keep int, ttl time.Duration, entries ...kv.Entry) error
+	CompareAndDeleteList(ctx context.Context, key string, value []byte) (bool, error)
 	List(ctx context.Context, key string) ([][]byte, error)
 }
 
@@ -409,10 +410,29 @@ func (w *Wallet) checkLogin(ctx context.Context, req LoginRequest, ip string, su
 			return nil, err
 		}
 	}
-	if err := w.consumeNonce(ctx, msg); err != nil {
+	issued, err := w.consumeNonce(ctx, msg)
+	if err != nil {
 		return nil, err
 	}
+	if issued {
+		w.forgetChallenge(ctx, msg)
+	}
 	return &verified{msg: msg, kind: kind, challenge: challenge}, nil
+}
+
+// forgetChallenge drops the address's list of recent challenges when the
+// challenge just used is all it holds (the common case: one challenge, one
+// sign-in), so an address that signed in leaves nothing behind in the
+// store: without Redis the records would otherwise stay in process memory
+// for the challenge's lifetime (a few hundred bytes per address, 30 MiB
+// after 100k sign-ins). A list with other challenges is left whole, so
+// every answer stays what it was: a replay of the used challenge in the
+// {address, signature} form is nonce_invalid either way (its nonce is gone;
+// with the list gone, no challenge is live). Best effort: the sign-in has
+// succeeded, and a list left behind expires.
+func (w *Wallet) forgetChallenge(ctx context.Context, msg *wallet.Message) {
+	rec, _ := json.Marshal(challengeRecord{Nonce: msg.Nonce, ChainID: msg.ChainID, IssuedAt: msg.IssuedAt.Unix()})
+	_, _ = w.store.CompareAndDeleteList(ctx, challengesKey(msg.Address), rec)
 }
 
 func (w *Wallet) checkOptions() wallet.CheckOptions {
@@ -535,41 +555,41 @@ func noContractError(keyShaped bool, chain uint64) error {
 // Expiration Time = Issued At + the lifetime) names its nonce's record
 // exactly, so it costs one compare-and-delete on the store; any other
 // message, or a guess that missed, a read and a compare-and-delete.
-func (w *Wallet) consumeNonce(ctx context.Context, msg *wallet.Message) error {
+func (w *Wallet) consumeNonce(ctx context.Context, msg *wallet.Message) (issued bool, err error) {
 	key := nonceKey(msg.Nonce)
 	if exp := msg.ExpirationTime; exp != nil && exp.Equal(msg.IssuedAt.Add(w.cfg.ChallengeTTL)) {
 		guess, _ := json.Marshal(nonceRecord{Address: msg.AddressHex(), IssuedAt: msg.IssuedAt.Unix()})
 		ok, err := w.store.CompareAndDelete(ctx, key, guess)
 		if err != nil || ok {
-			return err
+			return ok, err
 		}
 	}
 	b, err := w.store.Get(ctx, key)
 	if errors.Is(err, kv.ErrNotFound) {
-		return ErrNonceInvalid
+		return false, ErrNonceInvalid
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	var rec nonceRecord
 	if err := json.Unmarshal(b, &rec); err != nil {
-		return fmt.Errorf("auth: nonce record: %w", err)
+		return false, fmt.Errorf("auth: nonce record: %w", err)
 	}
 	if rec.Address != "" && rec.Address != msg.AddressHex() {
-		return ErrNonceInvalid
+		return false, ErrNonceInvalid
 	}
 	if issued := time.Unix(rec.IssuedAt, 0); rec.IssuedAt != 0 && msg.IssuedAt.Before(issued.Add(-w.cfg.Skew)) {
-		return ErrMessageExpired.WithMessage("the message's Issued At (%s) is before its nonce was issued (%s); sign a new message",
+		return false, ErrMessageExpired.WithMessage("the message's Issued At (%s) is before its nonce was issued (%s); sign a new message",
 			msg.IssuedAt.UTC().Format(time.RFC3339), issued.UTC().Format(time.RFC3339))
 	}
 	ok, err := w.store.CompareAndDelete(ctx, key, b)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if !ok {
-		return ErrNonceInvalid
+		return false, ErrNonceInvalid
 	}
-	return nil
+	return rec.Address != "", nil
 }
 
 // checkError maps wallet.Check's errors to the contract's.

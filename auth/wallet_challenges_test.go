@@ -284,6 +284,27 @@ func TestWalletChallengeRecords(t *testing.T) {
 			t.Fatalf("record %q: want the nonce, chain and Issued At, not the text", recs[0])
 		}
 		wantLogin(t, e.addressLogin(t, s, ch.Message), s.addr, true)
+		listLen := func(want int) {
+			t.Helper()
+			if recs, err := e.store.List(t.Context(), key); err != nil || len(recs) != want {
+				t.Fatalf("List(%s) = %d records, %v; want %d", key, len(recs), err, want)
+			}
+		}
+		// The list held the used challenge alone: it is gone, and a replay
+		// is still nonce_invalid.
+		listLen(0)
+		apitest.WantError(t, e.addressLogin(t, s, ch.Message), http.StatusUnauthorized, "nonce_invalid")
+		// The message form too; with two challenges the list stays whole
+		// (a replay of the used one: nonce_invalid, not signature_mismatch).
+		one, two := e.challenge(t, s.addr.Hex()), e.challenge(t, s.addr.Hex())
+		wantLogin(t, e.login(t, one.Message, s.sign(t, one.Message)), s.addr, false)
+		listLen(2)
+		apitest.WantError(t, e.addressLogin(t, s, one.Message), http.StatusUnauthorized, "nonce_invalid")
+		wantLogin(t, e.login(t, two.Message, s.sign(t, two.Message)), s.addr, false)
+		listLen(2)
+		three := e.challenge(t, s.addr.Hex())
+		listLen(3)
+		wantLogin(t, e.login(t, three.Message, s.sign(t, three.Message)), s.addr, false)
 
 		// A record of the earlier kind: the text itself, with its nonce.
 		old := e.challenge(t, s.addr.Hex())

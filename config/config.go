@@ -94,8 +94,11 @@ type Setting struct {
 	Name, Default, Help string
 }
 
-// DefaultCacheMiB is CACHE_MIB's default.
-const DefaultCacheMiB = 16
+// Defaults the memory limit (cmd/walletauth) is made from.
+const (
+	DefaultCacheMiB            = 16      // CACHE_MIB
+	DefaultMemoryChallengesMax = 200_000 // MEMORY_CHALLENGES_MAX
+)
 
 // Settings lists every variable with its default.
 func Settings() []Setting {
@@ -104,7 +107,7 @@ func Settings() []Setting {
 		{"DEBUG_ADDR", "(empty: off)", "loopback host:port serving Go's net/http/pprof profiles (for profiling; never expose it)"},
 		{"DATABASE_URL", "sqlite://walletauth.db", "sqlite:///absolute/path.db, sqlite://relative.db (its folder must exist), sqlite://:memory: or postgres://user@host:5432/db"},
 		{"REDIS_URL", "(empty: in-process store)", "redis://host:6379/0, rediss://…, or a cluster/sentinel URL (see README)"},
-		{"MEMORY_CHALLENGES_MAX", "500000", "without Redis: wallet nonces and challenge records held in process at most (~400 bytes each, ~200 MB at the default); past it new challenges are refused 503 until some expire; 0: no limit"},
+		{"MEMORY_CHALLENGES_MAX", "200000", "without Redis: wallet nonces and challenge records held in process at most (~250 bytes each, ~50 MB at the default; the Go soft memory limit is raised by as much); past it new challenges are refused 503 until some expire; 0: no limit"},
 		{"CACHE_MIB", "16", "heap the in-process caches of users and sessions may hold, in MiB as estimated per entry (half for users, half for sessions; a user ~1 KiB, a session ~0.5 KiB); 0 turns them off (every token check then reads the database)"},
 		{"SIWE_DOMAIN", "host:port of HTTP_ADDR", "domain named in issued EIP-4361 challenges"},
 		{"SIWE_URI", "http:// + SIWE_DOMAIN", "URI named in issued challenges; must be on SIWE_DOMAIN"},
@@ -332,7 +335,7 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("%sDB_MAX_OPEN_CONNS: want a positive integer", Prefix))
 	}
 	c.DBMaxOpenConns = n
-	m, err := strconv.Atoi(get("MEMORY_CHALLENGES_MAX", "500000"))
+	m, err := strconv.Atoi(get("MEMORY_CHALLENGES_MAX", strconv.Itoa(DefaultMemoryChallengesMax)))
 	if err != nil || m < 0 {
 		errs = append(errs, fmt.Errorf("%sMEMORY_CHALLENGES_MAX: want a non-negative integer", Prefix))
 	}

@@ -119,8 +119,8 @@ func TestValues(t *testing.T) {
 	if c.LogLevel != slog.LevelDebug || c.LogFormat != "text" || c.DBMaxOpenConns != 5 {
 		t.Errorf("LogLevel %v LogFormat %q DBMaxOpenConns %d", c.LogLevel, c.LogFormat, c.DBMaxOpenConns)
 	}
-	if c.MemoryChallengesMax != 0 || mustLoad(t).MemoryChallengesMax != 500000 {
-		t.Errorf("MemoryChallengesMax %d, want 0 when set to 0 and 500000 by default", c.MemoryChallengesMax)
+	if c.MemoryChallengesMax != 0 || mustLoad(t).MemoryChallengesMax != 200000 {
+		t.Errorf("MemoryChallengesMax %d, want 0 when set to 0 and 200000 by default", c.MemoryChallengesMax)
 	}
 	if c := mustLoad(t); c.ChallengePerIP != (config.Rate{Max: 600, Window: time.Minute}) {
 		t.Errorf("ChallengePerIP %v, want 600/1m by default", c.ChallengePerIP)

@@ -90,6 +90,9 @@ type Store interface {
 	// List returns the values of the list under key, newest first; none
 	// (and no error) when it is absent or has expired.
 	List(ctx context.Context, key string) ([][]byte, error)
+	// CompareAndDeleteList deletes the list under key only if it holds
+	// value and nothing else; true when it did. A plain key is an error.
+	CompareAndDeleteList(ctx context.Context, key string, value []byte) (bool, error)
 	// Ping reports whether the backend answers; the error wraps ErrUnavailable.
 	Ping(ctx context.Context) error
 	// Close releases the store; later calls fail with ErrUnavailable.

@@ -414,6 +414,27 @@ func (m *Memory) List(ctx context.Context, key string) ([][]byte, error) {
 	return out, nil
 }
 
+// CompareAndDeleteList implements Store.
+func (m *Memory) CompareAndDeleteList(ctx context.Context, key string, value []byte) (bool, error) {
+	now, err := m.lock(ctx, "compare and delete list")
+	if err != nil {
+		return false, err
+	}
+	defer m.mu.Unlock()
+	e, ok := m.get(key, now)
+	if !ok {
+		return false, nil
+	}
+	if e.list == nil {
+		return false, fmt.Errorf("kv: compare and delete list: %w", errWrongType)
+	}
+	if len(e.list) != 1 || !bytes.Equal(e.list[0], value) {
+		return false, nil
+	}
+	m.del(key)
+	return true, nil
+}
+
 // Ping implements Store; it fails only once the store is closed.
 func (m *Memory) Ping(ctx context.Context) error {
 	if _, err := m.lock(ctx, "ping"); err != nil {

@@ -48,6 +48,13 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0`
+	// compareAndDeleteListScript deletes the list KEYS[1] if it is [ARGV[1]]
+	// (LLEN of a plain key is a WRONGTYPE error).
+	compareAndDeleteListScript = `
+if redis.call('LLEN', KEYS[1]) == 1 and redis.call('LINDEX', KEYS[1], 0) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0`
 	// pushScript prepends ARGV[1], keeps the newest ARGV[2] values and sets
 	// the expiry to ARGV[3] ms (none for 0).
 	pushScript = `
@@ -72,6 +79,7 @@ type Redis struct {
 	incr             script
 	count            script
 	compareAndDelete script
+	deleteList       script
 	push             script
 }
 
@@ -102,6 +110,7 @@ func NewRedis(client redis.UniversalClient, prefix string) *Redis {
 		incr:             newScript(incrScript),
 		count:            newScript(countScript),
 		compareAndDelete: newScript(compareAndDeleteScript),
+		deleteList:       newScript(compareAndDeleteListScript),
 		push:             newScript(pushScript),
 	}
 }
@@ -504,6 +513,19 @@ func (r *Redis) PushList(ctx context.Context, key string, value []byte, keep int
 		return r.fail("push", err)
 	}
 	return nil
+}
+
+// CompareAndDeleteList implements Store with a Lua script.
+func (r *Redis) CompareAndDeleteList(ctx context.Context, key string, value []byte) (bool, error) {
+	cmd, err := r.eval(ctx, r.deleteList, []string{r.key(key)}, []any{value})
+	if err != nil {
+		return false, r.fail("compare and delete list", err)
+	}
+	n, err := cmd.Int64()
+	if err != nil {
+		return false, unavailable("compare and delete list", err)
+	}
+	return n == 1, nil
 }
 
 // List implements Store with LRANGE; none when absent.

@@ -26,19 +26,29 @@ import (
 )
 
 // memoryLimit is the Go runtime's soft memory limit when GOMEMLIMIT is not
-// set: 96 MiB, plus twice what the caches may hold (WALLETAUTH_CACHE_MIB;
-// its default when unset or invalid, which config reports). GC runs at
-// Go's default GOGC=100 (BENCHMARKS.md has the CPU/RSS curve: GOGC=400
-// saved ~2 % of a sign-in's CPU for twice the memory); the limit is what
-// keeps email-login bursts, whose argon2id garbage is 19 MiB a login,
-// from growing the heap between collections, and it sits above the live
-// heap the caches allow, so the collector never runs flat out to meet it.
+// set: 96 MiB, plus twice what the caches may hold (WALLETAUTH_CACHE_MIB),
+// plus, without Redis, what the in-process challenge store may hold
+// (WALLETAUTH_MEMORY_CHALLENGES_MAX entries of ~250 bytes; none when
+// unbounded) — each at its default when unset or invalid, which config
+// then reports. GC runs at Go's default GOGC=100 (BENCHMARKS.md has the
+// CPU/RSS curve: GOGC=400 saved ~2 % of a sign-in's CPU for twice the
+// memory); the limit keeps email-login bursts, whose argon2id garbage is
+// 19 MiB a login, from growing the heap between collections, and it sits
+// above the live heap the configured bounds allow, so the collector never
+// runs flat out to meet it.
 func memoryLimit(getenv func(string) string) int64 {
-	cacheMiB, err := strconv.Atoi(getenv(config.Prefix + "CACHE_MIB"))
-	if err != nil || cacheMiB < 0 || cacheMiB > 1<<20 {
-		cacheMiB = config.DefaultCacheMiB
+	setting := func(name string, def int) int64 {
+		n, err := strconv.Atoi(getenv(config.Prefix + name))
+		if err != nil || n < 0 {
+			n = def
+		}
+		return int64(n)
 	}
-	return (96 + 2*int64(cacheMiB)) << 20
+	limit := int64(96<<20) + 2*min(setting("CACHE_MIB", config.DefaultCacheMiB), 1<<20)<<20
+	if getenv(config.Prefix+"REDIS_URL") == "" {
+		limit += min(setting("MEMORY_CHALLENGES_MAX", config.DefaultMemoryChallengesMax), 1<<32) * 256
+	}
+	return limit
 }
 
 func main() {

@@ -78,6 +78,7 @@ func Run(t *testing.T, newStore func(t *testing.T) kv.Store, opts ...Option) {
 	t.Run("PushListInvalid", s.pushListInvalid)
 	t.Run("PushListConcurrent", s.pushListConcurrent)
 	t.Run("ListWrongType", s.listWrongType)
+	t.Run("CompareAndDeleteList", s.compareAndDeleteList)
 	t.Run("PingClose", s.pingClose)
 }
 
@@ -558,6 +559,50 @@ func mustPush(t *testing.T, st kv.Store, key, value string, keep int, ttl time.D
 	}
 }
 
+// compareAndDeleteList deletes a list that holds the value alone, and
+// nothing else: not a list with other values, not another value, not an
+// absent key; concurrent callers delete it once.
+func (s *suite) compareAndDeleteList(t *testing.T) {
+	st := s.newStore(t)
+	ctx := t.Context()
+	del := func(key, value string, want bool) {
+		t.Helper()
+		ok, err := st.CompareAndDeleteList(ctx, key, []byte(value))
+		if err != nil || ok != want {
+			t.Fatalf("CompareAndDeleteList(%q, %q) = %v, %v; want %v, nil", key, value, ok, err, want)
+		}
+	}
+	del("missing", "a", false)
+	mustPush(t, st, "l", "a", 3, time.Minute)
+	del("l", "b", false)
+	mustPush(t, st, "l", "b", 3, time.Minute)
+	del("l", "a", false) // a is there, with b
+	del("l", "b", false)
+	mustList(t, st, "l", "b", "a")
+	mustPush(t, st, "one", "a", 3, time.Minute)
+	del("one", "a", true)
+	mustList(t, st, "one")
+	del("one", "a", false)
+	// A list pushed again after the delete is a new list.
+	mustPush(t, st, "one", "a", 3, time.Minute)
+	mustList(t, st, "one", "a")
+
+	mustPush(t, st, "race", "x", 3, time.Minute)
+	var deleted atomic.Int32
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if ok, err := st.CompareAndDeleteList(ctx, "race", []byte("x")); err == nil && ok {
+				deleted.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := deleted.Load(); n != 1 {
+		t.Fatalf("%d concurrent CompareAndDeleteList calls deleted, want 1", n)
+	}
+}
+
 func (s *suite) pushList(t *testing.T) {
 	st := s.newStore(t)
 	mustList(t, st, "missing")
@@ -673,6 +718,8 @@ func (s *suite) listWrongType(t *testing.T) {
 	wrong("CompareAndDelete of a list", err)
 	_, _, err = st.Incr(ctx, "list", time.Minute)
 	wrong("Incr of a list", err)
+	_, err = st.CompareAndDeleteList(ctx, "plain", []byte("1"))
+	wrong("CompareAndDeleteList of a plain key", err)
 	_, _, err = st.Count(ctx, "list")
 	wrong("Count of a list", err)
 	mustGet(t, st, "plain", "1")
