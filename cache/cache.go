@@ -302,17 +302,21 @@ func (c *TTLMap[K, V]) Version() uint64 {
 }
 
 // PutIf stores v unless an invalidation happened since version was read.
-// An entry costing more than the whole budget is not stored.
+// An entry costing more than the whole budget is not stored, and the
+// key's earlier entry goes.
 func (c *TTLMap[K, V]) PutIf(k K, v V, version uint64) {
 	cost := c.cost(k, v)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.version != version || cost > c.max {
+	if c.version != version {
 		return
 	}
 	if old, ok := c.m[k]; ok {
 		c.used -= old.cost
 		delete(c.m, k)
+	}
+	if cost > c.max { // too large to keep: nor is the value it replaces
+		return
 	}
 	now := c.now()
 	if c.used+cost > c.max {

@@ -30,6 +30,31 @@ func TestTTLMapExpiryAndBound(t *testing.T) {
 	}
 }
 
+// A sized map keeps its entries' costs within its budget, evicting to make
+// room, and drops a key whose new value alone is over the budget.
+func TestSizedTTLMapBudget(t *testing.T) {
+	m := cache.NewSizedTTLMap(100, func(_ string, v string) int { return len(v) }, time.Minute, nil)
+	for i := range 50 {
+		m.PutIf(string(rune('a'+i%26))+string(rune('a'+i/26)), "0123456789", m.Version())
+		if m.Used() > 100 {
+			t.Fatalf("after %d puts: %d used, over the budget of 100", i+1, m.Used())
+		}
+	}
+	if m.Len() == 0 || m.Used() != 10*m.Len() {
+		t.Fatalf("%d entries, %d used: the accounting is off", m.Len(), m.Used())
+	}
+	m.PutIf("k", "small", m.Version())
+	m.PutIf("k", string(make([]byte, 101)), m.Version()) // over the budget alone
+	if _, ok := m.Get("k"); ok {
+		t.Fatal("a key kept its earlier value after a put too large to keep")
+	}
+	m.Delete("k")
+	m.DeleteFunc(func(string, string) bool { return true })
+	if m.Len() != 0 || m.Used() != 0 {
+		t.Fatalf("after deleting everything: %d entries, %d used", m.Len(), m.Used())
+	}
+}
+
 // A value read before an invalidation must not be stored after it: this is
 // what keeps a revoked session from being cached by a racing check.
 func TestTTLMapPutIfLosesToInvalidation(t *testing.T) {
