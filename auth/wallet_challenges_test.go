@@ -320,5 +320,16 @@ func TestWalletChallengeRecords(t *testing.T) {
 		}
 		wantLogin(t, e.addressLogin(t, s, old.Message), s.addr, false)
 		apitest.WantError(t, e.addressLogin(t, s, old.Message), http.StatusUnauthorized, "nonce_invalid")
+
+		// A record this build cannot read (another version's, in a rolling
+		// deploy) is skipped: the address's other challenges still sign in.
+		if err := e.store.PushList(t.Context(), key, []byte(`{"x":1}`), auth.RecentChallenges, challengeTTL+skew); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.PushList(t.Context(), key, []byte(`not json`), auth.RecentChallenges, challengeTTL+skew); err != nil {
+			t.Fatal(err)
+		}
+		fresh := e.challenge(t, s.addr.Hex())
+		wantLogin(t, e.addressLogin(t, s, fresh.Message), s.addr, false)
 	})
 }

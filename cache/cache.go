@@ -400,8 +400,8 @@ func (c *TTLMap[K, V]) Used() int {
 
 // EntryBytes estimates what one entry of a TTLMap[K, V] costs the map
 // itself: its slot (key, value, expiry, cost and the table's control byte)
-// times 1.5, a Swiss table's average room per entry between growths (it
-// holds 7/16 to 7/8 of its slots). What the key and value point to is the
+// times 2, on the large side of a Swiss table's room per entry between
+// growths (it holds 7/16 to 7/8 of its slots). What the key and value point to is the
 // caller's to add (see HeapBytes).
 func EntryBytes[K comparable, V any]() int {
 	var k K
@@ -409,9 +409,10 @@ func EntryBytes[K comparable, V any]() int {
 	return slot * 2
 }
 
-// HeapBytes estimates the heap a block of n bytes takes: n rounded up to
-// Go's small size classes' spacing (8 up to 128 bytes, 16 to 256 bytes,
-// 32 to 1 KiB, then an eighth of the size), zero for n == 0.
+// HeapBytes estimates the heap a block of n bytes takes: n rounded up in
+// steps close to Go's size classes (8 bytes up to 128, 16 up to 256, 32 up
+// to 1 KiB, then an eighth of the size; the classes themselves step a
+// little coarser in places), zero for n == 0.
 func HeapBytes(n int) int {
 	switch {
 	case n <= 0:

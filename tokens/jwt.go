@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -87,11 +88,26 @@ type Issuer struct {
 	verified *cache.TTLMap[[32]byte, *Claims]
 }
 
-// Bounds of the verified-token memo.
+// Bounds of the verified-token memo: 8 MiB of heap as estimated per entry
+// (a token's claims, measured ~0.6 KiB: ~13,000 tokens), each for a minute.
 const (
-	verifiedMax = 100_000
-	verifiedTTL = time.Minute
+	verifiedBytes = 8 << 20
+	verifiedTTL   = time.Minute
 )
+
+// verifiedCost estimates one memo entry: the map's share and the claims
+// with their strings.
+func verifiedCost(_ [32]byte, c *Claims) int {
+	n := cache.EntryBytes[[32]byte, *Claims]() + cache.HeapBytes(int(unsafe.Sizeof(*c)))
+	for _, s := range []string{c.Issuer, c.Subject, c.Audience, c.ID, c.SessionID, c.Role, c.Email, c.Wallet, c.kid} {
+		n += cache.HeapBytes(len(s))
+	}
+	n += cache.HeapBytes(16 * len(c.AMR))
+	for _, s := range c.AMR {
+		n += cache.HeapBytes(len(s))
+	}
+	return n
+}
 
 // NewIssuer returns the minter and parser of access tokens signed by keys,
 // with the iss and aud claims given and lifetime ttl.
@@ -101,7 +117,7 @@ func NewIssuer(keys *Keys, issuer, audience string, ttl time.Duration, now func(
 	}
 	return &Issuer{
 		keys: keys, issuer: issuer, audience: audience, ttl: ttl, now: now,
-		verified: cache.NewTTLMap[[32]byte, *Claims](verifiedMax, verifiedTTL, now),
+		verified: cache.NewSizedTTLMap(verifiedBytes, verifiedCost, verifiedTTL, now),
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{jwt.SigningMethodES256.Alg()}),
 			jwt.WithIssuer(issuer),

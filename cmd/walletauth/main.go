@@ -16,18 +16,23 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/walletauth/walletauth/config"
+	"github.com/walletauth/walletauth/passwords"
 )
 
 // memoryLimit is the Go runtime's soft memory limit when GOMEMLIMIT is not
-// set: 96 MiB, plus twice what the caches may hold (WALLETAUTH_CACHE_MIB),
-// plus, without Redis, what the in-process challenge store may hold
+// set: 96 MiB (the process, its fixed-size memos such as the 8 MiB of
+// verified access tokens, and room), plus twice what the caches may hold
+// (WALLETAUTH_CACHE_MIB), plus the argon2id memory of the hashes that may
+// run at once (one per core, 19 MiB each), plus, without Redis, what the in-process challenge store may hold
 // (WALLETAUTH_MEMORY_CHALLENGES_MAX entries of ~250 bytes; none when
 // unbounded) — each at its default when unset or invalid, which config
 // then reports. GC runs at Go's default GOGC=100 (BENCHMARKS.md has the
@@ -38,14 +43,15 @@ import (
 // runs flat out to meet it.
 func memoryLimit(getenv func(string) string) int64 {
 	setting := func(name string, def int) int64 {
-		n, err := strconv.Atoi(getenv(config.Prefix + name))
+		n, err := strconv.Atoi(strings.TrimSpace(getenv(config.Prefix + name)))
 		if err != nil || n < 0 {
 			n = def
 		}
 		return int64(n)
 	}
 	limit := int64(96<<20) + 2*min(setting("CACHE_MIB", config.DefaultCacheMiB), 1<<20)<<20
-	if getenv(config.Prefix+"REDIS_URL") == "" {
+	limit += int64(runtime.GOMAXPROCS(0)) * int64(passwords.DefaultParams().Memory) << 10
+	if strings.TrimSpace(getenv(config.Prefix+"REDIS_URL")) == "" {
 		limit += min(setting("MEMORY_CHALLENGES_MAX", config.DefaultMemoryChallengesMax), 1<<32) * 256
 	}
 	return limit

@@ -1,6 +1,11 @@
 package main
 
-import "testing"
+import (
+	"runtime"
+	"testing"
+
+	"github.com/walletauth/walletauth/passwords"
+)
 
 // The soft memory limit follows the bounds of what the process keeps (the
 // caches; without Redis, the challenge store too), so raising them never
@@ -9,6 +14,7 @@ import "testing"
 func TestMemoryLimitFollowsCacheBudget(t *testing.T) {
 	const redis = "redis://127.0.0.1:6379/0"
 	challenges := int64(200_000 * 256)
+	hashes := int64(runtime.GOMAXPROCS(0)) * int64(passwords.DefaultParams().Memory) << 10
 	for _, c := range []struct {
 		cache, challenges, redis string
 		want                     int64
@@ -23,9 +29,10 @@ func TestMemoryLimitFollowsCacheBudget(t *testing.T) {
 		{"", "0", "", 128 << 20},
 		{"", "1000000", "", 128<<20 + 1_000_000*256},
 		{"", "many", "", 128<<20 + challenges},
+		{" 16 ", "", " " + redis, 128 << 20},
 	} {
 		env := map[string]string{"WALLETAUTH_CACHE_MIB": c.cache, "WALLETAUTH_MEMORY_CHALLENGES_MAX": c.challenges, "WALLETAUTH_REDIS_URL": c.redis}
-		got := memoryLimit(func(k string) string { return env[k] })
+		got := memoryLimit(func(k string) string { return env[k] }) - hashes
 		if got != c.want {
 			t.Errorf("%v: limit %d MiB, want %d MiB", env, got>>20, c.want>>20)
 		}
