@@ -21,7 +21,7 @@ func WantHeldWithin(t *testing.T, budget int, fill func() (cache any, entries, f
 	}
 	before := heapInUse()
 	c, entries, fed := fill()
-	held := int(heapInUse()) - int(before)
+	held := int(heapInUse()) - int(before) //nolint:gosec // a heap's size in bytes fits an int on 64-bit
 	runtime.KeepAlive(c)
 	t.Logf("%s: budget %d B, %d of %d entries kept, heap %d B", what, budget, entries, fed, held)
 	if entries == 0 || entries == fed {
