@@ -237,7 +237,6 @@ func (a *app) wire(opt appOptions) error {
 		FailPerIP:      auth.Rate(cfg.EmailFailPerIP),
 		SignupPerIP:    auth.Rate(cfg.SignupPerIP),
 	}, runtime.GOMAXPROCS(0)) // one argon2id (one thread, 19 MiB) per core: more adds memory, not throughput
-
 	email.Observe(a.metrics.Login)
 	if opt.hasher != nil {
 		email.SetHasher(opt.hasher)
